@@ -1,0 +1,85 @@
+"""Command line: `python -m app ...` — the same services as the UI, for scripting and benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from app.errors import AssistantError
+
+# Each module adds its subcommands with `register(subparsers)`; handlers take (args, services).
+_COMMAND_MODULES = ("app.commands.chat",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    import importlib
+
+    parser = argparse.ArgumentParser(prog="python -m app", description="Analyst Assistant — local, private.")
+    parser.add_argument("--data-dir", type=Path, help="Where all state lives (or ANALYST_DATA_DIR).")
+    parser.add_argument("--backend", choices=("auto", "ollama", "embedded"), help="Chat backend for this run.")
+    parser.add_argument("--model", help="Model for this run: an Ollama model name or an embedded model key.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = sub.add_parser("serve", help="Start the web app (Streamlit).")
+    serve.add_argument("--port", type=int, default=8501)
+    serve.add_argument("--address", default="127.0.0.1", help="Use 0.0.0.0 to serve the intranet.")
+    serve.set_defaults(handler=None)
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    from app.llm.model_files import CATALOG
+
+    overrides: dict = {"data_dir": args.data_dir, "backend": args.backend}
+    if args.model:
+        if args.model in CATALOG:
+            overrides["embedded_model"] = args.model
+            overrides["backend"] = args.backend or "embedded"
+        else:
+            overrides["ollama_model"] = args.model
+    return overrides
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Replace this process with `streamlit run` on the app's entry point."""
+    entry = Path(__file__).resolve().parent / "streamlit_app.py"
+    # The UI reads settings the same way; pass CLI overrides on as environment variables.
+    for key, value in _overrides(args).items():
+        if value is not None:
+            os.environ[f"ANALYST_{key.upper()}"] = str(value)
+    argv = [
+        sys.executable, "-m", "streamlit", "run", str(entry),
+        "--server.port", str(args.port), "--server.address", args.address,
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        "--server.maxUploadSize", "2048",
+    ]
+    os.execv(sys.executable, argv)
+    return 0  # not reached
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; user errors exit 2 with one line on stderr."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if args.command == "serve":
+        return serve(args)
+    try:
+        from app.container import build_services
+        from app.settings import load_settings
+
+        services = build_services(load_settings(**_overrides(args)))
+        return int(args.handler(args, services) or 0)
+    except AssistantError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130

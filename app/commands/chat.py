@@ -1,0 +1,89 @@
+"""CLI: `status` and `ask`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from app.commands.common import emit
+from app.errors import BadInputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `status` and `ask` subcommands."""
+    status = sub.add_parser("status", help="Show which backend and model would answer, and Ollama's state.")
+    status.add_argument("--json", action="store_true", help="Print JSON.")
+    status.set_defaults(handler=run_status)
+
+    ask = sub.add_parser("ask", help="Ask a question and print the answer.")
+    ask.add_argument("question", help="The question (use - to read it from standard input).")
+    ask.add_argument("--json", action="store_true", help="Print JSON instead of streaming text.")
+    ask.add_argument("--image", action="append", default=[], type=Path, help="Attach an image (vision models).")
+    ask.add_argument("--conversation", help="Continue this conversation id (see the Chat page).")
+    ask.set_defaults(handler=run_ask)
+
+
+def run_status(args: argparse.Namespace, services) -> int:
+    """Print backend, model, vision and Ollama state."""
+    router = services.router
+    status = router.ollama_status(refresh=True)
+    choice = router.choose()
+    vision = False
+    if choice.backend == "ollama" and status.reachable and choice.model:
+        try:
+            vision = router.get_model().info.supports_images
+        except Exception:  # noqa: BLE001 - status must report, not fail, on a broken model
+            vision = False
+    payload = {
+        "backend": choice.backend,
+        "model": choice.model,
+        "vision": vision,
+        "reason": choice.reason,
+        "ollama": {"host": status.host, "reachable": status.reachable, "models": status.models, "error": status.error},
+        "data_dir": str(services.settings.data_dir),
+    }
+    ollama_line = (
+        f"reachable, {len(status.models)} model(s): {', '.join(status.models) or 'none'}"
+        if status.reachable
+        else f"not reachable ({status.hint or status.error})"
+    )
+    text = (
+        f"Backend:  {choice.backend}\nModel:    {choice.model}\nVision:   {'yes' if vision else 'no'}\n"
+        f"Why:      {choice.reason}\nOllama:   {status.host} — {ollama_line}\nData dir: {services.settings.data_dir}"
+    )
+    emit(args, payload, text)
+    return 0
+
+
+def run_ask(args: argparse.Namespace, services) -> int:
+    """Answer one question, streaming to stdout unless --json."""
+    question = sys.stdin.read() if args.question == "-" else args.question
+    images = []
+    for path in args.image:
+        if not path.is_file():
+            raise BadInputError(f"No such image file: {path}")
+        images.append(path.read_bytes())
+    progress = None if args.json else _stderr_progress
+    turn = services.assistant.ask(question, conversation_id=args.conversation, images=images, progress=progress)
+    if args.json:
+        result = turn.run()
+    else:
+        for text in turn:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+        result = turn.result
+        sys.stderr.write(f"[{result.model} ({result.backend}), {result.total_s:.1f} s, {result.tokens_out} tokens]\n")
+        for notice in result.notices:
+            sys.stderr.write(f"note: {notice}\n")
+    if args.json:
+        emit(args, {k: v for k, v in result.as_json().items()}, result.answer)
+    return 0
+
+
+def _stderr_progress(fraction: float, message: str) -> None:
+    sys.stderr.write(f"\r{message} ({fraction:.0%})\x1b[K")
+    if fraction >= 1.0:
+        sys.stderr.write("\n")
+    sys.stderr.flush()

@@ -1,0 +1,46 @@
+"""Builds every service from settings. No Streamlit here: the CLI, tests and benchmarks share it."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from app.llm.router import ModelRouter
+from app.services.assistant import Assistant
+from app.settings import Settings, save_settings
+from storage.conversations import ConversationStore
+from storage.records import SqliteRecordStore
+
+
+@dataclass
+class Services:
+    """The app's services, shared by every browser session (all thread-safe)."""
+
+    settings: Settings
+    router: ModelRouter
+    conversations: ConversationStore
+    records: SqliteRecordStore
+    assistant: Assistant
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def apply_settings(self, changes: dict[str, Any]) -> Settings:
+        """Validate, persist and start using changed settings (raises ConfigError)."""
+        with self._lock:
+            updated = save_settings(self.settings, changes)
+            self.settings = updated
+            self.router.update_settings(updated)
+            return updated
+
+
+def build_services(settings: Settings) -> Services:
+    """Create the data directory and every service for `settings`."""
+    data_dir = settings.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    router = ModelRouter(settings)
+    conversations = ConversationStore(data_dir / "chats.sqlite")
+    records = SqliteRecordStore(data_dir / "records.sqlite")
+    assistant = Assistant(router, conversations, records)
+    return Services(settings, router, conversations, records, assistant)

@@ -1,0 +1,145 @@
+"""Picks the chat backend from settings: Ollama, embedded, or auto (Ollama when usable)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from app.errors import AssistantError, ModelNotFoundError
+from app.llm.model_files import CATALOG, Progress, is_installed
+from app.llm.ollama import OllamaChatModel, OllamaModelEntry, OllamaServer, SUGGESTED_CHAT_MODEL
+from app.ports import ChatModel
+from app.settings import Settings
+
+# How long a probe of the Ollama server is trusted; keeps every rerun from paying a round trip.
+_PROBE_TTL_S = 10.0
+_PROBE_TIMEOUT_S = 2.0
+
+
+@dataclass
+class OllamaStatus:
+    """What the last probe of the Ollama server found."""
+
+    host: str
+    reachable: bool
+    models: list[str] = field(default_factory=list)
+    error: str = ""
+    hint: str = ""
+    checked_at: float = 0.0
+
+
+@dataclass
+class BackendChoice:
+    """Which backend and model will answer, and why."""
+
+    backend: str
+    model: str
+    reason: str
+
+
+class ModelRouter:
+    """Resolves settings into a ChatModel; thread-safe, shared by every browser session."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._ollama = OllamaServer(settings.ollama_host, settings.ollama_timeout)
+        self._status: OllamaStatus | None = None
+        self._entries: list[OllamaModelEntry] = []
+
+    def update_settings(self, settings: Settings) -> None:
+        """Use new settings from now on (the Settings page calls this after saving)."""
+        with self._lock:
+            if (settings.ollama_host, settings.ollama_timeout) != (self._settings.ollama_host, self._settings.ollama_timeout):
+                self._ollama = OllamaServer(settings.ollama_host, settings.ollama_timeout)
+                self._status = None
+            self._settings = settings
+
+    @property
+    def settings(self) -> Settings:
+        """Current settings."""
+        return self._settings
+
+    def ollama_status(self, refresh: bool = False) -> OllamaStatus:
+        """Probe the Ollama server (cached for a few seconds)."""
+        with self._lock:
+            status, server = self._status, self._ollama
+        if status and not refresh and time.monotonic() - status.checked_at < _PROBE_TTL_S:
+            return status
+        try:
+            entries = server.list_models(timeout=_PROBE_TIMEOUT_S)
+            status = OllamaStatus(server.host, True, [e.name for e in entries], checked_at=time.monotonic())
+        except AssistantError as exc:
+            entries = []
+            status = OllamaStatus(server.host, False, [], exc.message, exc.hint, time.monotonic())
+        with self._lock:
+            self._status, self._entries = status, entries
+        return status
+
+    def choose(self) -> BackendChoice:
+        """Decide backend and model without loading anything."""
+        settings = self._settings
+        if settings.backend == "embedded":
+            return BackendChoice("embedded", settings.embedded_model, "Embedded backend selected in Settings.")
+        status = self.ollama_status()
+        if settings.backend == "ollama":
+            if not status.reachable:
+                return BackendChoice("ollama", settings.ollama_model or "", status.error)
+            return BackendChoice("ollama", self._pick_ollama_model(), "Ollama backend selected in Settings.")
+        if not status.reachable:
+            return BackendChoice(
+                "embedded", settings.embedded_model, f"Ollama not reachable at {status.host}; using the embedded model."
+            )
+        try:
+            return BackendChoice("ollama", self._pick_ollama_model(), f"Ollama is running at {status.host}.")
+        except ModelNotFoundError as exc:
+            return BackendChoice("embedded", settings.embedded_model, f"{exc.message} Using the embedded model.")
+
+    def _pick_ollama_model(self) -> str:
+        wanted = self._settings.ollama_model
+        names = [e.name for e in self._entries]
+        if wanted:
+            # "llama3" and "llama3:latest" are the same model to Ollama.
+            if wanted in names or f"{wanted}:latest" in names:
+                return wanted
+            if self._settings.backend == "ollama":
+                return wanted  # let the request fail with "not pulled", naming the model
+            raise ModelNotFoundError(f"The Ollama model '{wanted}' is not pulled.", f"Run `ollama pull {wanted}`.")
+        for entry in self._entries:
+            try:
+                info = self._ollama.model_info(entry.name, entry.digest, timeout=_PROBE_TIMEOUT_S)
+            except AssistantError:
+                continue
+            if info.details.get("chat"):
+                return entry.name
+        raise ModelNotFoundError(
+            "Ollama has no chat model pulled.", f"Run `ollama pull {SUGGESTED_CHAT_MODEL}` (or any chat model)."
+        )
+
+    def get_model(self, progress: Progress | None = None) -> ChatModel:
+        """The ChatModel that answers now, loaded and ready; raises AssistantError with a fix."""
+        choice = self.choose()
+        settings = self._settings
+        if choice.backend == "ollama":
+            if not choice.model:
+                status = self.ollama_status()
+                raise ModelNotFoundError(status.error or "No Ollama model chosen.", status.hint)
+            entry = next((e for e in self._entries if e.name in (choice.model, f"{choice.model}:latest")), None)
+            info = self._ollama.model_info(choice.model, entry.digest if entry else "")
+            return OllamaChatModel(self._ollama, info, settings.ollama_num_ctx)
+        from app.llm.embedded import EmbeddedChatModel  # heavy import only when needed
+
+        model = EmbeddedChatModel(
+            choice.model, settings.data_dir, settings.embedded_threads, settings.embedded_ctx, progress
+        )
+        model.load(progress)
+        return model
+
+
+def embedded_choices() -> dict[str, str]:
+    """Embedded model keys with a label saying whether each is installed."""
+    return {
+        key: spec.display_name + ("" if is_installed(key) else " — not installed")
+        for key, spec in CATALOG.items()
+    }

@@ -1,0 +1,95 @@
+"""Ports: one Protocol per kind of backend, and the plain data they exchange."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One message sent to a chat model; images are raw encoded bytes (PNG/JPEG)."""
+
+    role: str  # "system" | "user" | "assistant"
+    content: str
+    images: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Sampling parameters for one answer."""
+
+    temperature: float = 0.2
+    top_p: float = 0.9
+    max_tokens: int = 1024
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model is and what it can do, declared by its adapter."""
+
+    backend: str  # "ollama" | "embedded"
+    name: str
+    supports_images: bool = False
+    supports_tools: bool = False
+    context_window: int = 4096
+    digest: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """Short human label, e.g. 'qwen2.5-coder-1.5b (embedded)'."""
+        return f"{self.name} ({self.backend})"
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts reported by the backend for one answer."""
+
+    tokens_in: int = 0
+    tokens_out: int = 0
+    finish_reason: str = ""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a streamed answer; the last chunk carries `usage`."""
+
+    text: str = ""
+    usage: Usage | None = None
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """A chat model that streams answers."""
+
+    @property
+    def info(self) -> ModelInfo:
+        """Name, backend and capabilities of this model."""
+        ...
+
+    def stream(self, messages: Sequence[ChatMessage], params: GenerationParams) -> Iterator[Chunk]:
+        """Stream the answer; closing the iterator cancels generation."""
+        ...
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request to a model, as stored in the append-only record store."""
+
+    kind: str
+    body: dict[str, Any]
+
+
+class RecordStore(Protocol):
+    """Append-only store of request records (the basis of the audit trail)."""
+
+    def append(self, kind: str, body: dict[str, Any]) -> str:
+        """Append a record and return its id."""
+        ...
+
+    def query(self, limit: int = 100, **filters: Any) -> list[dict[str, Any]]:
+        """Newest-first records matching simple equality filters."""
+        ...

@@ -1,0 +1,307 @@
+"""The one path every answer takes: validate, pick the model, fit the prompt, stream, record.
+
+Later features (documents, tables, tools, guardrails) add evidence to the same Turn
+and the same request record instead of opening side paths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from app.errors import AssistantError, BadInputError, PromptTooLongError
+from app.ports import ChatMessage, ChatModel, GenerationParams, ModelInfo, RecordStore
+from app.services.budget import estimate_tokens, fit_history, message_tokens
+from storage.conversations import ERROR, OK, STOPPED, STREAMING, ConversationStore
+
+Progress = Callable[[float, str], None]
+_SAVE_EVERY_S = 0.5  # how often a streaming answer is written to disk
+
+
+@dataclass
+class TurnResult:
+    """Everything known about a finished (or failed, or stopped) turn."""
+
+    answer: str = ""
+    status: str = "ok"  # ok | error | stopped
+    backend: str = ""
+    model: str = ""
+    vision: bool = False
+    conversation_id: str | None = None
+    record_id: str = ""
+    ttft_s: float | None = None
+    total_s: float = 0.0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    error: str = ""
+    error_hint: str = ""
+    notices: list[str] = field(default_factory=list)
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    tools: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """The CLI's `ask --json` shape (plus diagnostics)."""
+        return asdict(self)
+
+
+class Turn:
+    """One question and its streamed answer. Iterate it for text deltas."""
+
+    def __init__(
+        self,
+        assistant: Assistant,
+        question: str,
+        conversation_id: str | None,
+        images: Sequence[bytes],
+        progress: Progress | None,
+    ) -> None:
+        self._assistant = assistant
+        self.question = question
+        self.images = tuple(images)
+        self.progress = progress
+        self.result = TurnResult(conversation_id=conversation_id)
+        self.model: ChatModel | None = None
+        self._user_message_id = ""
+        self._answer_message_id = ""
+        self._started = time.monotonic()
+        self._prompt: list[ChatMessage] = []
+        self._iterator: Iterator[str] | None = None
+
+    @property
+    def model_info(self) -> ModelInfo | None:
+        """The answering model, once resolved."""
+        return self.model.info if self.model else None
+
+    def resolve_model(self) -> ModelInfo:
+        """Pick and load the model (may take a while the first time); recorded if it fails."""
+        if self.model is None:
+            try:
+                self.model = self._assistant.router.get_model(self.progress)
+            except AssistantError as exc:
+                self._fail(exc)
+                raise
+        return self.model.info
+
+    def __iter__(self) -> Iterator[str]:
+        if self._iterator is None:
+            self._iterator = self._generate()
+        return self._iterator
+
+    def close(self) -> None:
+        """Stop generating (the stop button); the partial answer is kept and recorded."""
+        if self._iterator is not None:
+            self._iterator.close()
+
+    def run(self) -> TurnResult:
+        """Consume the whole answer and return the result (CLI, benchmarks)."""
+        for _ in self:
+            pass
+        return self.result
+
+    def _generate(self) -> Iterator[str]:
+        self.resolve_model()
+        info = self.model.info
+        self.result.backend, self.result.model, self.result.vision = info.backend, info.name, info.supports_images
+        store = self._assistant.conversations
+        parts: list[str] = []
+        finished = False
+        try:
+            self._prompt, params = self._assistant.build_prompt(self, info)
+            if self.result.conversation_id:
+                self._answer_message_id = store.add_message(
+                    self.result.conversation_id, "assistant", "", STREAMING, {"model": info.label}
+                ).id
+            last_save = time.monotonic()
+            for chunk in self.model.stream(self._prompt, params):
+                if chunk.usage is not None:
+                    self.result.tokens_in, self.result.tokens_out = chunk.usage.tokens_in, chunk.usage.tokens_out
+                    if chunk.usage.finish_reason == "context_truncated":
+                        self.result.notices.append("The model's context was full; the oldest text was cut by the model.")
+                    elif chunk.usage.finish_reason == "length":
+                        self.result.notices.append("The answer reached the maximum length set in Settings.")
+                    continue
+                if not chunk.text:
+                    continue
+                if self.result.ttft_s is None:
+                    self.result.ttft_s = time.monotonic() - self._started
+                parts.append(chunk.text)
+                yield chunk.text
+                if self._answer_message_id and time.monotonic() - last_save > _SAVE_EVERY_S:
+                    store.update_message(self._answer_message_id, "".join(parts))
+                    last_save = time.monotonic()
+            finished = True
+        except AssistantError as exc:
+            self.result.answer = "".join(parts)
+            self._fail(exc)
+            raise
+        except Exception as exc:
+            # A bug, not a user error: record it, keep the partial answer, and let it surface.
+            self.result.answer = "".join(parts)
+            self._fail(AssistantError(f"Internal error: {type(exc).__name__}: {exc}", "Please report this."))
+            raise
+        finally:
+            if finished:
+                self._finish("".join(parts), OK)
+            elif self.result.status != "error":
+                # Closed early: the stop button, a rerun, or the consumer going away.
+                self._finish("".join(parts), STOPPED)
+
+    def _finish(self, answer: str, status: str) -> None:
+        self.result.answer = answer
+        self.result.status = "ok" if status == OK else "stopped"
+        self.result.total_s = time.monotonic() - self._started
+        meta = self._message_meta()
+        if self._answer_message_id:
+            self._assistant.conversations.update_message(self._answer_message_id, answer, status, meta)
+        self.result.record_id = self._assistant.record(self)
+
+    def _fail(self, exc: AssistantError) -> None:
+        self.result.status = "error"
+        self.result.error, self.result.error_hint = exc.message, exc.hint
+        self.result.total_s = time.monotonic() - self._started
+        store = self._assistant.conversations
+        if self.result.conversation_id:
+            text = self.result.answer
+            meta = {**self._message_meta(), "error": exc.message, "hint": exc.hint}
+            if self._answer_message_id:
+                store.update_message(self._answer_message_id, text, ERROR, meta)
+            else:
+                store.add_message(self.result.conversation_id, "assistant", text, ERROR, meta)
+        self.result.record_id = self._assistant.record(self)
+
+    def _message_meta(self) -> dict[str, Any]:
+        r = self.result
+        return {
+            "model": f"{r.model} ({r.backend})" if r.model else "",
+            "vision": r.vision,
+            "ttft_s": r.ttft_s,
+            "total_s": round(r.total_s, 3),
+            "tokens_in": r.tokens_in,
+            "tokens_out": r.tokens_out,
+            "notices": r.notices,
+            "citations": r.citations,
+            "tools": r.tools,
+        }
+
+
+class Assistant:
+    """Answers questions; shared by every browser session and the CLI."""
+
+    def __init__(self, router: Any, conversations: ConversationStore, records: RecordStore) -> None:
+        self.router = router
+        self.conversations = conversations
+        self.records = records
+
+    @property
+    def settings(self):
+        """Current settings (the router holds the live copy)."""
+        return self.router.settings
+
+    def ask(
+        self,
+        question: str,
+        conversation_id: str | None = None,
+        images: Sequence[bytes] = (),
+        progress: Progress | None = None,
+    ) -> Turn:
+        """Validate the question, save it, and return a Turn ready to stream."""
+        text = (question or "").strip()
+        if not text and not images:
+            raise BadInputError("The question is empty.", "Type a question first.")
+        limit = self.settings.max_prompt_chars
+        if len(text) > limit:
+            raise BadInputError(
+                f"The message is {len(text):,} characters; the limit is {limit:,}.",
+                "Attach long text as a document instead of pasting it.",
+            )
+        turn = Turn(self, text, conversation_id, images, progress)
+        if conversation_id:
+            conv = self.conversations.get(conversation_id)
+            meta = {"images": [_image_ref(img) for img in images]} if images else {}
+            turn._user_message_id = self.conversations.add_message(conversation_id, "user", text, OK, meta).id
+            if conv.title == "New conversation":
+                self.conversations.rename(conversation_id, self.conversations.title_from(text))
+        return turn
+
+    def build_prompt(self, turn: Turn, info: ModelInfo) -> tuple[list[ChatMessage], GenerationParams]:
+        """System prompt + as much history as fits + the question; raises if the question alone cannot fit."""
+        settings = self.settings
+        reserve = min(settings.max_tokens, info.context_window // 2)
+        budget = info.context_window - reserve
+        system = ChatMessage("system", settings.system_prompt)
+        question = ChatMessage("user", turn.question, turn.images)
+        fixed = message_tokens(system) + message_tokens(question)
+        if fixed > budget:
+            raise PromptTooLongError(
+                f"The message is about {estimate_tokens(question.content):,} tokens; {info.label} can read "
+                f"about {budget:,} tokens at once (context {info.context_window:,}, {reserve:,} kept for the answer).",
+                "Shorten it, attach the text as a document, or use a model with a larger context.",
+            )
+        history = self._history(turn)
+        kept, dropped = fit_history(history, budget - fixed)
+        if dropped:
+            turn.result.notices.append(
+                f"{dropped} earlier message(s) were left out to fit the model's {info.context_window:,}-token context."
+            )
+        params = GenerationParams(settings.temperature, settings.top_p, reserve, settings.seed)
+        return [system, *kept, question], params
+
+    def _history(self, turn: Turn) -> list[ChatMessage]:
+        if not turn.result.conversation_id:
+            return []
+        history = []
+        for msg in self.conversations.messages(turn.result.conversation_id):
+            if msg.id in (turn._user_message_id, turn._answer_message_id):
+                continue
+            # Failed turns carry no useful content for the model; stopped ones keep their partial text.
+            if msg.role in ("user", "assistant") and msg.content and msg.status != ERROR:
+                history.append(ChatMessage(msg.role, msg.content))
+        return history
+
+    def record(self, turn: Turn) -> str:
+        """Write the turn's request record (append-only)."""
+        r = turn.result
+        info = turn.model_info
+        settings = self.settings
+        body = {
+            "user": settings.user,
+            "conversation_id": r.conversation_id,
+            "message_id": turn._answer_message_id or None,
+            "backend": r.backend or (info.backend if info else None),
+            "model": r.model or (info.name if info else None),
+            "model_digest": info.digest if info else None,
+            "vision": r.vision,
+            "params": {
+                "temperature": settings.temperature,
+                "top_p": settings.top_p,
+                "max_tokens": settings.max_tokens,
+                "seed": settings.seed,
+                "context_window": info.context_window if info else None,
+            },
+            "question": turn.question,
+            "attachments": [_image_ref(img) for img in turn.images],
+            "prompt": [
+                {"role": m.role, "content": m.content, "images": [_image_ref(i) for i in m.images]}
+                for m in turn._prompt
+            ],
+            "answer": r.answer,
+            "status": r.status,
+            "error": {"message": r.error, "hint": r.error_hint} if r.error else None,
+            "ttft_s": None if r.ttft_s is None else round(r.ttft_s, 4),
+            "total_s": round(r.total_s, 4),
+            "tokens_in": r.tokens_in,
+            "tokens_out": r.tokens_out,
+            "notices": r.notices,
+            "citations": r.citations,
+            "tools": r.tools,
+            "evidence": [],
+            "guardrails": [],
+        }
+        return self.records.append("chat", body)
+
+
+def _image_ref(data: bytes) -> dict[str, Any]:
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}

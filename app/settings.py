@@ -1,0 +1,192 @@
+"""One settings object for the whole app.
+
+Precedence, highest first: explicit overrides (CLI flags) > environment variables
+(`ANALYST_*`, plus `OLLAMA_HOST`) > the user's saved settings file
+(`<data_dir>/settings.json`, written by the Settings page) > defaults.
+Nothing else in the code base reads `os.environ` for configuration.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.errors import ConfigError
+
+ENV_PREFIX = "ANALYST_"
+SETTINGS_FILE = "settings.json"
+Backend = Literal["auto", "ollama", "embedded"]
+EmbeddedModelKey = Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "smollm2-135m"]
+
+
+def _default_threads() -> int:
+    # Half the cores: on a busy 2-core laptop, 2 generation threads collapse to a
+    # fraction of their speed while 1 stays steady (measured, see MODELS.md).
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+def _default_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are Analyst Assistant, a careful assistant for data and business analysts. "
+    "Answer concisely and accurately. If you do not know, say so plainly instead of guessing."
+)
+
+
+class Settings(BaseSettings):
+    """Every setting of Analyst Assistant, with where it comes from."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", validate_assignment=True)
+
+    data_dir: Path = Field(
+        default=Path.home() / ".analyst-assistant",
+        description="Folder holding all persistent state: conversations, request records, models, indexes.",
+    )
+    backend: Backend = Field(
+        default="auto",
+        description="Chat backend: 'ollama', 'embedded' (llama.cpp in-process), or 'auto' "
+        "(Ollama when reachable with a chat model, else embedded).",
+    )
+    ollama_host: str = Field(
+        default="http://127.0.0.1:11434",
+        validation_alias=AliasChoices("ANALYST_OLLAMA_HOST", "OLLAMA_HOST", "ollama_host"),
+        description="Base URL of the Ollama server (OLLAMA_HOST is honoured too).",
+    )
+    ollama_model: str = Field(
+        default="",
+        description="Ollama model to use (e.g. 'qwen2.5:7b'); empty picks the first chat model pulled.",
+    )
+    ollama_num_ctx: int = Field(
+        default=8192,
+        ge=512,
+        le=262144,
+        description="Context window requested from Ollama (num_ctx); capped at the model's own maximum.",
+    )
+    ollama_timeout: float = Field(default=300.0, gt=0, description="Seconds to wait for Ollama before giving up.")
+    embedded_model: EmbeddedModelKey = Field(
+        default="qwen2.5-coder-1.5b",
+        description="Packaged model for the embedded backend.",
+    )
+    embedded_threads: int = Field(
+        default_factory=_default_threads,
+        ge=1,
+        le=64,
+        description="CPU threads for the embedded model.",
+    )
+    embedded_ctx: int = Field(
+        default=8192,
+        ge=512,
+        le=32768,
+        description="Context window (tokens) of the embedded model; more costs memory.",
+    )
+    temperature: float = Field(default=0.2, ge=0.0, le=2.0, description="Sampling temperature.")
+    top_p: float = Field(default=0.9, gt=0.0, le=1.0, description="Nucleus sampling threshold.")
+    max_tokens: int = Field(default=1024, ge=16, le=16384, description="Maximum tokens in one answer.")
+    seed: int | None = Field(default=None, description="Fixed sampling seed for repeatable answers; empty = random.")
+    system_prompt: str = Field(default=DEFAULT_SYSTEM_PROMPT, description="Instructions given to the model first.")
+    user: str = Field(default_factory=_default_user, description="Identity written into request records.")
+    max_prompt_chars: int = Field(
+        default=200_000,
+        ge=1000,
+        description="Longest message accepted; longer text should be attached as a document.",
+    )
+
+    @field_validator("ollama_host")
+    @classmethod
+    def _normalise_host(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value:
+            raise ValueError("the Ollama host must not be empty")
+        if "://" not in value:
+            value = "http://" + value
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("the Ollama host must start with http:// or https://")
+        return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return Path(value).expanduser().resolve()
+
+
+# Fields a user may change from the Settings page (data_dir is chosen at start-up).
+EDITABLE_FIELDS = tuple(name for name in Settings.model_fields if name != "data_dir")
+
+
+def env_locked_fields() -> set[str]:
+    """Names of settings fixed by environment variables (the UI shows them read-only)."""
+    locked = {name for name in Settings.model_fields if f"{ENV_PREFIX}{name.upper()}" in os.environ}
+    if "OLLAMA_HOST" in os.environ:
+        locked.add("ollama_host")
+    return locked
+
+
+def _read_saved(data_dir: Path) -> dict[str, Any]:
+    path = data_dir / SETTINGS_FILE
+    if not path.exists():
+        return {}
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(
+            f"Saved settings at {path} cannot be read ({exc}).",
+            "Fix or delete that file; the defaults will be used.",
+        ) from exc
+    if not isinstance(saved, dict):
+        raise ConfigError(f"Saved settings at {path} are not a JSON object.", "Delete that file.")
+    return {k: v for k, v in saved.items() if k in EDITABLE_FIELDS}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from overrides, environment, the saved settings file and defaults."""
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        from_env = Settings(**overrides)
+        saved = _read_saved(from_env.data_dir)
+        explicit = {name: getattr(from_env, name) for name in from_env.model_fields_set}
+        return Settings(**{**saved, **explicit})
+    except ValidationError as exc:
+        raise ConfigError(_describe_validation_error(exc), "Correct the value and try again.") from exc
+
+
+def validate_changes(current: Settings, changes: dict[str, Any]) -> Settings:
+    """Return settings with `changes` applied, or raise ConfigError naming the bad field."""
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ConfigError(f"Unknown setting(s): {', '.join(sorted(unknown))}.")
+    try:
+        return Settings(**{**current.model_dump(), **changes})
+    except ValidationError as exc:
+        raise ConfigError(_describe_validation_error(exc), "Correct the value and save again.") from exc
+
+
+def save_settings(settings: Settings, changes: dict[str, Any]) -> Settings:
+    """Validate and persist user changes to `<data_dir>/settings.json` atomically."""
+    updated = validate_changes(settings, changes)
+    path = settings.data_dir / SETTINGS_FILE
+    saved = _read_saved(settings.data_dir) if path.exists() else {}
+    saved.update(json.loads(updated.model_dump_json(include=set(changes))))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(saved, indent=2, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+    return updated
+
+
+def _describe_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err.get("loc", ())) or "value"
+        parts.append(f"{field}: {err.get('msg', 'invalid')}")
+    return "Invalid setting — " + "; ".join(parts)

@@ -1,0 +1,94 @@
+"""Page-aware, sentence-aware chunking with overlap; every chunk keeps its exact character span.
+
+A chunk never crosses a page (a citation names one page) and is a verbatim slice of the page
+text: `page_text[char_start:char_end] == chunk.text`, so the UI can highlight it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+DEFAULT_MAX_CHARS = 700  # ~160 MiniLM tokens: well inside its 256-token window
+DEFAULT_OVERLAP_CHARS = 150  # about one sentence carried over, so a fact split at a boundary survives
+
+# A sentence ends at ., ! or ? (optionally closed by a quote/bracket) before whitespace, or at a blank line.
+_BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]”’]*\s+|\n\s*\n")
+
+_INJECTION = re.compile(
+    r"ignore (?:all |any )?(?:the )?(?:previous|prior|above|earlier) (?:instructions|prompts?|rules)"
+    r"|disregard (?:all |the )?(?:previous|prior|above|system)"
+    r"|you are now (?:a|an|in) "
+    r"|(?:reveal|print|show) (?:me )?(?:your|the) system prompt"
+    r"|<\|?(?:im_start|system)\|?>",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    """A verbatim slice of one page."""
+
+    page: int
+    index: int  # position within the page
+    char_start: int
+    char_end: int
+    text: str
+    suspicious: bool = False  # looks like instructions aimed at a model; still just data
+
+
+def looks_like_injection(text: str) -> bool:
+    """True when text contains phrasing typical of prompt injection (flag only; never acted upon)."""
+    return bool(_INJECTION.search(text))
+
+
+def sentence_spans(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[tuple[int, int]]:
+    """(start, end) spans of sentences; sentences longer than max_chars are cut at whitespace."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for m in _BOUNDARY.finditer(text):
+        _add_span(text, pos, m.start() + len(m.group(0).rstrip()), spans, max_chars)
+        pos = m.end()
+    _add_span(text, pos, len(text), spans, max_chars)
+    return spans
+
+
+def _add_span(text: str, start: int, end: int, spans: list[tuple[int, int]], max_chars: int) -> None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    while end - start > max_chars:
+        cut = text.rfind(" ", start + max_chars // 2, start + max_chars)
+        cut = cut if cut > start else text.rfind("\n", start + 1, start + max_chars)
+        cut = cut if cut > start else start + max_chars
+        spans.append((start, cut))
+        start = cut
+        while start < end and text[start].isspace():
+            start += 1
+    if end > start:
+        spans.append((start, end))
+
+
+def chunk_page(
+    text: str, page: int, max_chars: int = DEFAULT_MAX_CHARS, overlap_chars: int = DEFAULT_OVERLAP_CHARS
+) -> list[TextChunk]:
+    """Split one page's text into overlapping chunks of whole sentences."""
+    spans = sentence_spans(text, max_chars)
+    chunks: list[TextChunk] = []
+    i = 0
+    while i < len(spans):
+        j = i
+        while j + 1 < len(spans) and spans[j + 1][1] - spans[i][0] <= max_chars:
+            j += 1
+        start, end = spans[i][0], spans[j][1]
+        body = text[start:end]
+        chunks.append(TextChunk(page, len(chunks), start, end, body, looks_like_injection(body)))
+        if j + 1 >= len(spans):
+            break
+        # Step back over trailing sentences that fit in the overlap, but always move forward.
+        nxt = j + 1
+        while nxt - 1 > i and end - spans[nxt - 1][0] <= overlap_chars:
+            nxt -= 1
+        i = nxt
+    return chunks

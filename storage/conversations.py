@@ -1,0 +1,189 @@
+"""Conversations and their messages, persisted in `<data_dir>/chats.sqlite`.
+
+An answer is saved as a placeholder before generation starts and updated while it
+streams, so a killed app keeps the question and the partial answer. A placeholder
+left by another process is shown as "interrupted".
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from app.errors import NotFoundError
+
+# Identifies this process: a "streaming" message owned by another process was cut off.
+PROCESS_TOKEN = uuid.uuid4().hex
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    status TEXT NOT NULL,
+    meta TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS messages_conv ON messages(conversation_id, seq);
+"""
+
+# Message status values.
+OK, STREAMING, STOPPED, ERROR, INTERRUPTED = "ok", "streaming", "stopped", "error", "interrupted"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class Message:
+    """One message of a conversation."""
+
+    id: str
+    conversation_id: str
+    role: str
+    content: str
+    status: str = OK
+    meta: dict[str, Any] = field(default_factory=dict)
+    created_at: str = ""
+
+
+@dataclass
+class Conversation:
+    """A conversation's header."""
+
+    id: str
+    title: str
+    created_at: str
+    updated_at: str
+
+
+class ConversationStore:
+    """Thread-safe SQLite store of conversations (shared by every browser session)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._con().executescript(_SCHEMA)
+
+    def _con(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA foreign_keys=ON")
+            con.row_factory = sqlite3.Row
+            self._local.con = con
+        return con
+
+    def create(self, title: str = "New conversation") -> Conversation:
+        """Start a new, empty conversation."""
+        now = _now()
+        conv = Conversation(uuid.uuid4().hex, title.strip() or "New conversation", now, now)
+        self._con().execute(
+            "INSERT INTO conversations (id, title, created_at, updated_at) VALUES (?,?,?,?)",
+            (conv.id, conv.title, conv.created_at, conv.updated_at),
+        )
+        return conv
+
+    def list(self) -> list[Conversation]:
+        """All conversations, most recently active first."""
+        rows = self._con().execute("SELECT * FROM conversations ORDER BY updated_at DESC, rowid DESC").fetchall()
+        return [Conversation(**dict(r)) for r in rows]
+
+    def get(self, conversation_id: str) -> Conversation:
+        """One conversation's header, or NotFoundError."""
+        row = self._con().execute("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+        if row is None:
+            raise NotFoundError("That conversation no longer exists.", "It may have been deleted in another tab.")
+        return Conversation(**dict(row))
+
+    def rename(self, conversation_id: str, title: str) -> None:
+        """Give a conversation a new title."""
+        title = " ".join(title.split())[:120]
+        if not title:
+            from app.errors import BadInputError
+
+            raise BadInputError("A conversation title cannot be empty.")
+        self.get(conversation_id)
+        self._con().execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))
+
+    def delete(self, conversation_id: str) -> None:
+        """Delete a conversation and its messages (request records are kept)."""
+        self._con().execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+
+    def add_message(
+        self, conversation_id: str, role: str, content: str, status: str = OK, meta: dict[str, Any] | None = None
+    ) -> Message:
+        """Append a message to a conversation."""
+        con = self._con()
+        msg = Message(uuid.uuid4().hex, conversation_id, role, content, status, meta or {}, _now())
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            if con.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)).fetchone() is None:
+                raise NotFoundError("That conversation no longer exists.", "It may have been deleted in another tab.")
+            seq = con.execute(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM messages WHERE conversation_id = ?", (conversation_id,)
+            ).fetchone()[0]
+            con.execute(
+                "INSERT INTO messages (id, conversation_id, seq, role, content, status, meta, created_at, owner)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
+                (msg.id, conversation_id, seq, role, content, status, json.dumps(msg.meta), msg.created_at,
+                 PROCESS_TOKEN if status == STREAMING else ""),
+            )
+            con.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (msg.created_at, conversation_id))
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return msg
+
+    def update_message(
+        self, message_id: str, content: str, status: str | None = None, meta: dict[str, Any] | None = None
+    ) -> None:
+        """Replace a message's content (and optionally status and meta)."""
+        sets, args = ["content = ?"], [content]
+        if status is not None:
+            sets.append("status = ?")
+            args.append(status)
+        if meta is not None:
+            sets.append("meta = ?")
+            args.append(json.dumps(meta))
+        self._con().execute(f"UPDATE messages SET {', '.join(sets)} WHERE id = ?", (*args, message_id))
+
+    def messages(self, conversation_id: str) -> list[Message]:
+        """Messages in order; placeholders from a dead process read as interrupted."""
+        rows = self._con().execute(
+            "SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq", (conversation_id,)
+        ).fetchall()
+        result = []
+        for row in rows:
+            status = row["status"]
+            if status == STREAMING and row["owner"] != PROCESS_TOKEN:
+                status = INTERRUPTED
+            result.append(
+                Message(row["id"], row["conversation_id"], row["role"], row["content"], status,
+                        json.loads(row["meta"]), row["created_at"])
+            )
+        return result
+
+    def title_from(self, question: str) -> str:
+        """A short title made from the first question."""
+        words = " ".join(question.split())
+        return (words[:57] + "…") if len(words) > 60 else (words or "New conversation")
