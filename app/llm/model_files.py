@@ -158,6 +158,8 @@ def ensure_model_file(key: str, models_dir: Path, progress: Progress | None = No
                         out.write(block)
                         digest.update(block)
                         done += len(block)
+                        if done * 50 // total == (done - len(block)) * 50 // total:
+                            continue  # report every 2%, not every block
                         report(done / total, f"Preparing {model.display_name}: {done / 1e6:,.0f} / {total / 1e6:,.0f} MB")
         actual = digest.hexdigest()
         if actual != model.sha256:

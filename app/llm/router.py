@@ -77,33 +77,40 @@ class ModelRouter:
             self._status, self._entries = status, entries
         return status
 
-    def choose(self) -> BackendChoice:
+    def with_overrides(self, overrides: dict | None) -> Settings:
+        """Current settings with a per-session model choice applied (backend, ollama_model, embedded_model)."""
+        if not overrides:
+            return self._settings
+        allowed = {k: v for k, v in overrides.items() if k in ("backend", "ollama_model", "embedded_model")}
+        return self._settings.model_copy(update=allowed)
+
+    def choose(self, overrides: dict | None = None) -> BackendChoice:
         """Decide backend and model without loading anything."""
-        settings = self._settings
+        settings = self.with_overrides(overrides)
         if settings.backend == "embedded":
             return BackendChoice("embedded", settings.embedded_model, "Embedded backend selected in Settings.")
         status = self.ollama_status()
         if settings.backend == "ollama":
             if not status.reachable:
                 return BackendChoice("ollama", settings.ollama_model or "", status.error)
-            return BackendChoice("ollama", self._pick_ollama_model(), "Ollama backend selected in Settings.")
+            return BackendChoice("ollama", self._pick_ollama_model(settings), "Ollama backend selected.")
         if not status.reachable:
             return BackendChoice(
                 "embedded", settings.embedded_model, f"Ollama not reachable at {status.host}; using the embedded model."
             )
         try:
-            return BackendChoice("ollama", self._pick_ollama_model(), f"Ollama is running at {status.host}.")
+            return BackendChoice("ollama", self._pick_ollama_model(settings), f"Ollama is running at {status.host}.")
         except ModelNotFoundError as exc:
             return BackendChoice("embedded", settings.embedded_model, f"{exc.message} Using the embedded model.")
 
-    def _pick_ollama_model(self) -> str:
-        wanted = self._settings.ollama_model
+    def _pick_ollama_model(self, settings: Settings) -> str:
+        wanted = settings.ollama_model
         names = [e.name for e in self._entries]
         if wanted:
             # "llama3" and "llama3:latest" are the same model to Ollama.
             if wanted in names or f"{wanted}:latest" in names:
                 return wanted
-            if self._settings.backend == "ollama":
+            if settings.backend == "ollama":
                 return wanted  # let the request fail with "not pulled", naming the model
             raise ModelNotFoundError(f"The Ollama model '{wanted}' is not pulled.", f"Run `ollama pull {wanted}`.")
         for entry in self._entries:
@@ -117,10 +124,10 @@ class ModelRouter:
             "Ollama has no chat model pulled.", f"Run `ollama pull {SUGGESTED_CHAT_MODEL}` (or any chat model)."
         )
 
-    def get_model(self, progress: Progress | None = None) -> ChatModel:
+    def get_model(self, progress: Progress | None = None, overrides: dict | None = None) -> ChatModel:
         """The ChatModel that answers now, loaded and ready; raises AssistantError with a fix."""
-        choice = self.choose()
-        settings = self._settings
+        choice = self.choose(overrides)
+        settings = self.with_overrides(overrides)
         if choice.backend == "ollama":
             if not choice.model:
                 status = self.ollama_status()

@@ -57,8 +57,10 @@ class Turn:
         conversation_id: str | None,
         images: Sequence[bytes],
         progress: Progress | None,
+        model_choice: dict | None = None,
     ) -> None:
         self._assistant = assistant
+        self.model_choice = model_choice
         self.question = question
         self.images = tuple(images)
         self.progress = progress
@@ -79,7 +81,7 @@ class Turn:
         """Pick and load the model (may take a while the first time); recorded if it fails."""
         if self.model is None:
             try:
-                self.model = self._assistant.router.get_model(self.progress)
+                self.model = self._assistant.router.get_model(self.progress, self.model_choice)
             except AssistantError as exc:
                 self._fail(exc)
                 raise
@@ -206,6 +208,7 @@ class Assistant:
         conversation_id: str | None = None,
         images: Sequence[bytes] = (),
         progress: Progress | None = None,
+        model_choice: dict | None = None,
     ) -> Turn:
         """Validate the question, save it, and return a Turn ready to stream."""
         text = (question or "").strip()
@@ -217,7 +220,7 @@ class Assistant:
                 f"The message is {len(text):,} characters; the limit is {limit:,}.",
                 "Attach long text as a document instead of pasting it.",
             )
-        turn = Turn(self, text, conversation_id, images, progress)
+        turn = Turn(self, text, conversation_id, images, progress, model_choice)
         if conversation_id:
             conv = self.conversations.get(conversation_id)
             meta = {"images": [_image_ref(img) for img in images]} if images else {}

@@ -1,0 +1,40 @@
+"""Streamlit entry point: `python -m app serve` (or `streamlit run app/streamlit_app.py`).
+
+Navigation is explicit (`st.navigation`), so the page scripts live in the top-level
+`pages/` folder without Streamlit's automatic multipage discovery.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `streamlit run` puts only this file's folder on the path
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from app.errors import AssistantError  # noqa: E402
+from app.ui import get_services, show_error, status_panel  # noqa: E402
+
+PAGES = ROOT / "pages"
+
+st.set_page_config(page_title="Analyst Assistant", page_icon="🔎", layout="wide")
+
+pages = [
+    st.Page(PAGES / "chat.py", title="Chat", icon="💬", default=True, url_path="chat"),
+    st.Page(PAGES / "settings.py", title="Settings", icon="⚙️", url_path="settings"),
+]
+navigation = st.navigation(pages)
+
+try:
+    services = get_services()
+except AssistantError as exc:  # e.g. an unreadable settings file or data directory
+    show_error(exc)
+    st.stop()
+
+st.sidebar.title("🔎 Analyst Assistant")
+st.sidebar.caption("Private and local: nothing leaves this machine.")
+status_panel(services)
+navigation.run()

@@ -1,0 +1,68 @@
+"""Streamlit glue shared by the pages: the cached services, session keys, common widgets.
+
+Services are built once per server process (`st.cache_resource`) and shared by every
+browser session; `st.session_state` holds only plain data under namespaced keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from app.container import Services, build_services
+from app.errors import AssistantError
+from app.settings import load_settings
+
+# Session-state keys, namespaced by page so pages never collide.
+KEY_CONVERSATION = "chat.conversation_id"
+KEY_MODEL_CHOICE = "chat.model_choice"
+
+
+@st.cache_resource(show_spinner="Starting Analyst Assistant…")
+def _services() -> Services:
+    return build_services(load_settings())
+
+
+def get_services() -> Services:
+    """The process-wide services."""
+    return _services()
+
+
+def show_error(exc: AssistantError) -> None:
+    """Show a user-facing error with its hint (never a traceback)."""
+    st.error(f"**{exc.message}**" + (f"\n\n{exc.hint}" if exc.hint else ""), icon="⚠️")
+
+
+def progress_reporter(label: str) -> tuple[Callable[[float, str], None], Callable[[], None]]:
+    """A progress bar and a callback for long steps; returns (callback, clear)."""
+    bar = st.progress(0.0, text=label)
+
+    def report(fraction: float, message: str) -> None:
+        bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+
+    return report, bar.empty
+
+
+def model_choice() -> dict | None:
+    """This browser session's model choice (None = follow Settings)."""
+    return st.session_state.get(KEY_MODEL_CHOICE)
+
+
+def status_panel(services: Services) -> None:
+    """Sidebar panel: which backend/model answers, whether it sees images, and a fix if something is wrong."""
+    router = services.router
+    status = router.ollama_status()
+    choice = router.choose(model_choice())
+    with st.sidebar.container(border=True):
+        st.markdown(f"**Model:** `{choice.model or '—'}` · {choice.backend}")
+        if choice.backend == "embedded":
+            st.caption("Text only: images are read with OCR. A vision model through Ollama sees more.")
+        if status.reachable:
+            st.caption(f"🟢 Ollama at {status.host} · {len(status.models)} model(s)")
+        else:
+            st.caption(f"⚪ Ollama not reachable at {status.host}")
+            if services.settings.backend == "ollama":
+                st.warning(status.hint or status.error, icon="🔧")
+        if choice.backend == "ollama" and not choice.model:
+            st.warning("No Ollama chat model: run `ollama pull qwen2.5:7b`.", icon="🔧")

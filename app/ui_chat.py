@@ -1,0 +1,133 @@
+"""Widgets of the Chat page: conversation list, message rendering, model picker, streaming a turn."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.container import Services
+from app.errors import AssistantError
+from app.llm.router import embedded_choices
+from app.ui import KEY_CONVERSATION, KEY_MODEL_CHOICE, progress_reporter, show_error
+from storage.conversations import ERROR, INTERRUPTED, STOPPED, STREAMING, Message
+
+_STATUS_NOTE = {
+    STOPPED: "⏹️ Stopped — the partial answer is kept.",
+    INTERRUPTED: "⚠️ Interrupted (the app stopped while answering) — the partial answer is kept.",
+    STREAMING: "⏳ Still being written in another tab…",
+}
+
+
+def conversation_sidebar(services: Services) -> str | None:
+    """List, create, rename and delete conversations; returns the selected id."""
+    store = services.conversations
+    conversations = store.list()
+    current = st.session_state.get(KEY_CONVERSATION)
+    if current and current not in {c.id for c in conversations}:
+        current = None  # deleted, maybe in another tab
+    st.sidebar.subheader("Conversations")
+    if st.sidebar.button("➕ New conversation", use_container_width=True):
+        current = store.create().id
+        conversations = store.list()
+    if current is None and conversations:
+        current = conversations[0].id
+    st.session_state[KEY_CONVERSATION] = current
+    for conv in conversations[:50]:
+        label = ("▶ " if conv.id == current else "") + conv.title
+        if st.sidebar.button(label, key=f"chat.open.{conv.id}", use_container_width=True):
+            st.session_state[KEY_CONVERSATION] = conv.id
+            st.rerun()
+    if current:
+        with st.sidebar.popover("Rename or delete", use_container_width=True):
+            title = st.text_input("Title", value=store.get(current).title, key=f"chat.title.{current}")
+            if st.button("Rename", key="chat.rename"):
+                try:
+                    store.rename(current, title)
+                    st.rerun()
+                except AssistantError as exc:
+                    show_error(exc)
+            if st.button("Delete this conversation", type="primary", key="chat.delete"):
+                store.delete(current)
+                st.session_state[KEY_CONVERSATION] = None
+                st.rerun()
+    return current
+
+
+def model_picker(services: Services) -> None:
+    """Per-session model choice: follow Settings, an embedded model, or a pulled Ollama model."""
+    options: dict[str, dict | None] = {"As in Settings": None}
+    for key, label in embedded_choices().items():
+        options[f"Embedded · {label}"] = {"backend": "embedded", "embedded_model": key}
+    status = services.router.ollama_status()
+    for name in status.models:
+        options[f"Ollama · {name}"] = {"backend": "ollama", "ollama_model": name}
+    current = st.session_state.get(KEY_MODEL_CHOICE)
+    labels = list(options)
+    index = next((i for i, v in enumerate(options.values()) if v == current), 0)
+    picked = st.sidebar.selectbox("Model for this session", labels, index=index, key="chat.model_picker")
+    st.session_state[KEY_MODEL_CHOICE] = options[picked]
+
+
+def render_message(message: Message) -> None:
+    """One stored message with its model, timings, notices and status."""
+    with st.chat_message(message.role):
+        if message.content:
+            st.markdown(message.content)
+        meta = message.meta
+        if message.role == "assistant":
+            if message.status == ERROR:
+                st.error(f"**{meta.get('error', 'The answer failed.')}**\n\n{meta.get('hint', '')}", icon="⚠️")
+            elif message.status in _STATUS_NOTE:
+                st.caption(_STATUS_NOTE[message.status])
+            for notice in meta.get("notices") or []:
+                st.caption(f"ℹ️ {notice}")
+            if meta.get("model"):
+                st.caption(_stats_line(meta))
+        elif meta.get("images"):
+            st.caption(f"📎 {len(meta['images'])} image(s) attached")
+
+
+def _stats_line(meta: dict) -> str:
+    parts = [meta["model"], "sees images" if meta.get("vision") else "text only"]
+    if meta.get("ttft_s") is not None:
+        parts.append(f"first token {meta['ttft_s']:.1f} s")
+    if meta.get("total_s"):
+        parts.append(f"total {meta['total_s']:.1f} s")
+    if meta.get("tokens_out"):
+        parts.append(f"{meta.get('tokens_in', 0)} → {meta['tokens_out']} tokens")
+    return " · ".join(parts)
+
+
+def stream_turn(services: Services, conversation_id: str, question: str, model_choice: dict | None) -> None:
+    """Ask, then stream the answer into the page with a Stop button; everything is saved as it goes."""
+    try:
+        turn = services.assistant.ask(question, conversation_id=conversation_id, model_choice=model_choice)
+    except AssistantError as exc:
+        show_error(exc)
+        return
+    with st.chat_message("user"):
+        st.markdown(question)
+    with st.chat_message("assistant"):
+        report, clear = progress_reporter("Preparing the model…")
+        try:
+            info = turn.resolve_model()
+        except AssistantError as exc:
+            clear()
+            show_error(exc)
+            return
+        clear()
+        # Clicking Stop reruns the script, which interrupts this loop; `finally` keeps the partial answer.
+        st.button("⏹️ Stop", key="chat.stop")
+        st.caption(f"Answering with {info.label}…")
+        placeholder = st.empty()
+        text = ""
+        try:
+            for delta in turn:
+                text += delta
+                placeholder.markdown(text + "▌")
+        except AssistantError as exc:
+            placeholder.markdown(text)
+            show_error(exc)
+            return
+        finally:
+            turn.close()
+    st.rerun()

@@ -1,0 +1,78 @@
+"""The Settings form: widgets built from the Settings model, validated on save."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from app.container import Services
+from app.errors import AssistantError
+from app.llm.model_files import CATALOG
+from app.settings import Settings, env_locked_fields
+from app.ui import show_error
+
+
+def _help(name: str) -> str:
+    return Settings.model_fields[name].description or ""
+
+
+def settings_form(services: Services) -> dict[str, Any] | None:
+    """Render the form; returns the changed values when the user saves."""
+    s = services.settings
+    locked = env_locked_fields()
+
+    def opts(name: str) -> dict[str, Any]:
+        note = " (fixed by an environment variable)" if name in locked else ""
+        return {"help": _help(name) + note, "disabled": name in locked, "key": f"settings.{name}"}
+
+    with st.form("settings.form"):
+        st.subheader("Model backend")
+        backends = ["auto", "ollama", "embedded"]
+        values: dict[str, Any] = {
+            "backend": st.radio("Backend", backends, index=backends.index(s.backend), horizontal=True, **opts("backend"))
+        }
+        col1, col2 = st.columns(2)
+        values["ollama_host"] = col1.text_input("Ollama host", s.ollama_host, **opts("ollama_host"))
+        values["ollama_model"] = col2.text_input("Ollama model (empty = first chat model)", s.ollama_model,
+                                                 **opts("ollama_model"))
+        values["ollama_num_ctx"] = col1.number_input("Ollama context (num_ctx)", 512, 262144, s.ollama_num_ctx, 512,
+                                                     **opts("ollama_num_ctx"))
+        values["ollama_timeout"] = col2.number_input("Ollama timeout (s)", 1.0, 3600.0, float(s.ollama_timeout),
+                                                     **opts("ollama_timeout"))
+        keys = list(CATALOG)
+        values["embedded_model"] = col1.selectbox("Embedded model", keys, index=keys.index(s.embedded_model),
+                                                  format_func=lambda k: CATALOG[k].display_name,
+                                                  **opts("embedded_model"))
+        values["embedded_threads"] = col2.number_input("Embedded threads", 1, 64, s.embedded_threads,
+                                                       **opts("embedded_threads"))
+        values["embedded_ctx"] = col1.number_input("Embedded context (tokens)", 512, 32768, s.embedded_ctx, 512,
+                                                   **opts("embedded_ctx"))
+        st.subheader("Generation")
+        col1, col2, col3 = st.columns(3)
+        values["temperature"] = col1.slider("Temperature", 0.0, 2.0, float(s.temperature), 0.05,
+                                            **opts("temperature"))
+        values["top_p"] = col2.slider("Top p", 0.05, 1.0, float(s.top_p), 0.05, **opts("top_p"))
+        values["max_tokens"] = col3.number_input("Max answer tokens", 16, 16384, s.max_tokens, **opts("max_tokens"))
+        seed = col1.text_input("Seed (empty = random)", "" if s.seed is None else str(s.seed), **opts("seed"))
+        values["system_prompt"] = st.text_area("System prompt", s.system_prompt, height=100, **opts("system_prompt"))
+        values["user"] = col2.text_input("Identity in request records", s.user, **opts("user"))
+        st.text_input("Data directory (set with ANALYST_DATA_DIR or --data-dir)", str(s.data_dir), disabled=True)
+        submitted = st.form_submit_button("Save settings", type="primary")
+    if not submitted:
+        return None
+    values["seed"] = int(seed) if seed.strip().lstrip("-").isdigit() else (None if not seed.strip() else seed)
+    return {k: v for k, v in values.items() if k not in locked and v != getattr(s, k)}
+
+
+def apply(services: Services, changes: dict[str, Any]) -> None:
+    """Save changes and report the outcome."""
+    if not changes:
+        st.info("Nothing changed.")
+        return
+    try:
+        services.apply_settings(changes)
+    except AssistantError as exc:
+        show_error(exc)
+        return
+    st.success("Saved: " + ", ".join(sorted(changes)))
