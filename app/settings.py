@@ -53,6 +53,10 @@ class Settings(BaseSettings):
         default=Path.home() / ".analyst-assistant",
         description="Folder holding all persistent state: conversations, request records, models, indexes.",
     )
+    models_dir: Path | None = Field(
+        default=None,
+        description="Where packaged models are assembled; empty means <data_dir>/models. Share it between data dirs.",
+    )
     backend: Backend = Field(
         default="auto",
         description="Chat backend: 'ollama', 'embedded' (llama.cpp in-process), or 'auto' "
@@ -119,9 +123,14 @@ class Settings(BaseSettings):
     def _expand(cls, value: Path) -> Path:
         return Path(value).expanduser().resolve()
 
+    @property
+    def resolved_models_dir(self) -> Path:
+        """Folder holding assembled model files."""
+        return Path(self.models_dir).expanduser().resolve() if self.models_dir else self.data_dir / "models"
+
 
 # Fields a user may change from the Settings page (data_dir is chosen at start-up).
-EDITABLE_FIELDS = tuple(name for name in Settings.model_fields if name != "data_dir")
+EDITABLE_FIELDS = tuple(name for name in Settings.model_fields if name not in ("data_dir", "models_dir"))
 
 
 def env_locked_fields() -> set[str]:

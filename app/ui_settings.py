@@ -30,7 +30,9 @@ def settings_form(services: Services) -> dict[str, Any] | None:
         st.subheader("Model backend")
         backends = ["auto", "ollama", "embedded"]
         values: dict[str, Any] = {
-            "backend": st.radio("Backend", backends, index=backends.index(s.backend), horizontal=True, **opts("backend"))
+            "backend": st.radio(
+                "Backend", backends, index=backends.index(s.backend), horizontal=True, **opts("backend")
+            )
         }
         col1, col2 = st.columns(2)
         values["ollama_host"] = col1.text_input("Ollama host", s.ollama_host, **opts("ollama_host"))

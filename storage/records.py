@@ -84,8 +84,8 @@ class SqliteRecordStore:
             prev = row["hash"] if row else GENESIS
             digest = chain_hash(prev, record)
             con.execute(
-                "INSERT INTO records (id, ts, kind, user, backend, model, status, conversation_id, body, prev_hash, hash)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO records (id, ts, kind, user, backend, model, status, conversation_id,"
+                " body, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     record["id"], record["ts"], kind,
                     *(None if record.get(k) is None else str(record.get(k)) for k in _INDEXED[1:]),

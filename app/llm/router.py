@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from app.errors import AssistantError, ModelNotFoundError
 from app.llm.model_files import CATALOG, Progress, is_installed
-from app.llm.ollama import OllamaChatModel, OllamaModelEntry, OllamaServer, SUGGESTED_CHAT_MODEL
+from app.llm.ollama import SUGGESTED_CHAT_MODEL, OllamaChatModel, OllamaModelEntry, OllamaServer
 from app.ports import ChatModel
 from app.settings import Settings
 
@@ -51,7 +51,8 @@ class ModelRouter:
     def update_settings(self, settings: Settings) -> None:
         """Use new settings from now on (the Settings page calls this after saving)."""
         with self._lock:
-            if (settings.ollama_host, settings.ollama_timeout) != (self._settings.ollama_host, self._settings.ollama_timeout):
+            old = self._settings
+            if (settings.ollama_host, settings.ollama_timeout) != (old.ollama_host, old.ollama_timeout):
                 self._ollama = OllamaServer(settings.ollama_host, settings.ollama_timeout)
                 self._status = None
             self._settings = settings
@@ -138,7 +139,7 @@ class ModelRouter:
         from app.llm.embedded import EmbeddedChatModel  # heavy import only when needed
 
         model = EmbeddedChatModel(
-            choice.model, settings.data_dir, settings.embedded_threads, settings.embedded_ctx, progress
+            choice.model, settings.resolved_models_dir, settings.embedded_threads, settings.embedded_ctx, progress
         )
         model.load(progress)
         return model

@@ -121,7 +121,7 @@ class Turn:
                 if chunk.usage is not None:
                     self.result.tokens_in, self.result.tokens_out = chunk.usage.tokens_in, chunk.usage.tokens_out
                     if chunk.usage.finish_reason == "context_truncated":
-                        self.result.notices.append("The model's context was full; the oldest text was cut by the model.")
+                        self.result.notices.append("The context was full; the model cut the oldest text.")
                     elif chunk.usage.finish_reason == "length":
                         self.result.notices.append("The answer reached the maximum length set in Settings.")
                     continue
