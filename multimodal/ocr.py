@@ -196,7 +196,7 @@ def ocr_image(image: Image.Image) -> OcrResult:
     if boxes is None or texts is None or len(texts) == 0:
         return OcrResult(text="", lines=[])
     lines = []
-    for box, text, score in zip(boxes, texts, scores or [1.0] * len(texts)):
+    for box, text, score in zip(boxes, texts, scores or [1.0] * len(texts), strict=False):
         text = str(text).strip()
         if not text:
             continue

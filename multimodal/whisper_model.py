@@ -179,7 +179,8 @@ def to_openai_checkpoint(v: dict[str, np.ndarray]) -> dict[str, Any]:
         sd[f"{dst}.bias"] = t(v[f"{src}/beta"])
 
     def fused(dst: str, src: str, names: tuple[str, ...]) -> None:
-        for name, w, b in zip(names, _split(v[f"{src}/weight"], len(names)), _split(v[f"{src}/bias"], len(names))):
+        weights, biases = _split(v[f"{src}/weight"], len(names)), _split(v[f"{src}/bias"], len(names))
+        for name, w, b in zip(names, weights, biases, strict=True):
             sd[f"{dst}.{name}.weight"] = t(w)
             if name != "key":  # openai-whisper's key projection has no bias (CTranslate2 stores zeros)
                 sd[f"{dst}.{name}.bias"] = t(b)

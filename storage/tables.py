@@ -19,9 +19,16 @@ from pathlib import Path
 import duckdb
 
 from app.errors import BadInputError, NotFoundError
-from multimodal.tables import NA_STRINGS, Progress, dump_excel_sheets, sha256_file, sniff, transcode_to_utf8, \
-    unique_names
-from storage.tables_engine import BASE_CONFIG, QueryEngine, TableInfo, _first_line, _literal, quote_ident
+from multimodal.tables import (
+    NA_STRINGS,
+    Progress,
+    dump_excel_sheets,
+    sha256_file,
+    sniff,
+    transcode_to_utf8,
+    unique_names,
+)
+from storage.tables_engine import BASE_CONFIG, QueryEngine, TableInfo, first_line, quote_ident, sql_literal
 
 REGISTRY_SQL = (
     "CREATE TABLE IF NOT EXISTS _sources (sha256 VARCHAR PRIMARY KEY, file_name VARCHAR, kind VARCHAR, "
@@ -231,23 +238,23 @@ def _load_kind(con, path: Path, sniffed, name: str, tmp: Path, result: LoadResul
         if not result.tables:
             raise BadInputError(f"Every sheet in {name} is empty.", "Add a header row and data, then load it again.")
     elif sniffed.kind == "parquet":
-        _create(con, f"read_parquet({_literal(str(path))})", stem, None, result, report)
+        _create(con, f"read_parquet({sql_literal(str(path))})", stem, None, result, report)
     elif sniffed.kind == "json":
         src = path
         if sniffed.encoding != "utf-8":
             src = tmp / "utf8.json"
             transcode_to_utf8(path, src, sniffed.encoding, report)
-        _create(con, f"read_json_auto({_literal(str(src))})", stem, None, result, report)
+        _create(con, f"read_json_auto({sql_literal(str(src))})", stem, None, result, report)
     elif sniffed.kind == "duckdb":
         _load_duckdb(con, path, result, report)
 
 
 def _load_csv(con, src: Path, table: str, origin: str | None, delimiter: str | None, result: LoadResult,
               report: Progress, header: bool | None, full_sample: bool = False) -> None:
-    nulls = "[" + ", ".join(_literal(s) for s in NA_STRINGS) + "]"
+    nulls = "[" + ", ".join(sql_literal(s) for s in NA_STRINGS) + "]"
     opts = [f"nullstr = {nulls}", "null_padding = true", "strict_mode = false"]
     if delimiter:
-        opts += [f"delim = {_literal(delimiter)}", "quote = '\"'"]
+        opts += [f"delim = {sql_literal(delimiter)}", "quote = '\"'"]
     if header is not None:
         opts.append(f"header = {str(header).lower()}")
     if full_sample:
@@ -259,9 +266,9 @@ def _load_csv(con, src: Path, table: str, origin: str | None, delimiter: str | N
     first_error = ""
     for number, attempt in enumerate(attempts):
         try:
-            _create(con, f"read_csv({_literal(str(src))}, {', '.join(attempt)})", table, origin, result, report)
+            _create(con, f"read_csv({sql_literal(str(src))}, {', '.join(attempt)})", table, origin, result, report)
         except duckdb.Error as exc:
-            first_error = first_error or _first_line(exc)
+            first_error = first_error or first_line(exc)
             continue
         if number:
             result.warnings.append(f"Table {result.tables[-1]}: some rows are malformed ({first_error}); "
@@ -288,7 +295,7 @@ def _create(con, reader: str, table: str, origin: str | None, result: LoadResult
 
 
 def _load_duckdb(con, path: Path, result: LoadResult, report: Progress) -> None:
-    con.execute(f"ATTACH {_literal(str(path))} AS _src (READ_ONLY)")
+    con.execute(f"ATTACH {sql_literal(str(path))} AS _src (READ_ONLY)")
     try:
         found = con.execute("SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = '_src' "
                             "ORDER BY ALL").fetchall()

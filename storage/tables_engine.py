@@ -123,7 +123,7 @@ class QueryEngine:
         catalog = path.stem
         con = duckdb.connect(":memory:", config=dict(BASE_CONFIG))
         try:
-            con.execute(f"ATTACH {_literal(str(path))} AS {quote_ident(catalog)} (READ_ONLY)")
+            con.execute(f"ATTACH {sql_literal(str(path))} AS {quote_ident(catalog)} (READ_ONLY)")
         except duckdb.Error as exc:
             con.close()
             raise BadInputError(f"{path.name} cannot be opened as a DuckDB database ({exc}).") from exc
@@ -164,7 +164,7 @@ class QueryEngine:
                 raise QueryTimeoutError(f"The query took longer than {timeout:g} s and was stopped.",
                                         "Ask for less data, or add filters or a LIMIT.") from exc
             except duckdb.Error as exc:
-                raise QueryError(_first_line(exc), "Check table and column names in the schema.") from exc
+                raise QueryError(first_line(exc), "Check table and column names in the schema.") from exc
             finally:
                 timer.cancel()
         truncated = len(raw) > max_rows
@@ -177,7 +177,7 @@ class QueryEngine:
             try:
                 types = [s.type.name for s in cur.extract_statements(sql)]
             except duckdb.Error as exc:
-                raise QueryError(_first_line(exc), "The SQL does not parse.") from exc
+                raise QueryError(first_line(exc), "The SQL does not parse.") from exc
             tree = cur.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0] if types == ["SELECT"] else ""
         return types, tree
 
@@ -250,11 +250,11 @@ def _qualified(info: TableInfo) -> str:
     return f"{quote_ident(info.schema)}.{quote_ident(info.name)}"
 
 
-def _literal(text: str) -> str:
+def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: Exception) -> str:
     lines = [ln for ln in str(exc).splitlines() if ln.strip()]
     return lines[0] if lines else type(exc).__name__
 

@@ -20,7 +20,7 @@ SAFE_QUERY_NODES = frozenset({"SELECT_NODE", "SET_OPERATION_NODE", "RECURSIVE_CT
 SAFE_TABLE_FUNCTIONS = frozenset({
     "range", "generate_series", "unnest", "duckdb_tables", "duckdb_columns", "duckdb_views", "duckdb_schemas",
     "duckdb_databases", "duckdb_constraints", "duckdb_indexes", "duckdb_types", "duckdb_keywords",
-    "duckdb_functions", "pragma_table_info", "pragma_show_tables", "information_schema",
+    "duckdb_functions", "pragma_table_info", "pragma_show_tables",
 })
 # Statement types as DuckDB names them, mapped to why they are refused (for a clear message).
 REFUSED_TYPES = {

@@ -185,7 +185,7 @@ class WhisperTranscriber:
                 # Carry the last words into the next window, as whisper does between its own windows.
                 prompt = " ".join(s.text for s in segments[-3:])[-200:] or None
             if progress:
-                progress(end, total if total and total >= end else None)
+                progress(end, max(total, end) if total else None)
         duration = stream.decoded_seconds if not cancelled else end
         if not cancelled and duration < MIN_SECONDS:
             raise AudioTooShortError(

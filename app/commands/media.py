@@ -1,0 +1,85 @@
+"""CLI: `transcribe FILE` and `ocr IMAGE`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.commands.common import emit
+from app.errors import BadInputError
+from app.services.transcribe import Transcript, WhisperTranscriber, format_timestamp
+from multimodal.whisper_model import MODEL_SIZES
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `transcribe` and `ocr` subcommands."""
+    tr = sub.add_parser("transcribe", help="Transcribe a recording (wav, mp3, m4a, ogg, flac, webm) with whisper.")
+    tr.add_argument("file", type=Path, help="The audio (or video with sound) file.")
+    tr.add_argument("--json", action="store_true", help="Print JSON: text, language, duration, segments.")
+    tr.add_argument("--whisper-model", choices=MODEL_SIZES, help="Whisper model size (default: the configured one).")
+    tr.add_argument("--language", help="Language code such as 'en' or 'de'; detected when omitted.")
+    tr.set_defaults(handler=run_transcribe)
+
+    ocr = sub.add_parser("ocr", help="Read the text in an image (PNG, JPEG, GIF, WebP, BMP, TIFF).")
+    ocr.add_argument("image", type=Path, help="The image file.")
+    ocr.add_argument("--json", action="store_true", help="Print JSON: text and lines with boxes and scores.")
+    ocr.set_defaults(handler=run_ocr)
+
+
+def _read(path: Path, what: str) -> bytes:
+    if not path.is_file():
+        raise BadInputError(f"No such {what} file: {path}", "Check the path and try again.")
+    return path.read_bytes()
+
+
+def transcriber_for(services: Any) -> WhisperTranscriber:
+    """The shared transcriber from the container, or one built from settings if it is not wired yet."""
+    existing = getattr(services, "transcriber", None)
+    if existing is not None:
+        return existing
+    return WhisperTranscriber(services.settings.data_dir)
+
+
+def transcribe_payload(transcriber: WhisperTranscriber, path: Path, *, size: str | None = None,
+                       language: str | None = None, progress: Any = None) -> Transcript:
+    """Transcribe a file on disk; raises BadInputError for a missing file."""
+    if not path.is_file():
+        raise BadInputError(f"No such audio file: {path}", "Check the path and try again.")
+    return transcriber.transcribe(path, name=path.name, size=size, language=language, progress=progress)
+
+
+def run_transcribe(args: argparse.Namespace, services: Any) -> int:
+    """Print the transcript (timestamped lines, or JSON with --json)."""
+    progress = _stderr_progress if sys.stderr.isatty() else None
+    transcript = transcribe_payload(
+        transcriber_for(services), args.file, size=args.whisper_model, language=args.language, progress=progress
+    )
+    for warning in transcript.warnings:
+        sys.stderr.write(f"warning: {warning}\n")
+    text = "\n".join(f"[{format_timestamp(s.start)}] {s.text}" for s in transcript.segments)
+    emit(args, transcript.to_dict(), text)
+    return 0
+
+
+def ocr_payload(path: Path) -> dict[str, Any]:
+    """OCR an image file into {"text", "lines": [{"text", "box", "score"}]} (boxes in original pixels)."""
+    from multimodal.image import ocr_image_bytes
+
+    return ocr_image_bytes(_read(path, "image"), path.name).to_dict()
+
+
+def run_ocr(args: argparse.Namespace, services: Any) -> int:
+    """Print the text found in an image (or JSON with --json)."""
+    payload = ocr_payload(args.image)
+    emit(args, payload, payload["text"] or "(no text found)")
+    return 0
+
+
+def _stderr_progress(done: float, total: float | None) -> None:
+    of = f" / {format_timestamp(total)}" if total else ""
+    sys.stderr.write(f"\rtranscribing {format_timestamp(done)}{of}\x1b[K")
+    if total and done >= total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()

@@ -1,0 +1,400 @@
+"""The document library: ingest PDFs into Chroma + FTS5, list, delete, re-index, search.
+
+Ingestion is honest: a document's chunks become searchable only when its registry row flips
+to `indexed` in one transaction at the end. A crash leaves an `indexing` row whose partial
+chunks are hidden from search and are removed the next time any process takes the ingest
+lock, after which `resume()` indexes the document again from the copy kept in the data dir.
+One instance is meant to be shared by all threads (Streamlit sessions): writes take a lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from app.errors import BadInputError, NotFoundError
+from app.services.search import Context, Passage, SearchConfig, build_context, hybrid_search
+from multimodal.chunking import TextChunk, chunk_page
+from multimodal.pdf import DEFAULT_OCR_BUDGET, EncryptedPdfError, SNIFF_BYTES, open_pdf, sniff_kind
+from storage.chroma_index import ChromaIndex
+from storage.documents import DELETING, INDEXED, INDEXING, PENDING, DocumentRecord, DocumentRegistry
+from storage.embedder import OnnxMiniLM, shared_embedder
+from storage.keyword_index import KeywordIndex
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestProgress:
+    """One progress event: per file (stage 'start'/'done') and per page (stage 'page')."""
+
+    path: str
+    stage: str  # "start" | "page" | "done"
+    page: int = 0
+    pages: int = 0
+    file_index: int = 1
+    file_count: int = 1
+
+
+ProgressCallback = Callable[[IngestProgress], None]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What happened to one file; `to_dict()` is the CLI's JSON shape (plus extra counts)."""
+
+    path: str
+    id: str
+    kind: str
+    status: str  # "indexed" | "skipped" | "error"
+    error: str = ""
+    pages: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+    fallback_pages: int = 0
+    ocr_pages: int = 0
+    ocr_skipped_pages: int = 0
+    empty_pages: int = 0
+    suspicious_chunks: int = 0
+    error_type: str = ""
+    needs_password: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+class DocumentLibrary:
+    """PDF documents of one data directory, searchable with citations to file and page."""
+
+    def __init__(self, data_dir: Path, embedder: OnnxMiniLM | None = None, config: SearchConfig | None = None,
+                 ocr_budget: int = DEFAULT_OCR_BUDGET, batch_chunks: int = 64) -> None:
+        self.data_dir = Path(data_dir)
+        self.files_dir = self.data_dir / "documents"
+        self.files_dir.mkdir(parents=True, exist_ok=True)
+        self.config = config or SearchConfig()
+        self.ocr_budget = ocr_budget
+        self.batch_chunks = batch_chunks
+        self.registry = DocumentRegistry(self.data_dir / "documents.sqlite")
+        self.keywords = KeywordIndex(self.data_dir / "documents.sqlite")
+        self.vectors = ChromaIndex(self.data_dir / "chroma", embedder or shared_embedder())
+        self._lock = threading.RLock()
+        self._lock_path = self.data_dir / "documents.lock"
+        self._depth = 0  # re-entry depth of the ingest lock (only touched while holding self._lock)
+        if self.vectors.model_changed:
+            for doc in self.registry.list(INDEXED):
+                self.registry.set_status(doc.id, PENDING, "embedding model changed; waiting to be re-embedded")
+        self._recover(blocking=False)
+
+    # ---- locking and recovery -------------------------------------------------------------
+
+    @contextmanager
+    def _exclusive(self, blocking: bool = True) -> Iterator[bool]:
+        # Thread lock for this process, file lock against other processes (CLI next to the UI).
+        if not self._lock.acquire(blocking=blocking):
+            yield False
+            return
+        if self._depth:  # re-entered by this thread: the file lock is already held
+            self._depth += 1
+            try:
+                yield True
+            finally:
+                self._depth -= 1
+                self._lock.release()
+            return
+        try:
+            with self._lock_path.open("a") as fh:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+                except BlockingIOError:
+                    yield False
+                    return
+                self._depth = 1
+                try:
+                    self._clean_stale()
+                    yield True
+                finally:
+                    self._depth = 0
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+        finally:
+            self._lock.release()
+
+    def _recover(self, blocking: bool) -> None:
+        with self._exclusive(blocking=blocking):
+            pass  # _clean_stale ran inside the lock, if it could be taken
+
+    def _clean_stale(self) -> None:
+        # Holding the lock, no ingestion can be live: any indexing/deleting row is a leftover.
+        for doc in self.registry.list():
+            if doc.status == INDEXING:
+                self._drop_chunks(doc.id)
+                self.registry.set_status(doc.id, PENDING, "interrupted; will be indexed again")
+            elif doc.status == DELETING:
+                self._drop_chunks(doc.id)
+                self.registry.remove(doc.id)
+                _unlink(Path(doc.stored_path))
+
+    def _drop_chunks(self, doc_id: str) -> None:
+        self.vectors.delete_document(doc_id)
+        self.keywords.delete_document(doc_id)
+
+    # ---- ingestion --------------------------------------------------------------------------
+
+    def ingest_paths(self, paths: Sequence[Path], password: str | None = None,
+                     progress: ProgressCallback | None = None) -> list[IngestResult]:
+        """Ingest files and folders (a folder ingests the PDFs it contains, recursively)."""
+        files = list(_expand(paths))
+        results = []
+        for n, (path, explicit) in enumerate(files, start=1):
+            if not explicit and _sniff(path) != "pdf":
+                results.append(IngestResult(str(path), "", _sniff(path), "skipped", "not a PDF"))
+                continue
+            results.append(self.ingest_file(path, password, progress, file_index=n, file_count=len(files)))
+        return results
+
+    def ingest_file(self, path: Path, password: str | None = None, progress: ProgressCallback | None = None,
+                    file_index: int = 1, file_count: int = 1) -> IngestResult:
+        """Index one PDF; the same content twice is indexed once. Bad input gives status 'error'."""
+        path, started = Path(path), time.monotonic()
+        emit = _emitter(progress, str(path), file_index, file_count)
+        emit("start")
+        try:
+            kind = _sniff(path)
+            sha = _sha256(path)
+        except OSError as exc:
+            return IngestResult(str(path), "", "unknown", "error", f"Cannot read {path}: {exc.strerror or exc}",
+                                error_type="BadInputError")
+        doc_id = sha[:16]
+        existing = self.registry.by_sha(sha)
+        if existing and existing.queryable:
+            emit("done", existing.pages, existing.pages)
+            return _result(path, existing, "skipped", started)
+        try:
+            with self._exclusive():
+                stored = self._store_copy(path, sha) if kind == "pdf" else path
+                return self._index(path, stored, doc_id, sha, kind, password, emit, started)
+        except BadInputError as exc:
+            return IngestResult(str(path), doc_id if kind == "pdf" else "", kind, "error", str(exc),
+                                seconds=round(time.monotonic() - started, 3), error_type=type(exc).__name__,
+                                needs_password=isinstance(exc, EncryptedPdfError))
+
+    def _store_copy(self, path: Path, sha: str) -> Path:
+        target = self.files_dir / f"{sha}.pdf"
+        if not target.exists():
+            tmp = target.with_suffix(".part")
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, target)  # atomic: never a half-copied file under the final name
+        return target
+
+    def _index(self, path: Path, stored: Path, doc_id: str, sha: str, kind: str, password: str | None,
+               emit: Callable[..., None], started: float) -> IngestResult:
+        # Open first: bad input must not leave a row behind ("nothing else disturbed").
+        try:
+            pdf = open_pdf(stored, password=password, ocr_budget=self.ocr_budget)
+        except BadInputError:
+            if stored != path and not self.registry.by_sha(sha):
+                _unlink(stored)
+            raise
+        with pdf:
+            self._drop_chunks(doc_id)
+            self.registry.start(doc_id, sha, path.name, kind, str(stored), stored.stat().st_size)
+            info = pdf.info
+            self.registry.update_meta(doc_id, title=info.title, author=info.author, pages=info.page_count)
+            try:
+                counts = self._index_pages(doc_id, path.name, pdf.pages(), info.page_count, emit)
+            except BaseException as exc:
+                # Leave nothing half-visible; the row says why (KeyboardInterrupt included).
+                self._drop_chunks(doc_id)
+                self.registry.set_status(doc_id, PENDING, f"interrupted: {type(exc).__name__}")
+                raise
+        self.registry.finish(doc_id, title=info.title, author=info.author, pages=info.page_count,
+                             embedding_model=self.vectors.embedder.model_id, **counts)
+        emit("done", info.page_count, info.page_count)
+        record = self.registry.get(doc_id)
+        assert record is not None
+        return _result(path, record, INDEXED, started)
+
+    def _index_pages(self, doc_id: str, source: str, pages: Iterator[Any], total: int,
+                     emit: Callable[..., None]) -> dict[str, int]:
+        counts = dict(chunks=0, fallback_pages=0, ocr_pages=0, ocr_skipped_pages=0, empty_pages=0,
+                      suspicious_chunks=0)
+        chunk_buf: list[TextChunk] = []
+        page_buf: list[tuple[int, str, str, str]] = []
+        for page in pages:
+            counts["fallback_pages"] += page.fallback
+            counts["ocr_pages"] += page.method == "ocr"
+            counts["ocr_skipped_pages"] += page.ocr_skipped
+            counts["empty_pages"] += not page.text.strip()
+            page_buf.append((page.number, page.text, page.method, page.problem))
+            chunk_buf.extend(chunk_page(page.text, page.number))
+            # Flush by chunk count and by page count, so memory stays bounded either way.
+            if len(chunk_buf) >= self.batch_chunks or len(page_buf) >= 200:
+                self._flush(doc_id, source, chunk_buf, page_buf, counts)
+            emit("page", page.number, total)
+        self._flush(doc_id, source, chunk_buf, page_buf, counts)
+        return counts
+
+    def _flush(self, doc_id: str, source: str, chunks: list[TextChunk], pages: list[tuple[int, str, str, str]],
+               counts: dict[str, int]) -> None:
+        if pages:
+            self.registry.add_pages(doc_id, pages)
+        if chunks:
+            ids = [f"{doc_id}:{c.page}:{c.index}" for c in chunks]
+            metas = [{"doc_id": doc_id, "source": source, "page": c.page, "char_start": c.char_start,
+                      "char_end": c.char_end, "suspicious": c.suspicious} for c in chunks]
+            texts = [c.text for c in chunks]
+            self.vectors.add(ids, texts, metas)
+            self.keywords.add([(i, doc_id, c.page, c.text) for i, c in zip(ids, chunks)])
+            counts["chunks"] += len(chunks)
+            counts["suspicious_chunks"] += sum(c.suspicious for c in chunks)
+        chunks.clear()
+        pages.clear()
+
+    def _reembed(self, doc: DocumentRecord, emit: Callable[..., None], started: float) -> IngestResult:
+        """Rebuild chunks from stored page texts (after an embedding model change)."""
+        self._drop_chunks(doc.id)
+        self.registry.set_status(doc.id, INDEXING)
+        counts = dict(chunks=0, suspicious_chunks=0)
+        chunk_buf: list[TextChunk] = []
+        for number, text in self.registry.iter_pages(doc.id):
+            chunk_buf.extend(chunk_page(text, number))
+            if len(chunk_buf) >= self.batch_chunks:
+                self._flush(doc.id, doc.name, chunk_buf, [], counts)
+            emit("page", number, doc.pages)
+        self._flush(doc.id, doc.name, chunk_buf, [], counts)
+        self.registry.finish(doc.id, embedding_model=self.vectors.embedder.model_id, **counts)
+        emit("done", doc.pages, doc.pages)
+        record = self.registry.get(doc.id)
+        assert record is not None
+        return _result(Path(doc.stored_path), record, INDEXED, started)
+
+    # ---- library management -----------------------------------------------------------------
+
+    def list_documents(self) -> list[DocumentRecord]:
+        """Every document with its status, oldest first."""
+        return self.registry.list()
+
+    def get(self, doc_id: str) -> DocumentRecord:
+        """One document; NotFoundError if the id is unknown."""
+        doc = self.registry.get(doc_id)
+        if doc is None:
+            raise NotFoundError(f"No document with id {doc_id}.", "List documents to see their ids.")
+        return doc
+
+    def delete(self, doc_id: str) -> None:
+        """Remove a document: its vectors, keyword rows, page texts and stored copy, nothing else."""
+        doc = self.get(doc_id)
+        with self._exclusive():
+            self.registry.set_status(doc_id, DELETING)  # hide it first; a crash is finished on restart
+            self._drop_chunks(doc_id)
+            self.registry.remove(doc_id)
+            _unlink(Path(doc.stored_path))
+
+    def reindex(self, doc_id: str, password: str | None = None,
+                progress: ProgressCallback | None = None) -> IngestResult:
+        """Extract, chunk and embed a document again from its stored copy."""
+        doc = self.get(doc_id)
+        started = time.monotonic()
+        emit = _emitter(progress, doc.name, 1, 1)
+        emit("start")
+        try:
+            with self._exclusive():
+                stored = Path(doc.stored_path)
+                return self._index(Path(doc.name), stored, doc.id, doc.sha256, doc.kind, password, emit, started)
+        except BadInputError as exc:
+            return IngestResult(doc.name, doc.id, doc.kind, "error", str(exc), error_type=type(exc).__name__,
+                                needs_password=isinstance(exc, EncryptedPdfError))
+
+    def pending(self) -> list[DocumentRecord]:
+        """Documents that are not searchable yet and will be finished by `resume()`."""
+        return [d for d in self.registry.list() if d.status == PENDING]
+
+    def resume(self, progress: ProgressCallback | None = None) -> list[IngestResult]:
+        """Finish every pending document (interrupted ingestion, or a changed embedding model)."""
+        self._recover(blocking=True)
+        results = []
+        todo = self.pending()
+        for n, doc in enumerate(todo, start=1):
+            started = time.monotonic()
+            emit = _emitter(progress, doc.name, n, len(todo))
+            stored_pages = sum(1 for _ in self.registry.iter_pages(doc.id))
+            if doc.embedding_model and doc.pages and stored_pages == doc.pages:
+                with self._exclusive():
+                    results.append(self._reembed(doc, emit, started))
+            else:
+                results.append(self.reindex(doc.id, progress=progress))
+        return results
+
+    # ---- retrieval ----------------------------------------------------------------------------
+
+    def search(self, query: str, k: int | None = None) -> list[Passage]:
+        """Ranked passages from fully indexed documents; [] means 'not in your documents'."""
+        hidden = self.registry.not_queryable_ids()
+        return hybrid_search(query, self.vectors, self.keywords, k=k, exclude_docs=hidden, config=self.config)
+
+    @staticmethod
+    def build_context(passages: Sequence[Passage], token_budget: int, count_tokens: Callable[[str], int]) -> Context:
+        """Numbered passages that fit the token budget (weakest dropped first): (text, kept, dropped)."""
+        return build_context(passages, token_budget, count_tokens)
+
+    def page_text(self, doc_id: str, page: int) -> str:
+        """The full text of one page, as the char spans of its passages index it."""
+        text = self.registry.page_text(doc_id, page)
+        if text is None:
+            raise NotFoundError(f"Document {doc_id} has no page {page}.")
+        return text
+
+
+def _emitter(progress: ProgressCallback | None, path: str, index: int, count: int) -> Callable[..., None]:
+    def emit(stage: str, page: int = 0, pages: int = 0) -> None:
+        if progress is not None:
+            progress(IngestProgress(path, stage, page, pages, index, count))
+
+    return emit
+
+
+def _result(path: Path, doc: DocumentRecord, status: str, started: float) -> IngestResult:
+    return IngestResult(
+        str(path), doc.id, doc.kind, status, "", doc.pages, doc.chunks, round(time.monotonic() - started, 3),
+        doc.fallback_pages, doc.ocr_pages, doc.ocr_skipped_pages, doc.empty_pages, doc.suspicious_chunks,
+    )
+
+
+def _expand(paths: Sequence[Path]) -> Iterator[tuple[Path, bool]]:
+    for p in map(Path, paths):
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts):
+                    yield f, False
+        else:
+            yield p, True
+
+
+def _sniff(path: Path) -> str:
+    with path.open("rb") as fh:
+        return sniff_kind(fh.read(SNIFF_BYTES))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
