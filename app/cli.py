@@ -56,7 +56,7 @@ def serve(args: argparse.Namespace) -> int:
         sys.executable, "-m", "streamlit", "run", str(entry),
         "--server.port", str(args.port), "--server.address", args.address,
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
-        "--server.maxUploadSize", "2048",
+        "--server.maxUploadSize", "2048", "--client.toolbarMode", "minimal",
     ]
     os.execv(sys.executable, argv)
     return 0  # not reached

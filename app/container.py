@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from app.errors import ConfigError
 from app.llm.router import ModelRouter
 from app.services.assistant import Assistant
 from app.settings import Settings, save_settings
@@ -38,7 +39,16 @@ class Services:
 def build_services(settings: Settings) -> Services:
     """Create the data directory and every service for `settings`."""
     data_dir = settings.data_dir
-    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        probe = data_dir / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"The data directory {data_dir} cannot be used: {exc.strerror or exc}.",
+            "Point ANALYST_DATA_DIR (or --data-dir) at a folder you can write to.",
+        ) from exc
     router = ModelRouter(settings)
     conversations = ConversationStore(data_dir / "chats.sqlite")
     records = SqliteRecordStore(data_dir / "records.sqlite")

@@ -20,11 +20,11 @@ from app.ui import get_services, show_error, status_panel  # noqa: E402
 
 PAGES = ROOT / "pages"
 
-st.set_page_config(page_title="Analyst Assistant", page_icon="🔎", layout="wide")
+st.set_page_config(page_title="Analyst Assistant", page_icon=":material/query_stats:", layout="wide")
 
 pages = [
-    st.Page(PAGES / "chat.py", title="Chat", icon="💬", default=True, url_path="chat"),
-    st.Page(PAGES / "settings.py", title="Settings", icon="⚙️", url_path="settings"),
+    st.Page(PAGES / "chat.py", title="Chat", icon=":material/chat:", default=True, url_path="chat"),
+    st.Page(PAGES / "settings.py", title="Settings", icon=":material/settings:", url_path="settings"),
 ]
 navigation = st.navigation(pages)
 
@@ -34,7 +34,7 @@ except AssistantError as exc:  # e.g. an unreadable settings file or data direct
     show_error(exc)
     st.stop()
 
-st.sidebar.title("🔎 Analyst Assistant")
+st.sidebar.title(":material/query_stats: Analyst Assistant")
 st.sidebar.caption("Private and local: nothing leaves this machine.")
 status_panel(services)
 navigation.run()

@@ -31,7 +31,7 @@ def get_services() -> Services:
 
 def show_error(exc: AssistantError) -> None:
     """Show a user-facing error with its hint (never a traceback)."""
-    st.error(f"**{exc.message}**" + (f"\n\n{exc.hint}" if exc.hint else ""), icon="⚠️")
+    st.error(f"**{exc.message}**" + (f"\n\n{exc.hint}" if exc.hint else ""), icon=":material/error:")
 
 
 def progress_reporter(label: str) -> tuple[Callable[[float, str], None], Callable[[], None]]:
@@ -59,10 +59,10 @@ def status_panel(services: Services) -> None:
         if choice.backend == "embedded":
             st.caption("Text only: images are read with OCR. A vision model through Ollama sees more.")
         if status.reachable:
-            st.caption(f"🟢 Ollama at {status.host} · {len(status.models)} model(s)")
+            st.caption(f":green[:material/check_circle:] Ollama at {status.host} · {len(status.models)} model(s)")
         else:
-            st.caption(f"⚪ Ollama not reachable at {status.host}")
+            st.caption(f":gray[:material/cloud_off:] Ollama not reachable at {status.host}")
             if services.settings.backend == "ollama":
-                st.warning(status.hint or status.error, icon="🔧")
+                st.warning(status.hint or status.error, icon=":material/build:")
         if choice.backend == "ollama" and not choice.model:
-            st.warning("No Ollama chat model: run `ollama pull qwen2.5:7b`.", icon="🔧")
+            st.warning("No Ollama chat model: run `ollama pull qwen2.5:7b`.", icon=":material/build:")

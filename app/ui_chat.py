@@ -11,9 +11,9 @@ from app.ui import KEY_CONVERSATION, KEY_MODEL_CHOICE, progress_reporter, show_e
 from storage.conversations import ERROR, INTERRUPTED, STOPPED, STREAMING, Message
 
 _STATUS_NOTE = {
-    STOPPED: "⏹️ Stopped — the partial answer is kept.",
-    INTERRUPTED: "⚠️ Interrupted (the app stopped while answering) — the partial answer is kept.",
-    STREAMING: "⏳ Still being written in another tab…",
+    STOPPED: ":material/stop_circle: Stopped — the partial answer is kept.",
+    INTERRUPTED: ":material/warning: Interrupted (the app stopped while answering) — the partial answer is kept.",
+    STREAMING: ":material/hourglass_top: Still being written in another tab…",
 }
 
 
@@ -25,15 +25,16 @@ def conversation_sidebar(services: Services) -> str | None:
     if current and current not in {c.id for c in conversations}:
         current = None  # deleted, maybe in another tab
     st.sidebar.subheader("Conversations")
-    if st.sidebar.button("➕ New conversation", use_container_width=True):
+    if st.sidebar.button("New conversation", icon=":material/add:", use_container_width=True):
         current = store.create().id
         conversations = store.list()
     if current is None and conversations:
         current = conversations[0].id
     st.session_state[KEY_CONVERSATION] = current
     for conv in conversations[:50]:
-        label = ("▶ " if conv.id == current else "") + conv.title
-        if st.sidebar.button(label, key=f"chat.open.{conv.id}", use_container_width=True):
+        label = conv.title
+        kind = "primary" if conv.id == current else "secondary"
+        if st.sidebar.button(label, key=f"chat.open.{conv.id}", type=kind, use_container_width=True):
             st.session_state[KEY_CONVERSATION] = conv.id
             st.rerun()
     if current:
@@ -75,19 +76,21 @@ def render_message(message: Message) -> None:
         meta = message.meta
         if message.role == "assistant":
             if message.status == ERROR:
-                st.error(f"**{meta.get('error', 'The answer failed.')}**\n\n{meta.get('hint', '')}", icon="⚠️")
+                st.error(f"**{meta.get('error', 'The answer failed.')}**\n\n{meta.get('hint', '')}", icon=":material/error:")
             elif message.status in _STATUS_NOTE:
                 st.caption(_STATUS_NOTE[message.status])
             for notice in meta.get("notices") or []:
-                st.caption(f"ℹ️ {notice}")
+                st.caption(f":material/info: {notice}")
             if meta.get("model"):
                 st.caption(_stats_line(meta))
         elif meta.get("images"):
-            st.caption(f"📎 {len(meta['images'])} image(s) attached")
+            st.caption(f":material/attach_file: {len(meta['images'])} image(s) attached")
 
 
 def _stats_line(meta: dict) -> str:
     parts = [meta["model"], "sees images" if meta.get("vision") else "text only"]
+    if (meta.get("load_s") or 0) > 0.5:
+        parts.append(f"model loaded in {meta['load_s']:.1f} s")
     if meta.get("ttft_s") is not None:
         parts.append(f"first token {meta['ttft_s']:.1f} s")
     if meta.get("total_s"):
@@ -116,7 +119,7 @@ def stream_turn(services: Services, conversation_id: str, question: str, model_c
             return
         clear()
         # Clicking Stop reruns the script, which interrupts this loop; `finally` keeps the partial answer.
-        st.button("⏹️ Stop", key="chat.stop")
+        st.button("Stop", icon=":material/stop_circle:", key="chat.stop")
         st.caption(f"Answering with {info.label}…")
         placeholder = st.empty()
         text = ""

@@ -155,7 +155,8 @@ class AudioStream:
         if not head:
             self.close()
             raise AudioFormatError(f"{self.name} is empty.", f"Upload an audio file ({SUPPORTED_AUDIO}).")
-        if _sniff(head) is None and _looks_like_text(head):
+        kind = _sniff(head)
+        if kind is None and _looks_like_text(head):
             self.close()
             raise AudioFormatError(
                 f"{self.name} is a text file, not audio (whatever its name says).",
@@ -165,9 +166,14 @@ class AudioStream:
             self._container = av.open(self._fh, mode="r", metadata_errors="ignore")
         except (av.FFmpegError, ValueError, OSError) as exc:
             self.close()
+            if kind is not None:  # the right magic bytes but unreadable: cut off or corrupt
+                raise AudioFormatError(
+                    f"{self.name} looks like a {kind} file but is damaged or incomplete (was the upload cut off?).",
+                    "Export or copy the recording again; M4A files cut short lose the index needed to play them.",
+                ) from exc
             raise AudioFormatError(
-                f"{self.name} is not an audio file that can be decoded ({exc}).",
-                f"Supported formats: {SUPPORTED_AUDIO}. If it is damaged, export it again.",
+                f"{self.name} is not an audio file that can be decoded.",
+                f"Supported formats: {SUPPORTED_AUDIO}.",
             ) from exc
         audio = list(self._container.streams.audio)
         has_video = bool(self._container.streams.video)
@@ -306,7 +312,8 @@ def _quiet_cut(buffer: np.ndarray, target: int, search: int) -> int:
     if n < 2:
         return target
     energy = np.square(window[: n * frame].reshape(n, frame)).mean(axis=1)
-    return lo + int(np.argmin(energy)) * frame + frame // 2
+    # Latest quietest frame: in flat silence keep chunks full length rather than cutting early.
+    return lo + int(n - 1 - np.argmin(energy[::-1])) * frame + frame // 2
 
 
 def open_audio(source: AudioSource, name: str = "") -> AudioStream:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -148,7 +149,9 @@ def _open(data: bytes, name: str, max_pixels: int) -> tuple[Image.Image, str]:
             # Image.open reads only the header: the size check below happens before any pixel is decoded.
             image = Image.open(io.BytesIO(data), formats=[kind])
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise _too_large(name, None, max_pixels) from exc
+        # Pillow refuses before we see the size; its message carries the pixel count.
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _too_large(name, None, max_pixels, int(found.group(1)) if found else None) from exc
     except UnidentifiedImageError as exc:
         raise ImageDamagedError(
             f"{name} looks like a {kind} file but cannot be read; it is probably damaged.",
@@ -160,8 +163,10 @@ def _open(data: bytes, name: str, max_pixels: int) -> tuple[Image.Image, str]:
     return image, kind
 
 
-def _too_large(name: str, size: tuple[int, int] | None, max_pixels: int) -> ImageTooLargeError:
-    dims = f" ({size[0]:,}×{size[1]:,} px)" if size else ""
+def _too_large(
+    name: str, size: tuple[int, int] | None, max_pixels: int, pixels: int | None = None
+) -> ImageTooLargeError:
+    dims = f" ({size[0]:,}×{size[1]:,} px)" if size else (f" ({pixels / 1e6:,.0f} megapixels)" if pixels else "")
     return ImageTooLargeError(
         f"{name} is too large to process{dims}: the limit is {max_pixels / 1e6:.0f} megapixels and "
         f"{MAX_DIMENSION:,} px a side.",
@@ -261,7 +266,7 @@ def prepare_image(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     run_ocr: bool = True,
 ) -> PreparedImage:
-    """Turn uploaded bytes into a clean PreparedImage (raises ImageFormatError, ImageTooLargeError, ImageDamagedError)."""
+    """Turn uploaded bytes into a clean PreparedImage; raises ImageFormatError/TooLargeError/DamagedError."""
     if not data:
         raise ImageFormatError(f"{name} is empty.", f"Upload an image ({SUPPORTED_IMAGES}).")
     digest = hashlib.sha256(data).hexdigest()
@@ -284,6 +289,9 @@ def prepare_image(
     if ocr is not None:
         ocr = _scale_ocr(ocr, model_image.width / (rgb.width * ocr_scale))
 
+    # Pillow carries EXIF, ICC and comments along in `info` and writes them back on save; drop them all.
+    model_image = model_image.copy()
+    model_image.info.clear()
     # Lossless PNG for screenshots, charts and scans (sharp text); JPEG for photos.
     buf = io.BytesIO()
     if info["format"] in ("JPEG", "WEBP", "AVIF"):

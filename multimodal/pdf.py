@@ -74,6 +74,7 @@ def check_pdf_bytes(path: Path) -> None:
 _MOJIBAKE = re.compile(r"[ÃÂâ][\x80-\xbf€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ¡-¿]")
 _CID = re.compile(r"\(cid:\d+\)")
 _HYPHEN_BREAK = re.compile(r"(?<=[a-z])-\n(?=[a-z])")
+_DOT_LEADER = re.compile(r"(?: ?\.){4,} ?")
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,8 @@ def normalise_page_text(text: str) -> str:
     """Tidy extracted text: join words hyphenated across lines, drop NULs and trailing spaces."""
     text = text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
     text = _HYPHEN_BREAK.sub("", text)
+    # Table-of-contents dot leaders look like garbage to the quality check and waste embedding tokens.
+    text = _DOT_LEADER.sub(" ... ", text)
     return "\n".join(line.rstrip() for line in text.split("\n")).strip()
 
 
@@ -265,8 +268,16 @@ class PdfFile:
         return PdfPage(number, best, method, quality.problem, skipped)
 
     def _extract(self, page: Any, mode: str) -> str:
+        from pypdf.errors import DependencyError
+
         try:
             return page.extract_text(extraction_mode=mode) or ""
+        except DependencyError as exc:
+            # AES streams only fail when read; never index such a file as silently empty pages.
+            raise PdfDependencyError(
+                f"{self.path.name} uses AES encryption, which needs the 'cryptography' package.",
+                "Install it (pip install cryptography) or save an unencrypted copy.",
+            ) from exc
         except Exception as exc:  # noqa: BLE001 - one broken content stream must not lose the document
             log.warning("%s: text extraction (%s) failed: %s", self.path.name, mode, exc)
             return ""

@@ -9,7 +9,7 @@ services = get_services()
 model_picker(services)
 conversation_id = conversation_sidebar(services)
 
-st.title("💬 Chat")
+st.title("Chat")
 if conversation_id:
     for message in services.conversations.messages(conversation_id):
         render_message(message)

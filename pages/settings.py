@@ -6,7 +6,7 @@ from app.ui import get_services
 from app.ui_settings import apply, settings_form
 
 services = get_services()
-st.title("⚙️ Settings")
+st.title("Settings")
 st.caption("Saved to the data directory; environment variables (ANALYST_*) take precedence and lock a field.")
 
 changes = settings_form(services)

@@ -106,7 +106,8 @@ class ChromaIndex:
             include=["documents", "metadatas", "distances"],
         )
         ids, docs, metas, dists = res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0]
-        return [VectorHit(i, d or "", dict(m or {}), 1.0 - float(dist)) for i, d, m, dist in zip(ids, docs, metas, dists)]
+        rows = zip(ids, docs, metas, dists, strict=True)
+        return [VectorHit(i, d or "", dict(m or {}), 1.0 - float(dist)) for i, d, m, dist in rows]
 
     def get(self, chunk_ids: Sequence[str], query_vector: np.ndarray | None = None) -> list[VectorHit]:
         """Fetch chunks by id; with a query vector, also their cosine similarity to it."""

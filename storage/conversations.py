@@ -47,7 +47,8 @@ OK, STREAMING, STOPPED, ERROR, INTERRUPTED = "ok", "streaming", "stopped", "erro
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    # Microseconds: "most recently active first" must order two actions within the same second.
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 @dataclass

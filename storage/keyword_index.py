@@ -105,7 +105,8 @@ class KeywordIndex:
         placeholders = ",".join("?" * len(exclude))
         where_excl = f" AND c.doc_id NOT IN ({placeholders})" if exclude else ""
         sql = (
-            "SELECT c.chunk_id, c.doc_id, c.page, bm25(kw_fts) AS s FROM kw_fts JOIN kw_chunks c ON c.rowid = kw_fts.rowid"
+            "SELECT c.chunk_id, c.doc_id, c.page, bm25(kw_fts) AS s"
+            " FROM kw_fts JOIN kw_chunks c ON c.rowid = kw_fts.rowid"
             f" WHERE kw_fts MATCH ?{where_excl} ORDER BY s LIMIT ?"
         )
         with self._connect() as con:

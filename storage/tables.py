@@ -204,11 +204,20 @@ class TableStore:
 
     @contextmanager
     def _writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = duckdb.connect(str(self.path), config=dict(self._config))
+        con = _connect(self.path, config=dict(self._config))
         try:
             yield con
         finally:
             con.close()
+
+
+def _connect(path: Path, **kwargs) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(path), **kwargs)
+    except duckdb.IOException as exc:
+        # DuckDB allows one writing process per file: the app and a CLI load cannot both hold it.
+        raise BadInputError(f"The tables database {path} is in use by another program ({first_line(exc)}).",
+                            "Close the other Analyst Assistant process (app or CLI) and try again.") from exc
 
 
 def _undo(con, result: LoadResult) -> None:

@@ -110,7 +110,11 @@ class QueryEngine:
     @classmethod
     def open_store(cls, path: Path) -> QueryEngine:
         """Open the app's own tables database read-only and lock it down."""
-        con = duckdb.connect(str(path), read_only=True, config=dict(BASE_CONFIG))
+        try:
+            con = duckdb.connect(str(path), read_only=True, config=dict(BASE_CONFIG))
+        except duckdb.IOException as exc:
+            raise BadInputError(f"The tables database {path} cannot be opened ({first_line(exc)}).",
+                                "Close other Analyst Assistant processes using it and try again.") from exc
         _lock_down(con)
         return cls(con)
 

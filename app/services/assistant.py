@@ -32,8 +32,9 @@ class TurnResult:
     vision: bool = False
     conversation_id: str | None = None
     record_id: str = ""
-    ttft_s: float | None = None
-    total_s: float = 0.0
+    load_s: float = 0.0  # picking and loading the model (first answer after start-up)
+    ttft_s: float | None = None  # from the request to the model until its first token
+    total_s: float = 0.0  # the whole turn, loading included
     tokens_in: int = 0
     tokens_out: int = 0
     error: str = ""
@@ -80,11 +81,13 @@ class Turn:
     def resolve_model(self) -> ModelInfo:
         """Pick and load the model (may take a while the first time); recorded if it fails."""
         if self.model is None:
+            started = time.monotonic()
             try:
                 self.model = self._assistant.router.get_model(self.progress, self.model_choice)
             except AssistantError as exc:
                 self._fail(exc)
                 raise
+            self.result.load_s = time.monotonic() - started
         return self.model.info
 
     def __iter__(self) -> Iterator[str]:
@@ -96,6 +99,8 @@ class Turn:
         """Stop generating (the stop button); the partial answer is kept and recorded."""
         if self._iterator is not None:
             self._iterator.close()
+        elif self.model is not None and not self.result.record_id:
+            self._finish("", STOPPED)  # stopped before the first token
 
     def run(self) -> TurnResult:
         """Consume the whole answer and return the result (CLI, benchmarks)."""
@@ -116,7 +121,7 @@ class Turn:
                 self._answer_message_id = store.add_message(
                     self.result.conversation_id, "assistant", "", STREAMING, {"model": info.label}
                 ).id
-            last_save = time.monotonic()
+            last_save = generation_started = time.monotonic()
             for chunk in self.model.stream(self._prompt, params):
                 if chunk.usage is not None:
                     self.result.tokens_in, self.result.tokens_out = chunk.usage.tokens_in, chunk.usage.tokens_out
@@ -128,7 +133,7 @@ class Turn:
                 if not chunk.text:
                     continue
                 if self.result.ttft_s is None:
-                    self.result.ttft_s = time.monotonic() - self._started
+                    self.result.ttft_s = time.monotonic() - generation_started
                 parts.append(chunk.text)
                 yield chunk.text
                 if self._answer_message_id and time.monotonic() - last_save > _SAVE_EVERY_S:
@@ -179,6 +184,7 @@ class Turn:
         return {
             "model": f"{r.model} ({r.backend})" if r.model else "",
             "vision": r.vision,
+            "load_s": round(r.load_s, 3),
             "ttft_s": r.ttft_s,
             "total_s": round(r.total_s, 3),
             "tokens_in": r.tokens_in,
@@ -293,6 +299,7 @@ class Assistant:
             "answer": r.answer,
             "status": r.status,
             "error": {"message": r.error, "hint": r.error_hint} if r.error else None,
+            "load_s": round(r.load_s, 4),
             "ttft_s": None if r.ttft_s is None else round(r.ttft_s, 4),
             "total_s": round(r.total_s, 4),
             "tokens_in": r.tokens_in,

@@ -14,64 +14,28 @@ import hashlib
 import logging
 import os
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from app.errors import BadInputError, NotFoundError
+from app.services.ingest_types import IngestProgress, IngestResult, ProgressCallback, emitter, result_for
 from app.services.search import Context, Passage, SearchConfig, build_context, hybrid_search
 from multimodal.chunking import TextChunk, chunk_page
-from multimodal.pdf import DEFAULT_OCR_BUDGET, EncryptedPdfError, SNIFF_BYTES, open_pdf, sniff_kind
+from multimodal.pdf import DEFAULT_OCR_BUDGET, SNIFF_BYTES, EncryptedPdfError, open_pdf, sniff_kind
 from storage.chroma_index import ChromaIndex
 from storage.documents import DELETING, INDEXED, INDEXING, PENDING, DocumentRecord, DocumentRegistry
 from storage.embedder import OnnxMiniLM, shared_embedder
 from storage.keyword_index import KeywordIndex
 
+__all__ = ["DocumentLibrary", "IngestProgress", "IngestResult", "ProgressCallback"]
+
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class IngestProgress:
-    """One progress event: per file (stage 'start'/'done') and per page (stage 'page')."""
-
-    path: str
-    stage: str  # "start" | "page" | "done"
-    page: int = 0
-    pages: int = 0
-    file_index: int = 1
-    file_count: int = 1
-
-
-ProgressCallback = Callable[[IngestProgress], None]
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    """What happened to one file; `to_dict()` is the CLI's JSON shape (plus extra counts)."""
-
-    path: str
-    id: str
-    kind: str
-    status: str  # "indexed" | "skipped" | "error"
-    error: str = ""
-    pages: int = 0
-    chunks: int = 0
-    seconds: float = 0.0
-    fallback_pages: int = 0
-    ocr_pages: int = 0
-    ocr_skipped_pages: int = 0
-    empty_pages: int = 0
-    suspicious_chunks: int = 0
-    error_type: str = ""
-    needs_password: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return asdict(self)
 
 
 class DocumentLibrary:
@@ -166,7 +130,7 @@ class DocumentLibrary:
                     file_index: int = 1, file_count: int = 1) -> IngestResult:
         """Index one PDF; the same content twice is indexed once. Bad input gives status 'error'."""
         path, started = Path(path), time.monotonic()
-        emit = _emitter(progress, str(path), file_index, file_count)
+        emit = emitter(progress, str(path), file_index, file_count)
         emit("start")
         try:
             kind = _sniff(path)
@@ -178,7 +142,7 @@ class DocumentLibrary:
         existing = self.registry.by_sha(sha)
         if existing and existing.queryable:
             emit("done", existing.pages, existing.pages)
-            return _result(path, existing, "skipped", started)
+            return result_for(path, existing, "skipped", started)
         try:
             with self._exclusive():
                 stored = self._store_copy(path, sha) if kind == "pdf" else path
@@ -187,6 +151,17 @@ class DocumentLibrary:
             return IngestResult(str(path), doc_id if kind == "pdf" else "", kind, "error", str(exc),
                                 seconds=round(time.monotonic() - started, 3), error_type=type(exc).__name__,
                                 needs_password=isinstance(exc, EncryptedPdfError))
+
+    def ingest_bytes(self, data: bytes, name: str, password: str | None = None,
+                     progress: ProgressCallback | None = None, file_index: int = 1,
+                     file_count: int = 1) -> IngestResult:
+        """Index uploaded bytes under their original file name (for the UI's uploader)."""
+        safe = Path(name).name or "upload.pdf"
+        with tempfile.TemporaryDirectory(dir=self.data_dir) as tmp:
+            path = Path(tmp) / safe
+            path.write_bytes(data)
+            result = self.ingest_file(path, password, progress, file_index, file_count)
+        return replace(result, path=safe)
 
     def _store_copy(self, path: Path, sha: str) -> Path:
         target = self.files_dir / f"{sha}.pdf"
@@ -222,7 +197,7 @@ class DocumentLibrary:
         emit("done", info.page_count, info.page_count)
         record = self.registry.get(doc_id)
         assert record is not None
-        return _result(path, record, INDEXED, started)
+        return result_for(path, record, INDEXED, started)
 
     def _index_pages(self, doc_id: str, source: str, pages: Iterator[Any], total: int,
                      emit: Callable[..., None]) -> dict[str, int]:
@@ -254,7 +229,7 @@ class DocumentLibrary:
                       "char_end": c.char_end, "suspicious": c.suspicious} for c in chunks]
             texts = [c.text for c in chunks]
             self.vectors.add(ids, texts, metas)
-            self.keywords.add([(i, doc_id, c.page, c.text) for i, c in zip(ids, chunks)])
+            self.keywords.add([(i, doc_id, c.page, c.text) for i, c in zip(ids, chunks, strict=True)])
             counts["chunks"] += len(chunks)
             counts["suspicious_chunks"] += sum(c.suspicious for c in chunks)
         chunks.clear()
@@ -276,7 +251,7 @@ class DocumentLibrary:
         emit("done", doc.pages, doc.pages)
         record = self.registry.get(doc.id)
         assert record is not None
-        return _result(Path(doc.stored_path), record, INDEXED, started)
+        return result_for(Path(doc.stored_path), record, INDEXED, started)
 
     # ---- library management -----------------------------------------------------------------
 
@@ -305,7 +280,7 @@ class DocumentLibrary:
         """Extract, chunk and embed a document again from its stored copy."""
         doc = self.get(doc_id)
         started = time.monotonic()
-        emit = _emitter(progress, doc.name, 1, 1)
+        emit = emitter(progress, doc.name, 1, 1)
         emit("start")
         try:
             with self._exclusive():
@@ -326,7 +301,7 @@ class DocumentLibrary:
         todo = self.pending()
         for n, doc in enumerate(todo, start=1):
             started = time.monotonic()
-            emit = _emitter(progress, doc.name, n, len(todo))
+            emit = emitter(progress, doc.name, n, len(todo))
             stored_pages = sum(1 for _ in self.registry.iter_pages(doc.id))
             if doc.embedding_model and doc.pages and stored_pages == doc.pages:
                 with self._exclusive():
@@ -353,21 +328,6 @@ class DocumentLibrary:
         if text is None:
             raise NotFoundError(f"Document {doc_id} has no page {page}.")
         return text
-
-
-def _emitter(progress: ProgressCallback | None, path: str, index: int, count: int) -> Callable[..., None]:
-    def emit(stage: str, page: int = 0, pages: int = 0) -> None:
-        if progress is not None:
-            progress(IngestProgress(path, stage, page, pages, index, count))
-
-    return emit
-
-
-def _result(path: Path, doc: DocumentRecord, status: str, started: float) -> IngestResult:
-    return IngestResult(
-        str(path), doc.id, doc.kind, status, "", doc.pages, doc.chunks, round(time.monotonic() - started, 3),
-        doc.fallback_pages, doc.ocr_pages, doc.ocr_skipped_pages, doc.empty_pages, doc.suspicious_chunks,
-    )
 
 
 def _expand(paths: Sequence[Path]) -> Iterator[tuple[Path, bool]]:

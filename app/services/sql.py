@@ -12,7 +12,14 @@ from typing import Any
 from app.errors import AssistantError, BadInputError
 from app.ports import ChatModel, GenerationParams
 from app.services.sql_answer import ChartSpec, describe_result, phrase_answer, suggest_chart
-from app.services.sql_prompt import build_messages, cannot_answer_reason, extract_sql, repair_messages, select_schema
+from app.services.sql_prompt import (
+    build_messages,
+    cannot_answer_reason,
+    extract_sql,
+    repair_hint,
+    repair_messages,
+    select_schema,
+)
 from app.services.sql_safety import UnsafeSQLError, check_sql
 from multimodal.tables import Progress
 from storage.tables import LoadResult, SourceInfo, TableStore
@@ -159,12 +166,13 @@ class TablesService:
         question = question.strip()
         if not question:
             raise BadInputError("Ask a question about your tables.")
-        model = self._chat_model()
         with self._eng() as eng:
             if not eng.tables():
                 answer.error = "No tables are loaded yet."
                 answer.cannot_answer = True
                 return answer
+        model = self._chat_model()
+        with self._eng() as eng:
             schema = select_schema(eng, question, self._schema_budget(model))
         messages = build_messages(schema, question)
         params = GenerationParams(temperature=0.0, top_p=1.0, max_tokens=self._max_tokens, seed=0)
@@ -193,7 +201,9 @@ class TablesService:
                         answer.answer = phrase_answer(model, question, result)
                     break
             answer.error = error
-            messages = repair_messages(messages, reply, sql or "(none)", error)
+            with self._eng() as eng:
+                hint = repair_hint(error, eng.tables())
+            messages = repair_messages(messages, reply, sql or "(none)", error, hint)
         answer.seconds = time.monotonic() - start
         return answer
 

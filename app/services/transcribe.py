@@ -24,6 +24,9 @@ from multimodal.whisper_model import MODEL_SIZES, load_whisper
 # progress(done_seconds, total_seconds or None when the container does not say)
 Progress = Callable[[float, float | None], None]
 DEFAULT_MAX_SECONDS = 4 * 3600.0
+# whisper's decoder installs kv-cache hooks on the (process-wide, shared) model for each call, so
+# two concurrent calls on one model would corrupt each other: one transcription per model size.
+_MODEL_LOCKS = {size: threading.Lock() for size in MODEL_SIZES}
 
 
 class AudioTooLongError(BadInputError):
@@ -69,6 +72,23 @@ def format_timestamp(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def _language_code(language: str | None) -> str | None:
+    """'en', 'English' or 'english' -> 'en'; None/'' -> None (detect); anything else is a user error."""
+    if not language or not language.strip():
+        return None
+    from whisper.tokenizer import LANGUAGES, TO_LANGUAGE_CODE
+
+    value = language.strip().lower()
+    if value in LANGUAGES:
+        return value
+    if value in TO_LANGUAGE_CODE:
+        return TO_LANGUAGE_CODE[value]
+    raise BadInputError(
+        f"Whisper does not know the language '{language}'.",
+        "Use a code such as en, de, fr, es, nl, or leave it empty to detect the language.",
+    )
+
+
 class WhisperTranscriber:
     """Speech to text with openai-whisper; thread-safe, one transcription per model at a time."""
 
@@ -89,9 +109,6 @@ class WhisperTranscriber:
         self.threads = threads
         self.window_seconds = window_seconds
         self.max_seconds = max_seconds
-        # whisper's decoder installs kv-cache hooks on the shared model for each call, so two
-        # concurrent calls on one model would corrupt each other: serialise per model size.
-        self._locks = {s: threading.Lock() for s in MODEL_SIZES}
 
     @property
     def sizes(self) -> tuple[str, ...]:
@@ -116,13 +133,13 @@ class WhisperTranscriber:
         size = size or self.size
         if size not in MODEL_SIZES:
             raise BadInputError(f"Unknown whisper model '{size}'.", f"Choose one of: {', '.join(MODEL_SIZES)}.")
+        language = _language_code(language)
         if size.endswith(".en"):
-            if language not in (None, "", "en"):
+            if language not in (None, "en"):
                 raise BadInputError(
                     f"The '{size}' model only understands English.", "Pick the 'base' model for other languages."
                 )
             language = "en"
-        language = (language or None) and language.lower()
         with open_audio(source, name) as stream:
             total = stream.info.duration
             if total is not None:
@@ -130,7 +147,7 @@ class WhisperTranscriber:
             model = load_whisper(size, self.data_dir)
             if progress:
                 progress(0.0, total)
-            lock = self._locks[size]
+            lock = _MODEL_LOCKS[size]
             while not lock.acquire(timeout=0.25):
                 if is_cancelled(cancel):  # cancelled while another transcription held the model
                     return Transcript("", language or "", 0.0, [], f"whisper-{size}", list(stream.warnings), True)
@@ -155,7 +172,6 @@ class WhisperTranscriber:
 
         torch.set_num_threads(self.threads)
         segments: list[Segment] = []
-        prompt: str | None = None
         cancelled = False
         end = 0.0
         for chunk in stream.chunks(self.window_seconds):
@@ -172,7 +188,7 @@ class WhisperTranscriber:
             if not chunk.is_silent and chunk.duration >= 0.1:
                 result = whisper.transcribe(
                     model, chunk.samples, language=language, fp16=False, verbose=None,
-                    initial_prompt=prompt, condition_on_previous_text=True,
+                    condition_on_previous_text=True,
                 )
                 language = language or result.get("language") or None
                 for seg in result.get("segments", []):
@@ -182,8 +198,8 @@ class WhisperTranscriber:
                     start = round(chunk.start + float(seg["start"]), 2)
                     stop = round(min(chunk.start + float(seg["end"]), end), 2)
                     segments.append(Segment(start=start, end=max(start, stop), text=text))
-                # Carry the last words into the next window, as whisper does between its own windows.
-                prompt = " ".join(s.text for s in segments[-3:])[-200:] or None
+                # No text is carried into the next window as a prompt: measured on repeated speech, a
+                # prompt that matches the coming audio makes whisper repeat it and skip the window.
             if progress:
                 progress(end, max(total, end) if total else None)
         duration = stream.decoded_seconds if not cancelled else end

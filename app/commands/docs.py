@@ -1,0 +1,135 @@
+"""CLI: `ingest PATH...`, `search "QUERY"` and `docs list|delete ID` over the document library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.commands.common import emit
+from app.errors import BadInputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the `ingest`, `search` and `docs` subcommands."""
+    ingest = sub.add_parser("ingest", help="Add PDF files (or folders of them) to the document library.")
+    ingest.add_argument("paths", nargs="+", type=Path, help="Files or folders (folders are searched recursively).")
+    ingest.add_argument("--password", help="Password for encrypted PDFs (tried after the empty password).")
+    ingest.add_argument("--json", action="store_true", help="Print JSON.")
+    ingest.set_defaults(handler=run_ingest)
+
+    search = sub.add_parser("search", help="Ranked passages from your documents (no language model).")
+    search.add_argument("query")
+    search.add_argument("--k", type=int, default=5, help="How many passages (default 5).")
+    search.add_argument("--json", action="store_true", help="Print JSON.")
+    search.set_defaults(handler=run_search)
+
+    docs = sub.add_parser("docs", help="List or delete documents.")
+    dsub = docs.add_subparsers(dest="docs_command", metavar="ACTION", required=True)
+    listing = dsub.add_parser("list", help="Documents with pages, chunks and status.")
+    listing.add_argument("--json", action="store_true", help="Print JSON.")
+    listing.set_defaults(handler=run_list)
+    delete = dsub.add_parser("delete", help="Delete a document (its vectors, keyword rows and stored copy).")
+    delete.add_argument("id")
+    delete.add_argument("--json", action="store_true", help="Print JSON.")
+    delete.set_defaults(handler=run_delete)
+    resume = dsub.add_parser("resume", help="Finish documents whose indexing was interrupted.")
+    resume.add_argument("--json", action="store_true", help="Print JSON.")
+    resume.set_defaults(handler=run_resume)
+
+
+def library(services: Any) -> Any:
+    """The shared DocumentLibrary, or one over the settings' data dir until the container builds it."""
+    lib = getattr(services, "documents", None)
+    if lib is None:
+        from app.services.ingest import DocumentLibrary
+
+        lib = DocumentLibrary(services.settings.data_dir)
+    return lib
+
+
+def _progress(event: Any) -> None:
+    # Human-readable progress on stderr so --json output on stdout stays clean.
+    if event.stage == "page" and (event.page == event.pages or event.page % 25 == 0):
+        sys.stderr.write(f"\r[{event.file_index}/{event.file_count}] {Path(event.path).name}: "
+                         f"page {event.page}/{event.pages}")
+        if event.page == event.pages:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def cmd_ingest(args: argparse.Namespace, lib: Any) -> dict[str, Any]:
+    """Ingest paths; {"files": [{path, id, kind, status, error, pages, chunks, seconds, ...}]}."""
+    missing = [str(p) for p in args.paths if not Path(p).exists()]
+    if missing:
+        raise BadInputError(f"No such file or folder: {', '.join(missing)}.")
+    progress = None if getattr(args, "json", False) else _progress
+    results = lib.ingest_paths(args.paths, password=args.password, progress=progress)
+    return {"files": [r.to_dict() for r in results]}
+
+
+def cmd_search(args: argparse.Namespace, lib: Any) -> dict[str, Any]:
+    """Search; {"results": [{source, page, score, text, ...}]}, best first; empty = not in your documents."""
+    if not args.query.strip():
+        raise BadInputError("Give a search query.")
+    if args.k < 1:
+        raise BadInputError("--k must be at least 1.")
+    passages = lib.search(args.query, k=args.k)
+    return {"results": [
+        {"source": p.source, "page": p.page, "score": p.score, "text": p.text, "doc_id": p.doc_id,
+         "chunk_id": p.chunk_id, "char_start": p.char_start, "char_end": p.char_end,
+         "similarity": p.similarity, "suspicious": p.suspicious}
+        for p in passages
+    ]}
+
+
+def cmd_list(args: argparse.Namespace, lib: Any) -> dict[str, Any]:
+    """{"documents": [{id, name, pages, chunks, status, ...}]}."""
+    return {"documents": [
+        {"id": d.id, "name": d.name, "title": d.title, "pages": d.pages, "chunks": d.chunks, "status": d.status,
+         "error": d.error, "fallback_pages": d.fallback_pages, "ocr_pages": d.ocr_pages, "added_at": d.added_at,
+         "sha256": d.sha256}
+        for d in lib.list_documents()
+    ]}
+
+
+def run_ingest(args: argparse.Namespace, services: Any) -> int:
+    """`ingest`: exit 1 if any file failed."""
+    payload = cmd_ingest(args, library(services))
+    lines = [f"{f['status']:8} {f['path']}" + (f"  ({f['pages']} pages, {f['chunks']} chunks, {f['seconds']} s)"
+             if f["status"] != "error" else f"  {f['error']}") for f in payload["files"]]
+    emit(args, payload, "\n".join(lines) or "nothing to ingest")
+    return 1 if any(f["status"] == "error" for f in payload["files"]) else 0
+
+
+def run_search(args: argparse.Namespace, services: Any) -> int:
+    """`search`: ranked passages."""
+    payload = cmd_search(args, library(services))
+    lines = [f"{n}. {r['source']} p.{r['page']} ({r['score']:.4f})\n   {' '.join(r['text'].split())[:300]}"
+             for n, r in enumerate(payload["results"], start=1)]
+    emit(args, payload, "\n".join(lines) or "Not in your documents.")
+    return 0
+
+
+def run_list(args: argparse.Namespace, services: Any) -> int:
+    """`docs list`."""
+    payload = cmd_list(args, library(services))
+    lines = [f"{d['id']}  {d['status']:8} {d['pages']:5}p {d['chunks']:6}c  {d['name']}" for d in payload["documents"]]
+    emit(args, payload, "\n".join(lines) or "No documents yet.")
+    return 0
+
+
+def run_delete(args: argparse.Namespace, services: Any) -> int:
+    """`docs delete ID` (NotFoundError -> exit 2)."""
+    library(services).delete(args.id)
+    emit(args, {"deleted": args.id}, f"deleted {args.id}")
+    return 0
+
+
+def run_resume(args: argparse.Namespace, services: Any) -> int:
+    """`docs resume`: finish interrupted documents."""
+    results = library(services).resume(progress=None if args.json else _progress)
+    emit(args, {"files": [r.to_dict() for r in results]}, "\n".join(f"{r.status} {r.path}" for r in results)
+         or "nothing to resume")
+    return 1 if any(r.status == "error" for r in results) else 0

@@ -1,0 +1,177 @@
+"""Every page through Streamlit's AppTest, with the real embedded model for the chat flow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from storage.conversations import ConversationStore
+from storage.records import SqliteRecordStore
+
+ROOT = Path(__file__).resolve().parents[2]
+ENTRY = str(ROOT / "app" / "streamlit_app.py")
+QUESTION = "What is the capital of France?"
+
+
+@pytest.fixture()
+def data_dir(tmp_path, monkeypatch, models_dir) -> Path:
+    """A fresh data dir and the environment the app reads its settings from."""
+    data = tmp_path / "data"
+    for name, value in {
+        "ANALYST_DATA_DIR": str(data),
+        "ANALYST_MODELS_DIR": str(models_dir),
+        "ANALYST_BACKEND": "embedded",
+        "ANALYST_EMBEDDED_MODEL": "qwen2.5-coder-0.5b",
+        "ANALYST_EMBEDDED_CTX": "2048",  # the same as the other tests: one loaded model for the session
+        "ANALYST_MAX_TOKENS": "32",
+        "ANALYST_TEMPERATURE": "0",
+        "ANALYST_SEED": "42",
+        "ANALYST_OLLAMA_HOST": "http://127.0.0.1:9",  # nothing listens there: the probe fails at once
+    }.items():
+        monkeypatch.setenv(name, value)
+    # Services are cached per process; each test has its own data dir.
+    st.cache_resource.clear()
+    yield data
+    st.cache_resource.clear()
+
+
+def _app() -> AppTest:
+    return AppTest.from_file(ENTRY, default_timeout=60).run()
+
+
+def _assistant_texts(at: AppTest) -> list[str]:
+    return [" ".join(md.value for md in m.markdown) for m in at.chat_message if m.name == "assistant"]
+
+
+def test_chat_page_renders_with_status_and_widgets(data_dir):
+    at = _app()
+    assert not at.exception
+    assert len(at.chat_input) == 1
+    assert at.selectbox(key="chat.model_picker").value == "As in Settings"
+    assert any(b.label == "➕ New conversation" for b in at.button)
+    sidebar = " ".join(m.value for m in at.sidebar.markdown) + " ".join(c.value for c in at.sidebar.caption)
+    assert "qwen2.5-coder-0.5b" in sidebar and "embedded" in sidebar
+    assert "Ollama not reachable at http://127.0.0.1:9" in sidebar
+    assert at.info[0].value.startswith("Ask anything")
+
+
+@pytest.mark.slow
+def test_a_full_chat_turn_answers_and_survives_a_restart(data_dir, packaged_model_path):
+    at = _app()
+    at.chat_input[0].set_value(QUESTION).run(timeout=300)
+
+    assert not at.exception
+    assert not at.error
+    users = [" ".join(md.value for md in m.markdown) for m in at.chat_message if m.name == "user"]
+    assert users == [QUESTION]
+    (answer,) = _assistant_texts(at)
+    assert "Paris" in answer
+    captions = [c.value for m in at.chat_message for c in m.caption]
+    assert any("qwen2.5-coder-0.5b (embedded)" in c and "text only" in c for c in captions)
+    (record,) = SqliteRecordStore(data_dir / "records.sqlite").query()
+    assert (record["status"], record["model"], record["backend"]) == ("ok", "qwen2.5-coder-0.5b", "embedded")
+    assert "Paris" in record["answer"]
+
+    # A restart: new services, a new session, the same data dir.
+    st.cache_resource.clear()
+    again = _app()
+    assert not again.exception
+    assert _assistant_texts(again) == [answer]
+    assert any(b.label == f"▶ {QUESTION}" for b in again.sidebar.button)  # selected, titled after the question
+
+
+def test_rename_and_delete_from_the_popover(data_dir):
+    store = ConversationStore(data_dir / "chats.sqlite")
+    older = store.create("Older chat")
+    store.add_message(older.id, "user", "kept question")
+    current = store.create("Budget questions")
+    at = _app()
+    assert at.session_state["chat.conversation_id"] == current.id
+
+    at.text_input(key=f"chat.title.{current.id}").set_value("Budget 2025").run()
+    at.button(key="chat.rename").click().run()
+    assert not at.exception
+    assert store.get(current.id).title == "Budget 2025"
+    assert any(b.label == "▶ Budget 2025" for b in at.sidebar.button)
+
+    at.button(key="chat.delete").click().run()
+    assert not at.exception
+    assert [c.id for c in store.list()] == [older.id]
+    assert at.session_state["chat.conversation_id"] == older.id  # falls back to the remaining one
+    assert [m.value for m in at.chat_message[0].markdown] == ["kept question"]
+
+
+def test_an_empty_rename_shows_an_error(data_dir):
+    store = ConversationStore(data_dir / "chats.sqlite")
+    conv = store.create("Keep me")
+    at = _app()
+    at.text_input(key=f"chat.title.{conv.id}").set_value("   ").run()
+    at.button(key="chat.rename").click().run()
+    assert not at.exception
+    assert any("cannot be empty" in e.value for e in at.error)
+    assert store.get(conv.id).title == "Keep me"
+
+
+def test_new_conversation_button(data_dir):
+    at = _app()
+    next(b for b in at.button if b.label == "➕ New conversation").click().run()
+    assert not at.exception
+    conversations = ConversationStore(data_dir / "chats.sqlite").list()
+    assert len(conversations) == 1
+    assert at.session_state["chat.conversation_id"] == conversations[0].id
+
+
+def test_an_unreachable_ollama_backend_shows_the_fix_and_keeps_the_question(data_dir, monkeypatch):
+    monkeypatch.setenv("ANALYST_BACKEND", "ollama")
+    at = _app()
+    assert any("ollama serve" in w.value for w in at.sidebar.warning)
+    at.chat_input[0].set_value(QUESTION).run()
+
+    assert not at.exception
+    assert any("not reachable" in e.value and "ollama serve" in e.value for e in at.error)
+    (conv,) = ConversationStore(data_dir / "chats.sqlite").list()
+    messages = ConversationStore(data_dir / "chats.sqlite").messages(conv.id)
+    assert [(m.role, m.status) for m in messages] == [("user", "ok"), ("assistant", "error")]
+    (record,) = SqliteRecordStore(data_dir / "records.sqlite").query()
+    assert record["status"] == "error" and "not reachable" in record["error"]["message"]
+
+
+def test_settings_page_renders_validates_and_saves(data_dir, monkeypatch):
+    # The Ollama host comes from the saved file here, so the form may edit it (an env var would lock it).
+    monkeypatch.delenv("ANALYST_OLLAMA_HOST")
+    data_dir.mkdir(parents=True)
+    (data_dir / "settings.json").write_text(json.dumps({"ollama_host": "http://127.0.0.1:9"}))
+    at = _app()
+    at.switch_page("../pages/settings.py").run()
+    assert not at.exception
+    assert at.title[0].value.startswith("⚙️ Settings")
+    assert at.radio(key="settings.backend").disabled  # fixed by ANALYST_BACKEND
+    assert not at.text_input(key="settings.ollama_host").disabled
+    submit = next(b for b in at.button if b.label == "Save settings")
+
+    at.text_input(key="settings.ollama_host").set_value("ftp://x")
+    submit.click().run()
+    assert not at.exception
+    assert any("ollama_host" in e.value for e in at.error)
+    assert json.loads((data_dir / "settings.json").read_text()) == {"ollama_host": "http://127.0.0.1:9"}
+
+    at.text_input(key="settings.ollama_host").set_value("http://127.0.0.1:9")
+    at.text_input(key="settings.user").set_value("analyst-7")
+    next(b for b in at.button if b.label == "Save settings").click().run()
+    assert not at.exception
+    assert not at.error
+    assert any("user" in s.value for s in at.success)
+    saved = json.loads((data_dir / "settings.json").read_text())
+    assert saved == {"ollama_host": "http://127.0.0.1:9", "user": "analyst-7"}
+
+
+def test_settings_test_connection_reports_unreachable(data_dir):
+    at = _app()
+    at.switch_page("../pages/settings.py").run()
+    at.button(key="settings.test").click().run()
+    assert not at.exception
+    assert any("not reachable" in e.value for e in at.error)

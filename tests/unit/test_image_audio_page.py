@@ -1,0 +1,31 @@
+"""The Images & audio page under streamlit's AppTest (uploads are not drivable by AppTest; services are real)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import app.ui
+from app.services.transcribe import WhisperTranscriber
+from tests.unit.media_helpers import shared_whisper_dir
+
+PAGE = Path(__file__).resolve().parents[2] / "pages" / "media.py"
+
+
+@pytest.fixture()
+def services(monkeypatch: pytest.MonkeyPatch):
+    svc = SimpleNamespace(transcriber=WhisperTranscriber(shared_whisper_dir(), size="tiny.en"))
+    monkeypatch.setattr(app.ui, "get_services", lambda: svc)
+    return svc
+
+
+def test_page_renders_with_model_choice(services) -> None:
+    at = AppTest.from_file(str(PAGE), default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert [t.label for t in at.tabs] == ["Image", "Audio"]
+    assert list(at.selectbox(key="media.size").options) == ["base", "tiny.en"]
+    assert at.text_input(key="media.language").value == ""
