@@ -83,6 +83,24 @@ def sniff(path: Path) -> Sniffed:
     return Sniffed("csv", encoding, _sniff_delimiter(text))
 
 
+NON_TABLE_MAGIC = (b"%PDF", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"RIFF", b"ID3", b"fLaC", b"OggS", b"II*\x00",
+                   b"MM\x00*", b"\x1aE\xdf\xa3")
+
+
+def table_kind(path: Path) -> str | None:
+    """The table kind of a file for the generic ingest command, or None when it is not a table."""
+    with Path(path).open("rb") as fh:
+        head = fh.read(16)
+    if not head or head.startswith(NON_TABLE_MAGIC) or head[4:8] == b"ftyp":
+        return None
+    try:
+        found = sniff(Path(path))
+    except BadInputError:
+        return None
+    # Prose is text too: call it a table only when a delimiter was found.
+    return found.kind if found.kind != "csv" or found.delimiter else None
+
+
 def _is_xlsx(path: Path) -> bool:
     try:
         with zipfile.ZipFile(path) as zf:

@@ -9,7 +9,7 @@ from typing import Any
 
 from app.commands.common import emit
 from app.errors import BadInputError
-from app.services.transcribe import Transcript, WhisperTranscriber, format_timestamp
+from app.services.transcribe import Transcript, WhisperTranscriber, format_timestamp, transcriber_for
 from multimodal.whisper_model import MODEL_SIZES
 
 
@@ -32,14 +32,6 @@ def _read(path: Path, what: str) -> bytes:
     if not path.is_file():
         raise BadInputError(f"No such {what} file: {path}", "Check the path and try again.")
     return path.read_bytes()
-
-
-def transcriber_for(services: Any) -> WhisperTranscriber:
-    """The shared transcriber from the container, or one built from settings if it is not wired yet."""
-    existing = getattr(services, "transcriber", None)
-    if existing is not None:
-        return existing
-    return WhisperTranscriber(services.settings.data_dir)
 
 
 def transcribe_payload(transcriber: WhisperTranscriber, path: Path, *, size: str | None = None,

@@ -94,7 +94,10 @@ class ModelRouter:
         if settings.backend == "ollama":
             if not status.reachable:
                 return BackendChoice("ollama", settings.ollama_model or "", status.error)
-            return BackendChoice("ollama", self._pick_ollama_model(settings), "Ollama backend selected.")
+            try:
+                return BackendChoice("ollama", self._pick_ollama_model(settings), "Ollama backend selected.")
+            except ModelNotFoundError as exc:  # no chat model pulled: report it (status panel, `status`), not raise
+                return BackendChoice("ollama", "", f"{exc.message} {exc.hint}")
         if not status.reachable:
             return BackendChoice(
                 "embedded", settings.embedded_model, f"Ollama not reachable at {status.host}; using the embedded model."
@@ -132,7 +135,10 @@ class ModelRouter:
         if choice.backend == "ollama":
             if not choice.model:
                 status = self.ollama_status()
-                raise ModelNotFoundError(status.error or "No Ollama model chosen.", status.hint)
+                if not status.reachable:
+                    raise ModelNotFoundError(status.error or "No Ollama model chosen.", status.hint)
+                # Raises the "no chat model, run `ollama pull ...`" error (or finds one pulled since).
+                choice = BackendChoice("ollama", self._pick_ollama_model(settings), choice.reason)
             entry = next((e for e in self._entries if e.name in (choice.model, f"{choice.model}:latest")), None)
             info = self._ollama.model_info(choice.model, entry.digest if entry else "")
             return OllamaChatModel(self._ollama, info, settings.ollama_num_ctx)

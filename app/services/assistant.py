@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from app.errors import AssistantError, BadInputError, PromptTooLongError
+from app.errors import AssistantError, BadInputError, NotFoundError, PromptTooLongError
 from app.ports import ChatMessage, ChatModel, GenerationParams, ModelInfo, RecordStore
 from app.services.budget import estimate_tokens, fit_history, message_tokens
 from storage.conversations import ERROR, OK, STOPPED, STREAMING, ConversationStore
@@ -176,7 +176,10 @@ class Turn:
             if self._answer_message_id:
                 store.update_message(self._answer_message_id, text, ERROR, meta)
             else:
-                store.add_message(self.result.conversation_id, "assistant", text, ERROR, meta)
+                try:
+                    store.add_message(self.result.conversation_id, "assistant", text, ERROR, meta)
+                except NotFoundError:
+                    pass  # the conversation was deleted (another tab); the record below still keeps the turn
         self.result.record_id = self._assistant.record(self)
 
     def _message_meta(self) -> dict[str, Any]:

@@ -145,6 +145,10 @@ class DocumentLibrary:
             return result_for(path, existing, "skipped", started)
         try:
             with self._exclusive():
+                existing = self.registry.by_sha(sha)  # again: another thread may have just finished it
+                if existing and existing.queryable:
+                    emit("done", existing.pages, existing.pages)
+                    return result_for(path, existing, "skipped", started)
                 stored = self._store_copy(path, sha) if kind == "pdf" else path
                 return self._index(path, stored, doc_id, sha, kind, password, emit, started)
         except BadInputError as exc:

@@ -178,4 +178,4 @@ def test_killed_mid_answer_keeps_the_question_and_the_partial_answer(cli, packag
     user, answer = ConversationStore(cli.data_dir / "chats.sqlite").messages(conv.id)
     assert (user.role, user.content) == ("user", "Count from 1 to 300, separated by commas.")
     assert answer.status == INTERRUPTED
-    assert answer.content.startswith(partial[:3]) and len(answer.content) >= len(partial)
+    assert answer.content.startswith(partial)  # what was saved before the kill is still there

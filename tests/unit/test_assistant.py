@@ -74,6 +74,7 @@ def test_an_answer_is_streamed_saved_and_recorded_once(env):
     assert record["answer"] == "Paris is the capital."
     assert record["error"] is None
     assert record["ttft_s"] is not None and record["total_s"] >= record["ttft_s"]
+    assert record["load_s"] >= 0 and record["total_s"] >= record["load_s"]
     assert (record["tokens_in"], record["tokens_out"]) == (31, 3)
     assert record["user"] == "tester"
     assert record["conversation_id"] == conv.id
@@ -304,3 +305,28 @@ def test_asking_in_a_deleted_conversation_is_a_clear_error(env):
     with pytest.raises(NotFoundError):
         env.assistant.ask(QUESTION, conversation_id=conv.id)
     assert env.records.count() == 0
+
+
+def test_a_conversation_deleted_in_another_tab_before_the_answer_is_still_recorded(env):
+    from app.errors import NotFoundError
+
+    env.model.queue("Paris")
+    conv = env.conversations.create()
+    turn = env.assistant.ask(QUESTION, conversation_id=conv.id)
+    env.conversations.delete(conv.id)  # the other tab
+    with pytest.raises(NotFoundError):
+        turn.run()
+    (record,) = env.records.query()
+    assert record["status"] == "error" and "no longer exists" in record["error"]["message"]
+
+
+def test_a_conversation_deleted_while_answering_keeps_the_record(env):
+    env.model.queue("Paris ", "is ", "the capital.")
+    conv = env.conversations.create()
+    turn = env.assistant.ask(QUESTION, conversation_id=conv.id)
+    iterator = iter(turn)
+    next(iterator)
+    env.conversations.delete(conv.id)
+    assert "".join(iterator) == "is the capital."
+    (record,) = env.records.query()
+    assert (record["status"], record["answer"]) == ("ok", "Paris is the capital.")

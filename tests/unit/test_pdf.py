@@ -112,7 +112,8 @@ def test_aes_without_crypto_package_is_a_clear_error(tmp_path: Path, monkeypatch
 def test_quality_checks() -> None:
     assert assess_text("A perfectly normal sentence about revenue and costs.").ok
     assert assess_text("   ").problem == "empty"
-    assert assess_text("\ufffd\ufffd\ufffd bad \ufffd\ufffd text \ufffd\ufffd\ufffd here").problem == "encoding"
+    assert assess_text("\ufffd\ufffd\ufffd bad \ufffd\ufffd text \ufffd\ufffd\ufffd here and there").problem \
+        == "encoding"
     assert assess_text("(cid:12)(cid:44)(cid:3)(cid:19)(cid:7) hello world text").problem == "encoding"
     assert assess_text("#$%^&*()_+{}|:<>?~`#$%^&*()_+{}|:<>?~`").problem == "garbled"
     joined = "Thequarterlyrevenuegrewbytwelvepercentcomparedwithlastyear " * 3

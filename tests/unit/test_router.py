@@ -126,3 +126,15 @@ def test_embedded_choices_label_every_catalog_model():
     choices = embedded_choices()
     assert set(choices) == {"qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "smollm2-135m"}
     assert "not installed" not in choices["qwen2.5-coder-0.5b"]
+
+
+def test_ollama_backend_without_a_chat_model_is_reported_not_raised_by_choose(settings_factory, fake_ollama):
+    # The status panel and `status` call choose() on every rerun: it must describe the problem, not raise.
+    fake_ollama.add_model("nomic-embed-text:latest", ("embedding",), family="nomic-bert")
+    router = ModelRouter(settings_factory(backend="ollama", ollama_host=fake_ollama.host))
+    choice = router.choose()
+    assert (choice.backend, choice.model) == ("ollama", "")
+    assert "no chat model" in choice.reason
+    with pytest.raises(ModelNotFoundError) as caught:
+        router.get_model()
+    assert "no chat model" in caught.value.message and "ollama pull" in caught.value.hint

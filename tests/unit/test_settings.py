@@ -190,3 +190,30 @@ def test_save_is_atomic_and_an_invalid_change_writes_nothing(tmp_path, monkeypat
 def test_models_dir_setting(tmp_path):
     settings = load_settings(data_dir=tmp_path / "d", models_dir=tmp_path / "shared-models")
     assert settings.resolved_models_dir == (tmp_path / "shared-models").resolve()
+
+
+def test_services_apply_settings_persists_and_reaches_the_router(settings_factory):
+    from app.container import build_services
+
+    services = build_services(settings_factory(max_tokens=100))
+    updated = services.apply_settings({"max_tokens": 300, "ollama_host": "http://127.0.0.1:9"})
+    assert updated.max_tokens == 300
+    assert services.settings is updated and services.router.settings is updated
+    assert services.assistant.settings.max_tokens == 300
+    assert services.router.ollama_status().host == "http://127.0.0.1:9"
+    saved = json.loads((services.settings.data_dir / SETTINGS_FILE).read_text(encoding="utf-8"))
+    assert saved == {"max_tokens": 300, "ollama_host": "http://127.0.0.1:9"}
+    with pytest.raises(ConfigError, match="max_tokens"):
+        services.apply_settings({"max_tokens": 1})
+    assert services.settings.max_tokens == 300
+
+
+def test_build_services_on_an_unusable_data_dir_is_a_config_error(settings_factory, tmp_path):
+    from app.container import build_services
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ConfigError) as caught:
+        build_services(settings_factory(data_dir=blocker / "data"))
+    assert str(blocker) in caught.value.message
+    assert "ANALYST_DATA_DIR" in caught.value.hint

@@ -67,8 +67,10 @@ ALLOWED = [
 ]
 
 
-@pytest.fixture()
-def service(tmp_path: Path):
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory):
+    # One store for the module: every test also checks that nothing was changed.
+    tmp_path = tmp_path_factory.mktemp("safety")
     csv = tmp_path / "t.csv"
     csv.write_text("a,b\n1,x\n2,y\n3,z\n", encoding="utf-8")
     svc = TablesService(TableStore(tmp_path / "tables.duckdb"), timeout=1.0, max_rows=2)

@@ -11,7 +11,7 @@ import pytest
 from openpyxl import Workbook
 
 from app.errors import BadInputError, NotFoundError
-from multimodal.tables import clean_name, sniff, unique_names
+from multimodal.tables import clean_name, sniff, table_kind, unique_names
 from storage.tables import TableStore
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tables"
@@ -163,11 +163,11 @@ def test_large_csv_streams_with_progress(store: TableStore, tmp_path: Path) -> N
     path = tmp_path / "big.csv"
     with path.open("w", encoding="utf-8") as fh:
         fh.write("id,category,amount\n")
-        for i in range(300_000):
+        for i in range(100_000):
             fh.write(f"{i},c{i % 7},{i * 0.5}\n")
     seen: list[float] = []
     result = store.load_file(path, progress=lambda f, _m: seen.append(f))
-    assert result.rows == {"big": 300_000}
+    assert result.rows == {"big": 100_000}
     assert seen and seen[-1] == 1.0 and all(0.0 <= f <= 1.0 for f in seen)
 
 
@@ -177,3 +177,12 @@ def test_clean_names() -> None:
     assert clean_name("", "column_3") == "column_3"
     assert clean_name("from", "c") == "from_"
     assert unique_names(["a", "A", None, "a"]) == ["a", "a_2", "column_3", "a_3"]
+
+
+def test_table_kind_for_ingest_dispatch(tmp_path: Path) -> None:
+    pdf = tmp_path / "doc.csv"
+    pdf.write_bytes(b"%PDF-1.7\n1 0 obj\n")
+    prose = tmp_path / "notes.txt"
+    prose.write_text("Meeting notes\nWe talked about the budget.\n", encoding="utf-8")
+    assert table_kind(pdf) is None and table_kind(prose) is None
+    assert table_kind(FIXTURES / "sales.csv") == "csv" and table_kind(FIXTURES / "umsatz_cp1252.csv") == "csv"
