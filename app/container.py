@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,22 @@ class Services:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        self._lazy: dict[str, Any] = {}
+        self._lazy_lock = threading.Lock()
+
+    def _once(self, name: str, factory: Callable[[], Any]) -> Any:
+        # Heavy services (vector index, DuckDB, whisper) are built on first use, once per process.
+        with self._lazy_lock:
+            if name not in self._lazy:
+                self._lazy[name] = factory()
+            return self._lazy[name]
+
+    @property
+    def documents(self) -> Any:
+        """The PDF library: ingestion, hybrid search, citations."""
+        from app.services.ingest import DocumentLibrary
+
+        return self._once("documents", lambda: DocumentLibrary(self.settings.data_dir))
 
     def apply_settings(self, changes: dict[str, Any]) -> Settings:
         """Validate, persist and start using changed settings (raises ConfigError)."""
@@ -53,4 +70,6 @@ def build_services(settings: Settings) -> Services:
     conversations = ConversationStore(data_dir / "chats.sqlite")
     records = SqliteRecordStore(data_dir / "records.sqlite")
     assistant = Assistant(router, conversations, records)
-    return Services(settings, router, conversations, records, assistant)
+    services = Services(settings, router, conversations, records, assistant)
+    assistant.attach_documents(lambda: services.documents, lambda: (data_dir / "documents.sqlite").exists())
+    return services

@@ -76,7 +76,8 @@ def render_message(message: Message) -> None:
         meta = message.meta
         if message.role == "assistant":
             if message.status == ERROR:
-                st.error(f"**{meta.get('error', 'The answer failed.')}**\n\n{meta.get('hint', '')}", icon=":material/error:")
+                error = f"**{meta.get('error', 'The answer failed.')}**\n\n{meta.get('hint', '')}"
+                st.error(error, icon=":material/error:")
             elif message.status in _STATUS_NOTE:
                 st.caption(_STATUS_NOTE[message.status])
             for notice in meta.get("notices") or []:

@@ -15,6 +15,7 @@ from typing import Any
 from app.errors import AssistantError, BadInputError, NotFoundError, PromptTooLongError
 from app.ports import ChatMessage, ChatModel, GenerationParams, ModelInfo, RecordStore
 from app.services.budget import estimate_tokens, fit_history, message_tokens
+from app.services.grounding import NOT_IN_DOCUMENTS, citations_for, evidence, grounded_question
 from storage.conversations import ERROR, OK, STOPPED, STREAMING, ConversationStore
 
 Progress = Callable[[float, str], None]
@@ -62,6 +63,9 @@ class Turn:
     ) -> None:
         self._assistant = assistant
         self.model_choice = model_choice
+        self.use_documents = False
+        self.passages: list[Any] = []  # retrieved for this turn
+        self.kept_passages: list[Any] = []  # the ones that fit in the prompt; citation [n] = kept[n-1]
         self.question = question
         self.images = tuple(images)
         self.progress = progress
@@ -116,6 +120,11 @@ class Turn:
         parts: list[str] = []
         finished = False
         try:
+            if self.use_documents and not self._retrieve():
+                parts.append(NOT_IN_DOCUMENTS)
+                yield NOT_IN_DOCUMENTS
+                finished = True
+                return
             self._prompt, params = self._assistant.build_prompt(self, info)
             if self.result.conversation_id:
                 self._answer_message_id = store.add_message(
@@ -151,10 +160,40 @@ class Turn:
             raise
         finally:
             if finished:
+                self._cite("".join(parts))
                 self._finish("".join(parts), OK)
             elif self.result.status != "error":
                 # Closed early: the stop button, a rerun, or the consumer going away.
                 self._finish("".join(parts), STOPPED)
+
+    def _retrieve(self) -> bool:
+        """Search the user's documents; False when nothing clears the relevance floor."""
+        started = time.monotonic()
+        ok, error = True, ""
+        try:
+            self.passages = list(self._assistant.documents.search(self.question))
+        except AssistantError as exc:
+            ok, error = False, exc.message
+            self.passages = []
+        step = {"name": "search_documents", "input": self.question, "seconds": round(time.monotonic() - started, 4),
+                "ok": ok, "output": f"{len(self.passages)} passage(s)"}
+        if error:
+            step["error"] = error
+        self.result.tools.append(step)
+        if not self.passages:
+            self.result.notices.append(
+                "No passage in your documents matched this question well enough to answer from it."
+                if ok else f"Document search failed: {error}"
+            )
+        return bool(self.passages)
+
+    def _cite(self, answer: str) -> None:
+        if not self.kept_passages:
+            return
+        citations, notice = citations_for(answer, self.kept_passages)
+        self.result.citations = citations
+        if notice:
+            self.result.notices.append(notice)
 
     def _finish(self, answer: str, status: str) -> None:
         self.result.answer = answer
@@ -201,10 +240,29 @@ class Turn:
 class Assistant:
     """Answers questions; shared by every browser session and the CLI."""
 
-    def __init__(self, router: Any, conversations: ConversationStore, records: RecordStore) -> None:
+    def __init__(
+        self,
+        router: Any,
+        conversations: ConversationStore,
+        records: RecordStore,
+        documents: Callable[[], Any] | None = None,
+    ) -> None:
         self.router = router
         self.conversations = conversations
         self.records = records
+        # Built on first use: opening the vector index costs seconds a plain chat should not pay.
+        self._documents_provider = documents
+        self.documents_present: Callable[[], bool] = lambda: True
+
+    def attach_documents(self, provider: Callable[[], Any], present: Callable[[], bool]) -> None:
+        """Use a document library (built lazily by `provider`); `present` cheaply says if any may exist."""
+        self._documents_provider = provider
+        self.documents_present = present
+
+    @property
+    def documents(self) -> Any:
+        """The document library (DocumentLibrary), or None when not configured."""
+        return self._documents_provider() if self._documents_provider else None
 
     @property
     def settings(self):
@@ -218,6 +276,7 @@ class Assistant:
         images: Sequence[bytes] = (),
         progress: Progress | None = None,
         model_choice: dict | None = None,
+        use_documents: bool | None = None,
     ) -> Turn:
         """Validate the question, save it, and return a Turn ready to stream."""
         text = (question or "").strip()
@@ -230,6 +289,9 @@ class Assistant:
                 "Attach long text as a document instead of pasting it.",
             )
         turn = Turn(self, text, conversation_id, images, progress, model_choice)
+        turn.use_documents = self.has_documents() if use_documents is None else use_documents
+        if turn.use_documents and self._documents_provider is None:
+            raise BadInputError("Document search is not available.", "Ingest documents first.")
         if conversation_id:
             conv = self.conversations.get(conversation_id)
             meta = {"images": [_image_ref(img) for img in images]} if images else {}
@@ -237,6 +299,12 @@ class Assistant:
             if conv.title == "New conversation":
                 self.conversations.rename(conversation_id, self.conversations.title_from(text))
         return turn
+
+    def has_documents(self) -> bool:
+        """True when at least one document is fully indexed."""
+        if self._documents_provider is None or not self.documents_present():
+            return False
+        return any(doc.status == "indexed" for doc in self.documents.list_documents())
 
     def build_prompt(self, turn: Turn, info: ModelInfo) -> tuple[list[ChatMessage], GenerationParams]:
         """System prompt + as much history as fits + the question; raises if the question alone cannot fit."""
@@ -252,8 +320,20 @@ class Assistant:
                 f"about {budget:,} tokens at once (context {info.context_window:,}, {reserve:,} kept for the answer).",
                 "Shorten it, attach the text as a document, or use a model with a larger context.",
             )
+        if turn.passages:
+            # Passages get most of what is left; history gets the rest.
+            from app.services.search import build_context
+
+            context = build_context(turn.passages, int((budget - fixed) * 0.7), estimate_tokens)
+            turn.kept_passages = context.kept
+            if context.dropped:
+                turn.result.notices.append(
+                    f"{context.dropped} weaker passage(s) were left out to fit the model's context."
+                )
+            question = ChatMessage("user", grounded_question(turn.question, context.text), turn.images)
+            fixed = message_tokens(system) + message_tokens(question)
         history = self._history(turn)
-        kept, dropped = fit_history(history, budget - fixed)
+        kept, dropped = fit_history(history, max(0, budget - fixed))
         if dropped:
             turn.result.notices.append(
                 f"{dropped} earlier message(s) were left out to fit the model's {info.context_window:,}-token context."
@@ -310,7 +390,7 @@ class Assistant:
             "notices": r.notices,
             "citations": r.citations,
             "tools": r.tools,
-            "evidence": [],
+            "evidence": evidence(turn.passages),
             "guardrails": [],
         }
         return self.records.append("chat", body)

@@ -117,3 +117,19 @@ def test_a_damaged_assembled_file_is_rebuilt_from_the_packages(tmp_path, package
     assert path == target
     assert model_files.verify_file(path, spec.sha256)
     assert path.with_suffix(".verified.json").exists()
+
+
+def test_not_enough_memory_is_refused_with_a_clear_message(monkeypatch, embedded_settings):
+    from app.errors import InsufficientMemoryError
+    from app.llm import embedded
+
+    # Pretend the machine has 100 MB free; the loader must refuse before llama.cpp allocates.
+    monkeypatch.setattr(embedded, "available_memory_bytes", lambda: 100 * 1024 * 1024)
+    embedded.unload()
+    fresh = embedded.EmbeddedChatModel(
+        "qwen2.5-coder-0.5b", embedded_settings.resolved_models_dir, threads=1, n_ctx=1024
+    )
+    with pytest.raises(InsufficientMemoryError) as info:
+        fresh.load()
+    assert "GB is available" in info.value.message
+    assert "smaller" in info.value.hint
