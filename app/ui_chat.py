@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import streamlit as st
 
 from app.container import Services
@@ -68,7 +70,34 @@ def model_picker(services: Services) -> None:
     st.session_state[KEY_MODEL_CHOICE] = options[picked]
 
 
-def render_message(message: Message) -> None:
+def render_citations(services: Services, message: Message) -> None:
+    """Each citation opens its passage; a button shows the whole page with the passage highlighted."""
+    for cite in message.meta.get("citations") or []:
+        with st.expander(f"[{cite['n']}] {cite['source']}, page {cite['page']}", icon=":material/description:"):
+            st.markdown(f"> {cite['quote']}")
+            if st.toggle("Show the page", key=f"chat.page.{message.id}.{cite['n']}"):
+                try:
+                    page = services.documents.page_text(cite["doc_id"], cite["page"])
+                except AssistantError as exc:
+                    show_error(exc)
+                    continue
+                start, end = int(cite.get("char_start", 0)), int(cite.get("char_end", 0))
+                st.html(
+                    '<div style="white-space: pre-wrap; font-size: 0.9em; max-height: 24em; overflow-y: auto">'
+                    f"{html.escape(page[:start])}<mark>{html.escape(page[start:end])}</mark>"
+                    f"{html.escape(page[end:])}</div>"
+                )
+
+
+def render_steps(message: Message) -> None:
+    """The tools a turn used, one line each."""
+    for step in message.meta.get("tools") or []:
+        state = "" if step.get("ok") else " — failed: " + step.get("error", "")
+        st.caption(f":material/manage_search: {step['name']}: {step.get('output', '')} "
+                   f"in {step.get('seconds', 0):.2f} s{state}")
+
+
+def render_message(services: Services, message: Message) -> None:
     """One stored message with its model, timings, notices and status."""
     with st.chat_message(message.role):
         if message.content:
@@ -80,6 +109,8 @@ def render_message(message: Message) -> None:
                 st.error(error, icon=":material/error:")
             elif message.status in _STATUS_NOTE:
                 st.caption(_STATUS_NOTE[message.status])
+            render_steps(message)
+            render_citations(services, message)
             for notice in meta.get("notices") or []:
                 st.caption(f":material/info: {notice}")
             if meta.get("model"):
@@ -101,10 +132,24 @@ def _stats_line(meta: dict) -> str:
     return " · ".join(parts)
 
 
-def stream_turn(services: Services, conversation_id: str, question: str, model_choice: dict | None) -> None:
+def documents_toggle(services: Services) -> bool:
+    """Sidebar switch: answer from the document library (with citations) or from the model alone."""
+    available = services.assistant.has_documents()
+    on = st.sidebar.toggle("Answer from my documents", value=available, disabled=not available,
+                           key="chat.use_documents",
+                           help="Search your ingested documents and cite file and page. Add documents on the "
+                                "Documents page.")
+    return bool(on and available)
+
+
+def stream_turn(
+    services: Services, conversation_id: str, question: str, model_choice: dict | None, use_documents: bool = False
+) -> None:
     """Ask, then stream the answer into the page with a Stop button; everything is saved as it goes."""
     try:
-        turn = services.assistant.ask(question, conversation_id=conversation_id, model_choice=model_choice)
+        turn = services.assistant.ask(
+            question, conversation_id=conversation_id, model_choice=model_choice, use_documents=use_documents
+        )
     except AssistantError as exc:
         show_error(exc)
         return

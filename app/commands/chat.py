@@ -21,6 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     ask.add_argument("--json", action="store_true", help="Print JSON instead of streaming text.")
     ask.add_argument("--image", action="append", default=[], type=Path, help="Attach an image (vision models).")
     ask.add_argument("--conversation", help="Continue this conversation id (see the Chat page).")
+    ask.add_argument(
+        "--docs", choices=("auto", "on", "off"), default="auto",
+        help="Answer from your ingested documents with citations (auto: when any are indexed).",
+    )
     ask.set_defaults(handler=run_ask)
 
 
@@ -65,7 +69,10 @@ def run_ask(args: argparse.Namespace, services) -> int:
             raise BadInputError(f"No such image file: {path}")
         images.append(path.read_bytes())
     progress = None if args.json else _stderr_progress
-    turn = services.assistant.ask(question, conversation_id=args.conversation, images=images, progress=progress)
+    use_documents = {"auto": None, "on": True, "off": False}[args.docs]
+    turn = services.assistant.ask(
+        question, conversation_id=args.conversation, images=images, progress=progress, use_documents=use_documents
+    )
     if args.json:
         result = turn.run()
     else:
@@ -75,6 +82,8 @@ def run_ask(args: argparse.Namespace, services) -> int:
         sys.stdout.write("\n")
         result = turn.result
         sys.stderr.write(f"[{result.model} ({result.backend}), {result.total_s:.1f} s, {result.tokens_out} tokens]\n")
+        for cite in result.citations:
+            sys.stdout.write(f"[{cite['n']}] {cite['source']}, page {cite['page']}: \"{cite['quote']}\"\n")
         for notice in result.notices:
             sys.stderr.write(f"note: {notice}\n")
     if args.json:
