@@ -44,6 +44,19 @@ class Services:
 
         return self._once("documents", lambda: DocumentLibrary(self.settings.data_dir))
 
+    @property
+    def transcriber(self) -> Any:
+        """Whisper speech-to-text (the model itself loads on first transcription)."""
+        from app.services.transcribe import WhisperTranscriber
+
+        s = self.settings
+        return self._once(
+            "transcriber",
+            lambda: WhisperTranscriber(
+                s.data_dir, size=s.whisper_model, threads=s.whisper_threads, max_seconds=s.max_audio_seconds
+            ),
+        )
+
     def apply_settings(self, changes: dict[str, Any]) -> Settings:
         """Validate, persist and start using changed settings (raises ConfigError)."""
         with self._lock:

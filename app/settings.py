@@ -99,6 +99,16 @@ class Settings(BaseSettings):
     max_tokens: int = Field(default=1024, ge=16, le=16384, description="Maximum tokens in one answer.")
     seed: int | None = Field(default=None, description="Fixed sampling seed for repeatable answers; empty = random.")
     system_prompt: str = Field(default=DEFAULT_SYSTEM_PROMPT, description="Instructions given to the model first.")
+    whisper_model: Literal["base", "tiny.en"] = Field(
+        default="base", description="Speech model: 'base' (multilingual, more accurate) or 'tiny.en' (English, faster)."
+    )
+    whisper_threads: int = Field(default=1, ge=1, le=64, description="CPU threads for transcription.")
+    max_audio_seconds: float = Field(
+        default=14_400, gt=0, description="Longest recording accepted for transcription, in seconds."
+    )
+    image_max_side: int = Field(
+        default=1344, ge=256, le=8192, description="Images are scaled down to this many pixels on the long side."
+    )
     user: str = Field(default_factory=_default_user, description="Identity written into request records.")
     max_prompt_chars: int = Field(
         default=200_000,

@@ -83,8 +83,6 @@ def test_cli_ocr_json(monkeypatch, tmp_path, capsys):
 
     import app.cli
 
-    if "app.commands.media" not in app.cli._COMMAND_MODULES:  # until the lead registers it
-        monkeypatch.setattr(app.cli, "_COMMAND_MODULES", (*app.cli._COMMAND_MODULES, "app.commands.media"))
     path = tmp_path / "note.png"
     render_text([((20, 20), "Budget approved")], size=(500, 80)).save(path)
     assert app.cli.main(["--data-dir", str(tmp_path), "ocr", str(path), "--json"]) == 0

@@ -98,8 +98,6 @@ def _cli(monkeypatch, tmp_path, argv):
     import app.cli
     import app.commands.media
 
-    if "app.commands.media" not in app.cli._COMMAND_MODULES:  # until the lead registers it
-        monkeypatch.setattr(app.cli, "_COMMAND_MODULES", (*app.cli._COMMAND_MODULES, "app.commands.media"))
     shared = WhisperTranscriber(shared_whisper_dir(), size="tiny.en")
     monkeypatch.setattr(app.commands.media, "transcriber_for", lambda services: shared)
     return app.cli.main(["--data-dir", str(tmp_path), *argv])
