@@ -85,4 +85,5 @@ def build_services(settings: Settings) -> Services:
     assistant = Assistant(router, conversations, records)
     services = Services(settings, router, conversations, records, assistant)
     assistant.attach_documents(lambda: services.documents, lambda: (data_dir / "documents.sqlite").exists())
+    assistant.attach_transcriber(lambda: services.transcriber)
     return services

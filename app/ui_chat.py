@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 import streamlit as st
 
@@ -10,7 +11,12 @@ from app.container import Services
 from app.errors import AssistantError
 from app.llm.router import embedded_choices
 from app.ui import KEY_CONVERSATION, KEY_MODEL_CHOICE, progress_reporter, show_error
+from multimodal.audio import sniff_audio
+from multimodal.image import sniff_image
 from storage.conversations import ERROR, INTERRUPTED, STOPPED, STREAMING, Message
+
+ATTACHMENT_TYPES = ["png", "jpg", "jpeg", "gif", "webp", "bmp", "tif", "tiff",
+                    "wav", "mp3", "m4a", "ogg", "oga", "opus", "flac", "webm"]
 
 _STATUS_NOTE = {
     STOPPED: ":material/stop_circle: Stopped — the partial answer is kept.",
@@ -115,8 +121,22 @@ def render_message(services: Services, message: Message) -> None:
                 st.caption(f":material/info: {notice}")
             if meta.get("model"):
                 st.caption(_stats_line(meta))
-        elif meta.get("images"):
-            st.caption(f":material/attach_file: {len(meta['images'])} image(s) attached")
+        elif meta.get("attachments"):
+            render_attachments(meta["attachments"])
+
+
+def render_attachments(refs: list[dict]) -> None:
+    """Thumbnails of attached images, a player for recordings, names for the rest."""
+    for ref in refs:
+        path = ref.get("path")
+        if path and Path(path).exists():
+            data = Path(path).read_bytes()
+            if sniff_image(data[:64]):
+                st.image(data, caption=ref.get("name"), width=240)
+                continue
+            if sniff_audio(data[:64]):
+                st.audio(data)
+        st.caption(f":material/attach_file: {ref.get('name', 'file')}")
 
 
 def _stats_line(meta: dict) -> str:
@@ -142,28 +162,58 @@ def documents_toggle(services: Services) -> bool:
     return bool(on and available)
 
 
+def read_chat_input(services: Services, value) -> tuple[str, list[tuple[str, bytes]]] | None:
+    """Text and attachments from the chat input; a voice note alone becomes the question (transcribed)."""
+    text = (value.text or "").strip()
+    files = [(f.name, f.getvalue()) for f in (value.get("files") or [])]
+    audio = value.get("audio")
+    if audio is not None:
+        voice = audio.getvalue()
+        if text or files:
+            files.append(("voice-note.wav", voice))
+        else:
+            try:
+                with st.spinner("Transcribing your voice note…"):
+                    text = services.transcriber.transcribe(voice, name="voice-note.wav").text.strip()
+            except AssistantError as exc:
+                show_error(exc)
+                return None
+            if not text:
+                st.warning("No speech was heard in the voice note; please try again.")
+                return None
+    return text, files
+
+
 def stream_turn(
-    services: Services, conversation_id: str, question: str, model_choice: dict | None, use_documents: bool = False
+    services: Services,
+    conversation_id: str,
+    question: str,
+    model_choice: dict | None,
+    use_documents: bool | None = False,
+    files: list[tuple[str, bytes]] | None = None,
 ) -> None:
     """Ask, then stream the answer into the page with a Stop button; everything is saved as it goes."""
     try:
         turn = services.assistant.ask(
-            question, conversation_id=conversation_id, model_choice=model_choice, use_documents=use_documents
+            question, conversation_id=conversation_id, model_choice=model_choice, use_documents=use_documents,
+            files=files or [],
         )
     except AssistantError as exc:
         show_error(exc)
         return
     with st.chat_message("user"):
-        st.markdown(question)
+        st.markdown(turn.question)
+        for name, _ in files or []:
+            st.caption(f":material/attach_file: {name}")
     with st.chat_message("assistant"):
         report, clear = progress_reporter("Preparing the model…")
+        turn.progress = report
         try:
             info = turn.resolve_model()
         except AssistantError as exc:
             clear()
             show_error(exc)
             return
-        clear()
         # Clicking Stop reruns the script, which interrupts this loop; `finally` keeps the partial answer.
         st.button("Stop", icon=":material/stop_circle:", key="chat.stop")
         st.caption(f"Answering with {info.label}…")
@@ -171,6 +221,8 @@ def stream_turn(
         text = ""
         try:
             for delta in turn:
+                if not text:
+                    clear()  # attachments are prepared: the answer starts
                 text += delta
                 placeholder.markdown(text + "▌")
         except AssistantError as exc:

@@ -92,7 +92,7 @@ def is_cancelled(cancel: Cancel | None) -> bool:
     return bool(cancel())
 
 
-def _sniff(head: bytes) -> str | None:
+def sniff_audio(head: bytes) -> str | None:
     """Container family from magic bytes, or None when unknown."""
     if head[:4] == b"RIFF" and head[8:12] in (b"WAVE", b"AVI "):
         return "wav" if head[8:12] == b"WAVE" else "avi"
@@ -155,7 +155,7 @@ class AudioStream:
         if not head:
             self.close()
             raise AudioFormatError(f"{self.name} is empty.", f"Upload an audio file ({SUPPORTED_AUDIO}).")
-        kind = _sniff(head)
+        kind = sniff_audio(head)
         if kind is None and _looks_like_text(head):
             self.close()
             raise AudioFormatError(

@@ -3,7 +3,15 @@
 import streamlit as st
 
 from app.ui import KEY_CONVERSATION, get_services, model_choice
-from app.ui_chat import conversation_sidebar, documents_toggle, model_picker, render_message, stream_turn
+from app.ui_chat import (
+    ATTACHMENT_TYPES,
+    conversation_sidebar,
+    documents_toggle,
+    model_picker,
+    read_chat_input,
+    render_message,
+    stream_turn,
+)
 
 services = get_services()
 model_picker(services)
@@ -17,9 +25,11 @@ if conversation_id:
 else:
     st.info("Ask anything below. Your conversations are saved on this machine and survive a restart.")
 
-question = st.chat_input("Ask a question…")
-if question is not None:
+value = st.chat_input("Ask a question…", accept_file="multiple", file_type=ATTACHMENT_TYPES, accept_audio=True)
+if value is not None and (message := read_chat_input(services, value)) is not None:
+    question, files = message
     if conversation_id is None:
         conversation_id = services.conversations.create().id
         st.session_state[KEY_CONVERSATION] = conversation_id
-    stream_turn(services, conversation_id, question, model_choice(), use_documents)
+    # A question with attachments is about them; without, the documents switch decides.
+    stream_turn(services, conversation_id, question, model_choice(), None if files else use_documents, files)

@@ -19,7 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     ask = sub.add_parser("ask", help="Ask a question and print the answer.")
     ask.add_argument("question", help="The question (use - to read it from standard input).")
     ask.add_argument("--json", action="store_true", help="Print JSON instead of streaming text.")
-    ask.add_argument("--image", action="append", default=[], type=Path, help="Attach an image (vision models).")
+    ask.add_argument(
+        "--file", "--image", dest="files", action="append", default=[], type=Path,
+        help="Attach an image or a recording (repeatable); the answer is about it.",
+    )
     ask.add_argument("--conversation", help="Continue this conversation id (see the Chat page).")
     ask.add_argument(
         "--docs", choices=("auto", "on", "off"), default="auto",
@@ -63,15 +66,15 @@ def run_status(args: argparse.Namespace, services) -> int:
 def run_ask(args: argparse.Namespace, services) -> int:
     """Answer one question, streaming to stdout unless --json."""
     question = sys.stdin.read() if args.question == "-" else args.question
-    images = []
-    for path in args.image:
+    files = []
+    for path in args.files:
         if not path.is_file():
-            raise BadInputError(f"No such image file: {path}")
-        images.append(path.read_bytes())
+            raise BadInputError(f"No such file: {path}", "Check the path given to --file.")
+        files.append((path.name, path.read_bytes()))
     progress = None if args.json else _stderr_progress
     use_documents = {"auto": None, "on": True, "off": False}[args.docs]
     turn = services.assistant.ask(
-        question, conversation_id=args.conversation, images=images, progress=progress, use_documents=use_documents
+        question, conversation_id=args.conversation, files=files, progress=progress, use_documents=use_documents
     )
     if args.json:
         result = turn.run()
@@ -83,7 +86,8 @@ def run_ask(args: argparse.Namespace, services) -> int:
         result = turn.result
         sys.stderr.write(f"[{result.model} ({result.backend}), {result.total_s:.1f} s, {result.tokens_out} tokens]\n")
         for cite in result.citations:
-            sys.stdout.write(f"[{cite['n']}] {cite['source']}, page {cite['page']}: \"{cite['quote']}\"\n")
+            where = f"page {cite['page']}" if cite.get("page") else f"@ {cite.get('timestamp', '')}"
+            sys.stdout.write(f"[{cite['n']}] {cite['source']}, {where}: \"{cite['quote']}\"\n")
         for notice in result.notices:
             sys.stderr.write(f"note: {notice}\n")
     if args.json:

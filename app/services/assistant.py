@@ -14,6 +14,7 @@ from typing import Any
 
 from app.errors import AssistantError, BadInputError, NotFoundError, PromptTooLongError
 from app.ports import ChatMessage, ChatModel, GenerationParams, ModelInfo, RecordStore
+from app.services import attachments as attach
 from app.services.budget import estimate_tokens, fit_history, message_tokens
 from app.services.grounding import NOT_IN_DOCUMENTS, citations_for, evidence, grounded_question
 from storage.conversations import ERROR, OK, STOPPED, STREAMING, ConversationStore
@@ -57,17 +58,18 @@ class Turn:
         assistant: Assistant,
         question: str,
         conversation_id: str | None,
-        images: Sequence[bytes],
+        files: Sequence[tuple[str, bytes]],
         progress: Progress | None,
         model_choice: dict | None = None,
     ) -> None:
         self._assistant = assistant
         self.model_choice = model_choice
+        self.files = list(files)
+        self.attachments: list[attach.Attachment] = []
         self.use_documents = False
         self.passages: list[Any] = []  # retrieved for this turn
         self.kept_passages: list[Any] = []  # the ones that fit in the prompt; citation [n] = kept[n-1]
         self.question = question
-        self.images = tuple(images)
         self.progress = progress
         self.result = TurnResult(conversation_id=conversation_id)
         self.model: ChatModel | None = None
@@ -120,6 +122,7 @@ class Turn:
         parts: list[str] = []
         finished = False
         try:
+            self._prepare_attachments(info)
             if self.use_documents and not self._retrieve():
                 parts.append(NOT_IN_DOCUMENTS)
                 yield NOT_IN_DOCUMENTS
@@ -187,13 +190,43 @@ class Turn:
             )
         return bool(self.passages)
 
+    def _prepare_attachments(self, info: ModelInfo) -> None:
+        """OCR images (for text-only models) and transcribe recordings; a failure is reported, not fatal."""
+        settings = self._assistant.settings
+        for name, data in self.files:
+            started = time.monotonic()
+            step: dict[str, Any] = {"name": "attachment", "input": name, "ok": True}
+            try:
+                item = attach.prepare(
+                    name, data, transcriber=lambda: self._assistant.transcriber, run_ocr=not info.supports_images,
+                    max_side=settings.image_max_side, progress=self.progress,
+                )
+            except AssistantError as exc:
+                step.update(ok=False, error=exc.message, output="could not be used")
+                self.result.notices.append(f"{name} could not be used: {exc.message} {exc.hint}".strip())
+            else:
+                self.attachments.append(item)
+                if item.kind == "image":
+                    ocr = item.image.ocr
+                    step.update(name="describe_image", output=f"{item.image.width}x{item.image.height} image"
+                                + (f", {len(ocr.lines)} line(s) of text" if ocr else ", sent to the vision model"))
+                else:
+                    t = item.transcript
+                    step.update(name="read_transcript", output=f"{t.duration:.0f} s of audio, {len(t.segments)} "
+                                f"segment(s), language {t.language}")
+            step["seconds"] = round(time.monotonic() - started, 4)
+            self.result.tools.append(step)
+        self.result.notices.extend(attach.notices(self.attachments, info.supports_images))
+
     def _cite(self, answer: str) -> None:
-        if not self.kept_passages:
-            return
-        citations, notice = citations_for(answer, self.kept_passages)
+        citations: list[dict[str, Any]] = []
+        if self.kept_passages:
+            citations, notice = citations_for(answer, self.kept_passages)
+            if notice:
+                self.result.notices.append(notice)
+        for extra in attach.timestamp_citations(answer, self.attachments):
+            citations.append({**extra, "n": len(citations) + 1})
         self.result.citations = citations
-        if notice:
-            self.result.notices.append(notice)
 
     def _finish(self, answer: str, status: str) -> None:
         self.result.answer = answer
@@ -253,11 +286,23 @@ class Assistant:
         # Built on first use: opening the vector index costs seconds a plain chat should not pay.
         self._documents_provider = documents
         self.documents_present: Callable[[], bool] = lambda: True
+        self._transcriber_provider: Callable[[], Any] | None = None
 
     def attach_documents(self, provider: Callable[[], Any], present: Callable[[], bool]) -> None:
         """Use a document library (built lazily by `provider`); `present` cheaply says if any may exist."""
         self._documents_provider = provider
         self.documents_present = present
+
+    def attach_transcriber(self, provider: Callable[[], Any]) -> None:
+        """Use this speech-to-text service (built lazily) for recordings attached to questions."""
+        self._transcriber_provider = provider
+
+    @property
+    def transcriber(self) -> Any:
+        """The speech-to-text service for attached recordings."""
+        if self._transcriber_provider is None:
+            raise BadInputError("Transcription is not available here.", "Use the app or the CLI to attach audio.")
+        return self._transcriber_provider()
 
     @property
     def documents(self) -> Any:
@@ -277,10 +322,15 @@ class Assistant:
         progress: Progress | None = None,
         model_choice: dict | None = None,
         use_documents: bool | None = None,
+        files: Sequence[tuple[str, bytes]] = (),
     ) -> Turn:
-        """Validate the question, save it, and return a Turn ready to stream."""
+        """Validate the question, save it, and return a Turn ready to stream.
+
+        `files` are (name, bytes) attachments (images, recordings); `images` are unnamed images.
+        """
         text = (question or "").strip()
-        if not text and not images:
+        files = [*files, *((f"image-{i + 1}", data) for i, data in enumerate(images))]
+        if not text and not files:
             raise BadInputError("The question is empty.", "Type a question first.")
         limit = self.settings.max_prompt_chars
         if len(text) > limit:
@@ -288,17 +338,33 @@ class Assistant:
                 f"The message is {len(text):,} characters; the limit is {limit:,}.",
                 "Attach long text as a document instead of pasting it.",
             )
-        turn = Turn(self, text, conversation_id, images, progress, model_choice)
-        turn.use_documents = self.has_documents() if use_documents is None else use_documents
+        if not text:
+            text = "Describe the attachment(s)."
+        turn = Turn(self, text, conversation_id, files, progress, model_choice)
+        # A question about an attached file is about that file, unless documents are asked for explicitly.
+        auto = self.has_documents() and not files
+        turn.use_documents = auto if use_documents is None else use_documents
         if turn.use_documents and self._documents_provider is None:
             raise BadInputError("Document search is not available.", "Ingest documents first.")
         if conversation_id:
             conv = self.conversations.get(conversation_id)
-            meta = {"images": [_image_ref(img) for img in images]} if images else {}
+            meta = {"attachments": [self._keep_file(name, data) for name, data in files]} if files else {}
             turn._user_message_id = self.conversations.add_message(conversation_id, "user", text, OK, meta).id
             if conv.title == "New conversation":
                 self.conversations.rename(conversation_id, self.conversations.title_from(text))
         return turn
+
+    def _keep_file(self, name: str, data: bytes) -> dict[str, Any]:
+        # Attachments stay with the conversation (content-addressed, so a re-sent file is stored once).
+        ref = _file_ref(name, data)
+        folder = self.settings.data_dir / "attachments"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / ref["sha256"]
+        if not path.exists():
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        return {**ref, "path": str(path)}
 
     def has_documents(self) -> bool:
         """True when at least one document is fully indexed."""
@@ -312,7 +378,7 @@ class Assistant:
         reserve = min(settings.max_tokens, info.context_window // 2)
         budget = info.context_window - reserve
         system = ChatMessage("system", settings.system_prompt)
-        question = ChatMessage("user", turn.question, turn.images)
+        question = attach.question_message(turn.question, turn.attachments, info.supports_images)
         fixed = message_tokens(system) + message_tokens(question)
         if fixed > budget:
             raise PromptTooLongError(
@@ -330,7 +396,9 @@ class Assistant:
                 turn.result.notices.append(
                     f"{context.dropped} weaker passage(s) were left out to fit the model's context."
                 )
-            question = ChatMessage("user", grounded_question(turn.question, context.text), turn.images)
+            question = attach.question_message(
+                grounded_question(turn.question, context.text), turn.attachments, info.supports_images
+            )
             fixed = message_tokens(system) + message_tokens(question)
         history = self._history(turn)
         kept, dropped = fit_history(history, max(0, budget - fixed))
@@ -374,7 +442,8 @@ class Assistant:
                 "context_window": info.context_window if info else None,
             },
             "question": turn.question,
-            "attachments": [_image_ref(img) for img in turn.images],
+            "attachments": [a.ref() for a in turn.attachments]
+            + [_file_ref(n, d) for n, d in turn.files if not any(a.name == n for a in turn.attachments)],
             "prompt": [
                 {"role": m.role, "content": m.content, "images": [_image_ref(i) for i in m.images]}
                 for m in turn._prompt
@@ -398,3 +467,7 @@ class Assistant:
 
 def _image_ref(data: bytes) -> dict[str, Any]:
     return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def _file_ref(name: str, data: bytes) -> dict[str, Any]:
+    return {"name": name, **_image_ref(data)}

@@ -281,20 +281,53 @@ def test_an_answer_cut_at_max_tokens_gets_a_notice(env):
     assert any("maximum length" in n for n in result.notices)
 
 
+def _png(colour=(220, 20, 20), size=(64, 48)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def test_images_reach_the_model_and_the_record_keeps_only_their_hash(env):
     env.model.model_info = ModelInfo(backend="fake", name="seeing", supports_images=True)
     env.model.queue("A red square.")
-    image = b"\x89PNG fake image bytes"
+    image = _png()
     conv = env.conversations.create()
     result = env.assistant.ask("What is this?", conversation_id=conv.id, images=[image]).run()
 
-    assert env.model.sent[0][-1].images == (image,)
+    sent = env.model.sent[0][-1].images
+    assert len(sent) == 1 and sent[0].startswith(b"\x89PNG")  # re-encoded, metadata stripped
     record = env.records.get(result.record_id)
-    ref = {"sha256": hashlib.sha256(image).hexdigest(), "bytes": len(image)}
+    ref = {"name": "image-1", "kind": "image", "sha256": hashlib.sha256(image).hexdigest(), "bytes": len(image)}
     assert record["attachments"] == [ref]
     assert record["vision"] is True
-    assert record["prompt"][-1]["images"] == [ref]
-    assert env.conversations.messages(conv.id)[0].meta == {"images": [ref]}
+    assert record["prompt"][-1]["images"][0]["bytes"] == len(sent[0])
+    assert record["tools"][0]["name"] == "describe_image" and record["tools"][0]["ok"] is True
+    kept = env.conversations.messages(conv.id)[0].meta["attachments"][0]
+    assert kept["name"] == "image-1" and kept["sha256"] == ref["sha256"]
+    assert open(kept["path"], "rb").read() == image  # the image stays with the conversation
+
+
+def test_a_text_only_model_answers_from_image_facts_and_says_a_vision_model_sees_more(env):
+    env.model.queue("It is a red picture.")
+    result = env.assistant.ask("What colour is it?", files=[("chart.png", _png())]).run()
+
+    prompt = env.model.sent[0][-1]
+    assert prompt.images == ()  # a text-only model never gets pixels
+    assert 'Attached image "chart.png"' in prompt.content and "red" in prompt.content
+    assert any("ollama pull" in n for n in result.notices)
+
+
+def test_a_broken_attachment_is_reported_in_the_turn_and_the_question_still_answered(env):
+    env.model.queue("I could not read the file, but here is what I know.")
+    result = env.assistant.ask("Summarise this", files=[("notes.mp3", b"just some text, not audio")]).run()
+
+    assert result.status == "ok"
+    assert result.tools[0]["ok"] is False and "notes.mp3" == result.tools[0]["input"]
+    assert any("notes.mp3 could not be used" in n for n in result.notices)
 
 
 def test_asking_in_a_deleted_conversation_is_a_clear_error(env):
