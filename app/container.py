@@ -45,6 +45,17 @@ class Services:
         return self._once("documents", lambda: DocumentLibrary(self.settings.data_dir))
 
     @property
+    def tables(self) -> Any:
+        """The analyst's tables in DuckDB: loading, schema, checked read-only SQL, question to SQL."""
+        from app.services.sql import TablesService
+        from storage.tables import TableStore
+
+        return self._once(
+            "tables",
+            lambda: TablesService(TableStore(self.settings.data_dir / "tables.duckdb"), model=self.router.get_model),
+        )
+
+    @property
     def transcriber(self) -> Any:
         """Whisper speech-to-text (the model itself loads on first transcription)."""
         from app.services.transcribe import WhisperTranscriber

@@ -96,6 +96,8 @@ def run_ask(args: argparse.Namespace, services) -> int:
 
 
 def _stderr_progress(fraction: float, message: str) -> None:
+    if not sys.stderr.isatty() and fraction < 1.0:
+        return  # logs and pipes get the final line only, not a redraw per step
     sys.stderr.write(f"\r{message} ({fraction:.0%})\x1b[K")
     if fraction >= 1.0:
         sys.stderr.write("\n")

@@ -6,17 +6,10 @@ import json
 from pathlib import Path
 
 import duckdb
-import pytest
 
 import app.cli as cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tables"
-
-
-@pytest.fixture(autouse=True)
-def _registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    if "app.commands.tables" not in cli._COMMAND_MODULES:  # until the lead wires it in
-        monkeypatch.setattr(cli, "_COMMAND_MODULES", (*cli._COMMAND_MODULES, "app.commands.tables"))
 
 
 def run(capsys, tmp_path: Path, *argv: str) -> tuple[int, str, str]:
