@@ -77,11 +77,31 @@ def model_picker(services: Services) -> None:
 
 
 def render_citations(services: Services, message: Message) -> None:
-    """Each citation opens its passage; a button shows the whole page with the passage highlighted."""
+    """Each citation opens its passage: a recording plays from the cited moment, an image shows itself,
+    and a toggle shows the whole page (or transcript) with the passage highlighted."""
     for cite in message.meta.get("citations") or []:
-        with st.expander(f"[{cite['n']}] {cite['source']}, page {cite['page']}", icon=":material/description:"):
+        kind = cite.get("kind", "pdf")
+        if kind == "audio" and cite.get("timestamp"):
+            label, icon = f"[{cite['n']}] {cite['source']} @ {cite['timestamp']}", ":material/graphic_eq:"
+        elif kind == "image":
+            label, icon = f"[{cite['n']}] {cite['source']}", ":material/image:"
+        else:
+            label, icon = f"[{cite['n']}] {cite['source']}, page {cite['page']}", ":material/description:"
+        with st.expander(label, icon=icon):
             st.markdown(f"> {cite['quote']}")
-            if st.toggle("Show the page", key=f"chat.page.{message.id}.{cite['n']}"):
+            if kind in ("audio", "image"):
+                try:
+                    from app.services.ingest_media import media_type
+
+                    stored = services.documents.file_path(cite["doc_id"])
+                    if kind == "audio":
+                        st.audio(str(stored), format=media_type(stored), start_time=int(cite.get("start") or 0))
+                    else:
+                        st.image(str(stored), caption=cite["source"], width=320)
+                except AssistantError as exc:
+                    show_error(exc)
+            toggle = {"audio": "Show the transcript", "image": "Show the text read"}.get(kind, "Show the page")
+            if st.toggle(toggle, key=f"chat.page.{message.id}.{cite['n']}"):
                 try:
                     page = services.documents.page_text(cite["doc_id"], cite["page"])
                 except AssistantError as exc:

@@ -48,6 +48,9 @@ def settings_form(services: Services) -> dict[str, Any] | None:
                                                   **opts("embedded_model"))
         values["embedded_threads"] = col2.number_input("Embedded threads", 1, 64, s.embedded_threads,
                                                        **opts("embedded_threads"))
+        values["embedded_batch_threads"] = col2.number_input("Embedded prompt threads", 1, 64,
+                                                             s.embedded_batch_threads,
+                                                             **opts("embedded_batch_threads"))
         values["embedded_ctx"] = col1.number_input("Embedded context (tokens)", 512, 32768, s.embedded_ctx, 512,
                                                    **opts("embedded_ctx"))
         st.subheader("Generation")

@@ -102,7 +102,8 @@ def main() -> int:
             overrides["embedded_threads"] = args.threads
         settings = Settings(**overrides)
         services = build_services(settings)
-        print(f"Loading {args.model} ({settings.embedded_threads} thread(s))…", flush=True)
+        print(f"Loading {args.model} ({settings.embedded_threads} generation / {settings.embedded_batch_threads} "
+              "prompt thread(s))…", flush=True)
         services.assistant.ask("warm up").run()  # loads the model, fills caches
 
         import xllamacpp
@@ -110,7 +111,8 @@ def main() -> int:
         params = xllamacpp.CommonParams()
         params.model.path = str(ensure_model_file(args.model, settings.resolved_models_dir))
         params.n_ctx, params.n_parallel, params.verbosity = 4096, 1, -1
-        params.cpuparams.n_threads = params.cpuparams_batch.n_threads = settings.embedded_threads
+        params.cpuparams.n_threads = settings.embedded_threads
+        params.cpuparams_batch.n_threads = settings.embedded_batch_threads
         bare = xllamacpp.Server(params)
         bare_call(bare, [{"role": "user", "content": "warm up"}], 8, 7)
 
@@ -140,7 +142,7 @@ def main() -> int:
     out.write_text(json.dumps({
         "benchmark": "chat", "when": datetime.now(UTC).isoformat(timespec="seconds"), "model": args.model,
         "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
-        "threads": settings.embedded_threads, "prompts": len(PROMPTS), "repeats": args.repeats,
+        "threads": settings.embedded_threads, "batch_threads": settings.embedded_batch_threads, "prompts": len(PROMPTS), "repeats": args.repeats,
         "max_tokens": args.max_tokens, "app": app_s, "bare": bare_s,
         "overhead_total": overhead_total, "overhead_per_output_token": overhead_per_token,
         "rows": {"app": app_rows, "bare": bare_rows},

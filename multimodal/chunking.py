@@ -1,16 +1,19 @@
 """Page-aware, sentence-aware chunking with overlap; every chunk keeps its exact character span.
 
 A chunk never crosses a page (a citation names one page) and is a verbatim slice of the page
-text: `page_text[char_start:char_end] == chunk.text`, so the UI can highlight it.
+text: `page_text[char_start:char_end] == chunk.text`, so the UI can highlight it. A transcript is
+one "page" (one segment per line); its chunks are runs of whole segments carrying start/end times.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 DEFAULT_MAX_CHARS = 700  # ~160 MiniLM tokens: well inside its 256-token window
 DEFAULT_OVERLAP_CHARS = 150  # about one sentence carried over, so a fact split at a boundary survives
+TRANSCRIPT_MAX_CHARS = 500  # ~30-40 s of speech: a citation's timestamp lands near the fact
 
 # A sentence ends at ., ! or ? (optionally closed by a quote/bracket) before whitespace, or at a blank line.
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]”’]*\s+|\n\s*\n")
@@ -35,6 +38,18 @@ class TextChunk:
     char_end: int
     text: str
     suspicious: bool = False  # looks like instructions aimed at a model; still just data
+    start_s: float | None = None  # recordings only: where the chunk's speech starts and ends, in seconds
+    end_s: float | None = None
+
+
+@dataclass(frozen=True)
+class TimedSpan:
+    """Where one transcript segment sits: in the recording (seconds) and in the transcript text (chars)."""
+
+    start_s: float
+    end_s: float
+    char_start: int
+    char_end: int
 
 
 def looks_like_injection(text: str) -> bool:
@@ -91,4 +106,42 @@ def chunk_page(
         while nxt - 1 > i and end - spans[nxt - 1][0] <= overlap_chars:
             nxt -= 1
         i = nxt
+    return chunks
+
+
+def join_segments(segments: Sequence[tuple[float, float, str]]) -> tuple[str, list[TimedSpan]]:
+    """A transcript's page text (one segment per line) and every segment's span in it."""
+    parts: list[str] = []
+    spans: list[TimedSpan] = []
+    pos = 0
+    for start, end, raw in segments:
+        text = " ".join(raw.split())
+        if not text:
+            continue
+        if parts:
+            pos += 1  # the newline before this segment
+        spans.append(TimedSpan(float(start), float(end), pos, pos + len(text)))
+        parts.append(text)
+        pos += len(text)
+    return "\n".join(parts), spans
+
+
+def chunk_segments(
+    text: str, spans: Sequence[TimedSpan], page: int = 1, max_chars: int = TRANSCRIPT_MAX_CHARS,
+    overlap_segments: int = 1,
+) -> list[TextChunk]:
+    """Group consecutive segments into chunks of about max_chars, the last segments repeated as overlap."""
+    chunks: list[TextChunk] = []
+    i = 0
+    while i < len(spans):
+        j = i
+        while j + 1 < len(spans) and spans[j + 1].char_end - spans[i].char_start <= max_chars:
+            j += 1
+        start, end = spans[i].char_start, spans[j].char_end
+        body = text[start:end]
+        chunks.append(TextChunk(page, len(chunks), start, end, body, looks_like_injection(body),
+                                spans[i].start_s, spans[j].end_s))
+        if j + 1 >= len(spans):
+            break
+        i = max(i + 1, j + 1 - overlap_segments)  # always move forward
     return chunks

@@ -1,4 +1,5 @@
-"""Documents: add PDFs (progress per file and per page), the library table, delete, re-index, search."""
+"""Documents: add PDFs, images and recordings (progress per file, page or transcribed minute), the library
+table, delete, re-index, search (recordings cited and played at a timestamp)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,20 @@ import datetime as dt
 import streamlit as st
 
 from app.errors import AssistantError
+from app.services.ingest_media import UPLOAD_TYPES, media_type
+from app.services.search import place
+from app.services.transcribe import format_timestamp
 from app.ui import get_services, show_error
 
 KEY_QUERY = "documents.query"
 
 lib = get_services().documents
 st.title("📄 Documents")
-st.caption("PDFs are indexed on this machine; answers cite the file and page.")
+st.caption("PDFs, images (the text in them) and recordings (their transcript) are indexed on this machine; "
+           "answers cite the file and page, or the moment in the recording.")
 
 with st.form("documents.upload", clear_on_submit=True):
-    uploads = st.file_uploader("Add PDF files", type=["pdf"], accept_multiple_files=True)
+    uploads = st.file_uploader("Add PDFs, images or recordings", type=UPLOAD_TYPES, accept_multiple_files=True)
     password = st.text_input("Password (only for encrypted PDFs)", type="password")
     submitted = st.form_submit_button("Add to library", type="primary")
 
@@ -28,12 +33,16 @@ if submitted and uploads:
         def on_progress(event, bar=bar, name=upload.name) -> None:  # noqa: ANN001 - IngestProgress
             if event.stage == "page" and event.pages:
                 bar.progress(event.page / event.pages, text=f"{name}: page {event.page} of {event.pages}")
+            elif event.stage == "transcribe" and event.total_seconds:
+                bar.progress(min(1.0, event.seconds / event.total_seconds), text=f"{name}: transcribed "
+                             f"{format_timestamp(event.seconds)} of {format_timestamp(event.total_seconds)}")
 
         result = lib.ingest_bytes(upload.getvalue(), upload.name, password or None, on_progress, n, len(uploads))
         bar.empty()
         if result.status == "indexed":
             extra = f", {result.fallback_pages} pages needed a fallback" if result.fallback_pages else ""
-            st.success(f"{upload.name}: {result.pages} pages, {result.chunks} passages{extra}.")
+            size = f"{result.pages} pages, " if result.kind == "pdf" else ""
+            st.success(f"{upload.name}: {size}{result.chunks} passages{extra}.")
         elif result.status == "skipped":
             st.info(f"{upload.name} is already in the library.")
         else:
@@ -43,10 +52,10 @@ if submitted and uploads:
 documents = lib.list_documents()
 st.subheader("Library")
 if not documents:
-    st.info("No documents yet. Add PDFs above.")
+    st.info("No documents yet. Add files above.")
 else:
     st.dataframe(
-        [{"name": d.name, "pages": d.pages, "chunks": d.chunks, "status": d.status,
+        [{"name": d.name, "kind": d.kind, "pages": d.pages, "chunks": d.chunks, "status": d.status,
           "added": dt.datetime.fromtimestamp(d.added_at).strftime("%Y-%m-%d %H:%M"),
           "fallback pages": d.fallback_pages, "id": d.id} for d in documents],
         hide_index=True, use_container_width=True,
@@ -78,7 +87,13 @@ if query.strip():
         st.warning("Not in your documents.")
     for n, p in enumerate(passages, start=1):
         with st.container(border=True):
-            st.markdown(f"**[{n}] {p.source}, page {p.page}** · score {p.score:.4f} · similarity {p.similarity:.2f}")
+            st.markdown(f"**[{n}] {place(p)}** · score {p.score:.4f} · similarity {p.similarity:.2f}")
             if p.suspicious:
                 st.caption("⚠️ This passage contains instructions aimed at a model; it is shown as data only.")
             st.text(p.text)
+            if p.start_s is not None:
+                try:
+                    stored = lib.file_path(p.doc_id)
+                    st.audio(str(stored), format=media_type(stored), start_time=int(p.start_s))
+                except AssistantError as exc:
+                    show_error(exc)

@@ -3,8 +3,9 @@
 A document is searchable only once its row says `indexed`; every other status (`indexing`,
 `pending`, `deleting`) marks chunks that may be partial and must stay invisible. Page texts
 are kept too, so citations can show the whole page and a model change can re-embed without
-re-reading the PDF. Each call opens its own short-lived connection, so one registry object is
-safe to share between threads (SQLite serialises the writes; WAL keeps readers unblocked).
+re-reading the PDF (for a recording, its segments' times too: no re-transcribing). Each call
+opens its own short-lived connection, so one registry object is safe to share between threads
+(SQLite serialises the writes; WAL keeps readers unblocked).
 """
 
 from __future__ import annotations
@@ -48,6 +49,15 @@ CREATE TABLE IF NOT EXISTS pages (
     method TEXT NOT NULL,
     problem TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (doc_id, page)
+);
+CREATE TABLE IF NOT EXISTS segments (
+    doc_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    start_s REAL NOT NULL,
+    end_s REAL NOT NULL,
+    char_start INTEGER NOT NULL,
+    char_end INTEGER NOT NULL,
+    PRIMARY KEY (doc_id, idx)
 );
 """
 
@@ -137,6 +147,7 @@ class DocumentRegistry:
         now = time.time()
         with self._connect() as con:
             con.execute("DELETE FROM pages WHERE doc_id = ?", (doc_id,))
+            con.execute("DELETE FROM segments WHERE doc_id = ?", (doc_id,))
             con.execute(
                 "INSERT INTO documents (id, sha256, name, kind, stored_path, size_bytes, status, added_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET"
@@ -159,6 +170,22 @@ class DocumentRegistry:
                 "INSERT OR REPLACE INTO pages (doc_id, page, text, method, problem) VALUES (?, ?, ?, ?, ?)",
                 [(doc_id, *p) for p in pages],
             )
+
+    def add_segments(self, doc_id: str, segments: list[tuple[float, float, int, int]]) -> None:
+        """Store a transcript's segments: (start_s, end_s, char_start, char_end) into its page text."""
+        with self._connect() as con:
+            con.execute("DELETE FROM segments WHERE doc_id = ?", (doc_id,))
+            con.executemany(
+                "INSERT INTO segments (doc_id, idx, start_s, end_s, char_start, char_end) VALUES (?, ?, ?, ?, ?, ?)",
+                [(doc_id, n, *seg) for n, seg in enumerate(segments)],
+            )
+
+    def segments(self, doc_id: str) -> list[tuple[float, float, int, int]]:
+        """A transcript's segments in order: (start_s, end_s, char_start, char_end); [] for other documents."""
+        with self._connect() as con:
+            rows = con.execute("SELECT start_s, end_s, char_start, char_end FROM segments WHERE doc_id = ?"
+                               " ORDER BY idx", (doc_id,)).fetchall()
+        return [(float(a), float(b), int(c), int(d)) for a, b, c, d in rows]
 
     def page_text(self, doc_id: str, page: int) -> str | None:
         """The stored text of one page (what chunk char spans index into)."""
@@ -196,7 +223,8 @@ class DocumentRegistry:
                 con.execute(f"UPDATE documents SET {sets} WHERE id = ?", (*allowed.values(), doc_id))
 
     def remove(self, doc_id: str) -> None:
-        """Forget a document and its page texts."""
+        """Forget a document, its page texts and segments."""
         with self._connect() as con:
             con.execute("DELETE FROM pages WHERE doc_id = ?", (doc_id,))
+            con.execute("DELETE FROM segments WHERE doc_id = ?", (doc_id,))
             con.execute("DELETE FROM documents WHERE id = ?", (doc_id,))

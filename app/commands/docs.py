@@ -13,7 +13,8 @@ from app.errors import BadInputError
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `ingest`, `search` and `docs` subcommands."""
-    ingest = sub.add_parser("ingest", help="Add PDF files (or folders of them) to the document library.")
+    ingest = sub.add_parser("ingest", help="Add PDFs, images (their text) and recordings (their transcript) to "
+                                           "the document library; folders are searched for all three.")
     ingest.add_argument("paths", nargs="+", type=Path, help="Files or folders (folders are searched recursively).")
     ingest.add_argument("--password", help="Password for encrypted PDFs (tried after the empty password).")
     ingest.add_argument("--json", action="store_true", help="Print JSON.")
@@ -51,7 +52,16 @@ def library(services: Any) -> Any:
 
 def _progress(event: Any) -> None:
     # Human-readable progress on stderr so --json output on stdout stays clean.
-    if event.stage == "page" and (event.page == event.pages or event.page % 25 == 0):
+    if event.stage == "transcribe":
+        from app.services.transcribe import format_timestamp
+
+        total = f"/{format_timestamp(event.total_seconds)}" if event.total_seconds else ""
+        sys.stderr.write(f"\r[{event.file_index}/{event.file_count}] {Path(event.path).name}: "
+                         f"transcribed {format_timestamp(event.seconds)}{total}")
+        if event.total_seconds and event.seconds >= event.total_seconds:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+    elif event.stage == "page" and (event.page == event.pages or event.page % 25 == 0):
         sys.stderr.write(f"\r[{event.file_index}/{event.file_count}] {Path(event.path).name}: "
                          f"page {event.page}/{event.pages}")
         if event.page == event.pages:
@@ -70,7 +80,10 @@ def cmd_ingest(args: argparse.Namespace, lib: Any) -> dict[str, Any]:
 
 
 def cmd_search(args: argparse.Namespace, lib: Any) -> dict[str, Any]:
-    """Search; {"results": [{source, page, score, text, ...}]}, best first; empty = not in your documents."""
+    """Search; {"results": [{source, page, score, text, kind, ...}]}, best first; empty = not in your documents.
+
+    Passages from recordings also carry "timestamp" ("12:31") and "start"/"end" in seconds.
+    """
     if not args.query.strip():
         raise BadInputError("Give a search query.")
     if args.k < 1:
@@ -79,15 +92,24 @@ def cmd_search(args: argparse.Namespace, lib: Any) -> dict[str, Any]:
     return {"results": [
         {"source": p.source, "page": p.page, "score": p.score, "text": p.text, "doc_id": p.doc_id,
          "chunk_id": p.chunk_id, "char_start": p.char_start, "char_end": p.char_end,
-         "similarity": p.similarity, "suspicious": p.suspicious}
+         "similarity": p.similarity, "suspicious": p.suspicious, "kind": p.kind, **_times(p)}
         for p in passages
     ]}
 
 
+def _times(p: Any) -> dict[str, Any]:
+    if p.start_s is None:
+        return {}
+    from app.services.transcribe import format_timestamp
+
+    return {"timestamp": format_timestamp(p.start_s), "start": p.start_s, "end": p.end_s}
+
+
 def cmd_list(args: argparse.Namespace, lib: Any) -> dict[str, Any]:
-    """{"documents": [{id, name, pages, chunks, status, ...}]}."""
+    """{"documents": [{id, name, kind, pages, chunks, status, ...}]}."""
     return {"documents": [
-        {"id": d.id, "name": d.name, "title": d.title, "pages": d.pages, "chunks": d.chunks, "status": d.status,
+        {"id": d.id, "name": d.name, "kind": d.kind, "title": d.title, "pages": d.pages, "chunks": d.chunks,
+         "status": d.status,
          "error": d.error, "fallback_pages": d.fallback_pages, "ocr_pages": d.ocr_pages, "added_at": d.added_at,
          "sha256": d.sha256}
         for d in lib.list_documents()
@@ -106,7 +128,8 @@ def run_ingest(args: argparse.Namespace, services: Any) -> int:
 def run_search(args: argparse.Namespace, services: Any) -> int:
     """`search`: ranked passages."""
     payload = cmd_search(args, library(services))
-    lines = [f"{n}. {r['source']} p.{r['page']} ({r['score']:.4f})\n   {' '.join(r['text'].split())[:300]}"
+    lines = [f"{n}. {r['source']} " + (f"@ {r['timestamp']}" if "timestamp" in r else f"p.{r['page']}")
+             + f" ({r['score']:.4f})\n   {' '.join(r['text'].split())[:300]}"
              for n, r in enumerate(payload["results"], start=1)]
     emit(args, payload, "\n".join(lines) or "Not in your documents.")
     return 0
@@ -115,7 +138,8 @@ def run_search(args: argparse.Namespace, services: Any) -> int:
 def run_list(args: argparse.Namespace, services: Any) -> int:
     """`docs list`."""
     payload = cmd_list(args, library(services))
-    lines = [f"{d['id']}  {d['status']:8} {d['pages']:5}p {d['chunks']:6}c  {d['name']}" for d in payload["documents"]]
+    lines = [f"{d['id']}  {d['status']:8} {d['kind']:5} {d['pages']:5}p {d['chunks']:6}c  {d['name']}"
+             for d in payload["documents"]]
     emit(args, payload, "\n".join(lines) or "No documents yet.")
     return 0
 

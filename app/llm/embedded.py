@@ -32,7 +32,7 @@ def available_memory_bytes() -> int | None:
 class _LoadedServer:
     """One loaded xllamacpp server; shared while its configuration is unchanged."""
 
-    def __init__(self, path: Path, threads: int, n_ctx: int) -> None:
+    def __init__(self, path: Path, threads: int, n_ctx: int, batch_threads: int) -> None:
         import xllamacpp  # heavy import kept out of start-up
 
         params = xllamacpp.CommonParams()
@@ -40,10 +40,10 @@ class _LoadedServer:
         params.n_ctx = n_ctx
         params.n_parallel = 1
         params.cpuparams.n_threads = threads
-        params.cpuparams_batch.n_threads = threads
+        params.cpuparams_batch.n_threads = batch_threads
         params.verbosity = -1  # llama.cpp otherwise writes every request to stderr
         params.warmup = False
-        self.key = (str(path), threads, n_ctx)
+        self.key = (str(path), threads, n_ctx, batch_threads)
         self.server = xllamacpp.Server(params)
 
 
@@ -51,10 +51,10 @@ _cache_lock = threading.Lock()
 _loaded: _LoadedServer | None = None
 
 
-def _get_server(path: Path, threads: int, n_ctx: int, ram_gb: float) -> _LoadedServer:
+def _get_server(path: Path, threads: int, n_ctx: int, ram_gb: float, batch_threads: int) -> _LoadedServer:
     global _loaded
     with _cache_lock:
-        key = (str(path), threads, n_ctx)
+        key = (str(path), threads, n_ctx, batch_threads)
         if _loaded is not None and _loaded.key == key:
             return _loaded
         # Keep one embedded model in memory at a time: laptops have little RAM to spare.
@@ -68,7 +68,7 @@ def _get_server(path: Path, threads: int, n_ctx: int, ram_gb: float) -> _LoadedS
                 "Close other programs, pick a smaller embedded model or a smaller context in Settings.",
             )
         try:
-            _loaded = _LoadedServer(path, threads, n_ctx)
+            _loaded = _LoadedServer(path, threads, n_ctx, batch_threads)
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelUnavailableError(
                 f"The embedded model could not be loaded: {exc}", "Pick another model in Settings or reinstall it."
@@ -89,8 +89,15 @@ class EmbeddedChatModel:
     backend = "embedded"
 
     def __init__(
-        self, model_key: str, models_dir: Path, threads: int = 1, n_ctx: int = 8192, progress: Progress | None = None
+        self,
+        model_key: str,
+        models_dir: Path,
+        threads: int = 1,
+        n_ctx: int = 8192,
+        progress: Progress | None = None,
+        batch_threads: int | None = None,
     ) -> None:
+        self._batch_threads = batch_threads or threads
         self._spec = get_model(model_key)
         self._models_dir = Path(models_dir)
         self._threads = threads
@@ -119,7 +126,7 @@ class EmbeddedChatModel:
         path = ensure_model_file(self._spec.key, self._models_dir, progress or self._progress)
         if progress or self._progress:
             (progress or self._progress)(1.0, f"Loading {self._spec.display_name} into memory…")
-        self._server = _get_server(path, self._threads, self._n_ctx, self._spec.ram_gb)
+        self._server = _get_server(path, self._threads, self._n_ctx, self._spec.ram_gb, self._batch_threads)
 
     def stream(self, messages: Sequence[ChatMessage], params: GenerationParams) -> Iterator[Chunk]:
         """Stream an answer; closing the iterator cancels generation in llama.cpp."""

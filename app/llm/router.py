@@ -145,7 +145,8 @@ class ModelRouter:
         from app.llm.embedded import EmbeddedChatModel  # heavy import only when needed
 
         model = EmbeddedChatModel(
-            choice.model, settings.resolved_models_dir, settings.embedded_threads, settings.embedded_ctx, progress
+            choice.model, settings.resolved_models_dir, settings.embedded_threads, settings.embedded_ctx, progress,
+            batch_threads=settings.embedded_batch_threads,
         )
         model.load(progress)
         return model

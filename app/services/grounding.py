@@ -10,6 +10,8 @@ import re
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from app.services.transcribe import format_timestamp
+
 NOT_IN_DOCUMENTS = "I could not find this in your documents."
 MODEL_SAYS_NOT_FOUND = "The documents do not say."
 
@@ -58,8 +60,19 @@ def cited_numbers(answer: str, available: int) -> list[int]:
     return seen
 
 
+def _media_keys(passage: PassageLike) -> dict[str, Any]:
+    """For images: kind; for recordings: kind, timestamp ("12:31") and start/end seconds. PDFs: nothing."""
+    kind = getattr(passage, "kind", "pdf")
+    start = getattr(passage, "start_s", None)
+    if start is not None:
+        end = getattr(passage, "end_s", None)
+        return {"kind": kind, "timestamp": format_timestamp(start), "start": start,
+                "end": start if end is None else end}
+    return {} if kind == "pdf" else {"kind": kind}
+
+
 def citation(n: int, passage: PassageLike) -> dict[str, Any]:
-    """One citation: the number used in the answer, file, page and the quoted passage."""
+    """One citation: the number used in the answer, file, page (or timestamp) and the quoted passage."""
     quote = " ".join(passage.text.split())
     if len(quote) > _QUOTE_CHARS:
         quote = quote[: _QUOTE_CHARS - 1].rstrip() + "…"
@@ -72,6 +85,7 @@ def citation(n: int, passage: PassageLike) -> dict[str, Any]:
         "chunk_id": passage.chunk_id,
         "char_start": passage.char_start,
         "char_end": passage.char_end,
+        **_media_keys(passage),
     }
 
 
@@ -91,8 +105,9 @@ def citations_for(answer: str, kept: Sequence[PassageLike]) -> tuple[list[dict[s
 
 
 def evidence(passages: Sequence[PassageLike]) -> list[dict[str, Any]]:
-    """Retrieved passages as audit evidence (ids, pages and scores, not the full text)."""
+    """Retrieved passages as audit evidence (ids, pages or timestamps, and scores; not the full text)."""
     return [
-        {"doc_id": p.doc_id, "source": p.source, "page": p.page, "chunk_id": p.chunk_id, "score": p.score}
+        {"doc_id": p.doc_id, "source": p.source, "page": p.page, "chunk_id": p.chunk_id, "score": p.score,
+         **{k: v for k, v in _media_keys(p).items() if k in ("kind", "timestamp")}}
         for p in passages
     ]

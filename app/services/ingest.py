@@ -1,16 +1,17 @@
-"""The document library: ingest PDFs into Chroma + FTS5, list, delete, re-index, search.
+"""The document library: ingest PDFs, images and recordings into Chroma + FTS5, list, delete, re-index, search.
 
 Ingestion is honest: a document's chunks become searchable only when its registry row flips
 to `indexed` in one transaction at the end. A crash leaves an `indexing` row whose partial
 chunks are hidden from search and are removed the next time any process takes the ingest
 lock, after which `resume()` indexes the document again from the copy kept in the data dir.
 One instance is meant to be shared by all threads (Streamlit sessions): writes take a lock.
+Images (OCR text) and recordings (whisper transcript, chunks with start/end seconds) are one
+page each; see app/services/ingest_media.py.
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import logging
 import os
 import shutil
@@ -21,34 +22,53 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.errors import BadInputError, NotFoundError
+from app.services.ingest_media import (
+    INGESTIBLE,
+    MEDIA_KINDS,
+    MediaIngestion,
+    content_kind,
+    expand,
+    file_kind,
+    read_head,
+    rechunk,
+    sha256_file,
+    stored_suffix,
+    unsupported,
+)
 from app.services.ingest_types import IngestProgress, IngestResult, ProgressCallback, emitter, result_for
 from app.services.search import Context, Passage, SearchConfig, build_context, hybrid_search
 from multimodal.chunking import TextChunk, chunk_page
-from multimodal.pdf import DEFAULT_OCR_BUDGET, SNIFF_BYTES, EncryptedPdfError, open_pdf, sniff_kind
+from multimodal.pdf import DEFAULT_OCR_BUDGET, EncryptedPdfError, open_pdf
 from storage.chroma_index import ChromaIndex
 from storage.documents import DELETING, INDEXED, INDEXING, PENDING, DocumentRecord, DocumentRegistry
 from storage.embedder import OnnxMiniLM, shared_embedder
 from storage.keyword_index import KeywordIndex
+
+if TYPE_CHECKING:
+    from app.services.transcribe import WhisperTranscriber
 
 __all__ = ["DocumentLibrary", "IngestProgress", "IngestResult", "ProgressCallback"]
 
 log = logging.getLogger(__name__)
 
 
-class DocumentLibrary:
-    """PDF documents of one data directory, searchable with citations to file and page."""
+class DocumentLibrary(MediaIngestion):
+    """PDFs, images and recordings of one data directory, searchable with citations (file + page or time)."""
 
     def __init__(self, data_dir: Path, embedder: OnnxMiniLM | None = None, config: SearchConfig | None = None,
-                 ocr_budget: int = DEFAULT_OCR_BUDGET, batch_chunks: int = 64) -> None:
+                 ocr_budget: int = DEFAULT_OCR_BUDGET, batch_chunks: int = 64,
+                 transcriber_provider: Callable[[], WhisperTranscriber] | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.files_dir = self.data_dir / "documents"
         self.files_dir.mkdir(parents=True, exist_ok=True)
         self.config = config or SearchConfig()
         self.ocr_budget = ocr_budget
         self.batch_chunks = batch_chunks
+        self._transcriber_provider = transcriber_provider
+        self._default_transcriber: WhisperTranscriber | None = None
         self.registry = DocumentRegistry(self.data_dir / "documents.sqlite")
         self.keywords = KeywordIndex(self.data_dir / "documents.sqlite")
         self.vectors = ChromaIndex(self.data_dir / "chroma", embedder or shared_embedder())
@@ -116,25 +136,26 @@ class DocumentLibrary:
 
     def ingest_paths(self, paths: Sequence[Path], password: str | None = None,
                      progress: ProgressCallback | None = None) -> list[IngestResult]:
-        """Ingest files and folders (a folder ingests the PDFs it contains, recursively)."""
-        files = list(_expand(paths))
+        """Ingest files and folders (a folder ingests the PDFs, images and recordings in it, recursively)."""
+        files = list(expand(paths))
         results = []
         for n, (path, explicit) in enumerate(files, start=1):
-            if not explicit and _sniff(path) != "pdf":
-                results.append(IngestResult(str(path), "", _sniff(path), "skipped", "not a PDF"))
+            kind = "" if explicit else content_kind(read_head(path))
+            if not explicit and kind not in INGESTIBLE:
+                results.append(IngestResult(str(path), "", kind, "skipped", "not a PDF, image or recording"))
                 continue
             results.append(self.ingest_file(path, password, progress, file_index=n, file_count=len(files)))
         return results
 
     def ingest_file(self, path: Path, password: str | None = None, progress: ProgressCallback | None = None,
                     file_index: int = 1, file_count: int = 1) -> IngestResult:
-        """Index one PDF; the same content twice is indexed once. Bad input gives status 'error'."""
+        """Index one PDF, image or recording; the same content twice is indexed once. Bad input: status 'error'."""
         path, started = Path(path), time.monotonic()
         emit = emitter(progress, str(path), file_index, file_count)
         emit("start")
         try:
-            kind = _sniff(path)
-            sha = _sha256(path)
+            kind = file_kind(path)
+            sha = sha256_file(path)
         except OSError as exc:
             return IngestResult(str(path), "", "unknown", "error", f"Cannot read {path}: {exc.strerror or exc}",
                                 error_type="BadInputError")
@@ -144,11 +165,18 @@ class DocumentLibrary:
             emit("done", existing.pages, existing.pages)
             return result_for(path, existing, "skipped", started)
         try:
+            if kind == "unknown":
+                raise unsupported(path.name)
+            # OCR and whisper run outside the lock: a long recording must not block other ingestion.
+            media = self._extract(kind, path, path.name, emit) if kind in MEDIA_KINDS else None
             with self._exclusive():
                 existing = self.registry.by_sha(sha)  # again: another thread may have just finished it
                 if existing and existing.queryable:
                     emit("done", existing.pages, existing.pages)
                     return result_for(path, existing, "skipped", started)
+                if media is not None:
+                    stored = self._store_copy(path, sha, stored_suffix(kind, path))
+                    return self._index_media(path, stored, doc_id, sha, media, emit, started)
                 stored = self._store_copy(path, sha) if kind == "pdf" else path
                 return self._index(path, stored, doc_id, sha, kind, password, emit, started)
         except BadInputError as exc:
@@ -167,8 +195,8 @@ class DocumentLibrary:
             result = self.ingest_file(path, password, progress, file_index, file_count)
         return replace(result, path=safe)
 
-    def _store_copy(self, path: Path, sha: str) -> Path:
-        target = self.files_dir / f"{sha}.pdf"
+    def _store_copy(self, path: Path, sha: str, suffix: str = ".pdf") -> Path:
+        target = self.files_dir / f"{sha}{suffix}"
         if not target.exists():
             tmp = target.with_suffix(".part")
             shutil.copyfile(path, tmp)
@@ -224,13 +252,15 @@ class DocumentLibrary:
         return counts
 
     def _flush(self, doc_id: str, source: str, chunks: list[TextChunk], pages: list[tuple[int, str, str, str]],
-               counts: dict[str, int]) -> None:
+               counts: dict[str, int], kind: str = "pdf") -> None:
         if pages:
             self.registry.add_pages(doc_id, pages)
         if chunks:
             ids = [f"{doc_id}:{c.page}:{c.index}" for c in chunks]
             metas = [{"doc_id": doc_id, "source": source, "page": c.page, "char_start": c.char_start,
-                      "char_end": c.char_end, "suspicious": c.suspicious} for c in chunks]
+                      "char_end": c.char_end, "suspicious": c.suspicious, "kind": kind}
+                     | ({"start_s": c.start_s, "end_s": c.end_s or c.start_s} if c.start_s is not None else {})
+                     for c in chunks]
             texts = [c.text for c in chunks]
             self.vectors.add(ids, texts, metas)
             self.keywords.add([(i, doc_id, c.page, c.text) for i, c in zip(ids, chunks, strict=True)])
@@ -245,12 +275,13 @@ class DocumentLibrary:
         self.registry.set_status(doc.id, INDEXING)
         counts = dict(chunks=0, suspicious_chunks=0)
         chunk_buf: list[TextChunk] = []
+        segments = self.registry.segments(doc.id) if doc.kind == "audio" else []
         for number, text in self.registry.iter_pages(doc.id):
-            chunk_buf.extend(chunk_page(text, number))
+            chunk_buf.extend(rechunk(doc.kind, text, number, segments))
             if len(chunk_buf) >= self.batch_chunks:
-                self._flush(doc.id, doc.name, chunk_buf, [], counts)
+                self._flush(doc.id, doc.name, chunk_buf, [], counts, doc.kind)
             emit("page", number, doc.pages)
-        self._flush(doc.id, doc.name, chunk_buf, [], counts)
+        self._flush(doc.id, doc.name, chunk_buf, [], counts, doc.kind)
         self.registry.finish(doc.id, embedding_model=self.vectors.embedder.model_id, **counts)
         emit("done", doc.pages, doc.pages)
         record = self.registry.get(doc.id)
@@ -269,6 +300,14 @@ class DocumentLibrary:
         if doc is None:
             raise NotFoundError(f"No document with id {doc_id}.", "List documents to see their ids.")
         return doc
+
+    def file_path(self, doc_id: str) -> Path:
+        """The library's copy of a document's file (what re-indexing reads and the UI shows or plays)."""
+        doc = self.get(doc_id)
+        path = Path(doc.stored_path)
+        if not path.is_file():
+            raise NotFoundError(f"The stored copy of {doc.name} is missing.", "Delete it and add the file again.")
+        return path
 
     def delete(self, doc_id: str) -> None:
         """Remove a document: its vectors, keyword rows, page texts and stored copy, nothing else."""
@@ -289,6 +328,9 @@ class DocumentLibrary:
         try:
             with self._exclusive():
                 stored = Path(doc.stored_path)
+                if doc.kind in MEDIA_KINDS:
+                    media = self._extract(doc.kind, stored, doc.name, emit)
+                    return self._index_media(Path(doc.name), stored, doc.id, doc.sha256, media, emit, started)
                 return self._index(Path(doc.name), stored, doc.id, doc.sha256, doc.kind, password, emit, started)
         except BadInputError as exc:
             return IngestResult(doc.name, doc.id, doc.kind, "error", str(exc), error_type=type(exc).__name__,
@@ -332,29 +374,6 @@ class DocumentLibrary:
         if text is None:
             raise NotFoundError(f"Document {doc_id} has no page {page}.")
         return text
-
-
-def _expand(paths: Sequence[Path]) -> Iterator[tuple[Path, bool]]:
-    for p in map(Path, paths):
-        if p.is_dir():
-            for f in sorted(p.rglob("*")):
-                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts):
-                    yield f, False
-        else:
-            yield p, True
-
-
-def _sniff(path: Path) -> str:
-    with path.open("rb") as fh:
-        return sniff_kind(fh.read(SNIFF_BYTES))
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _unlink(path: Path) -> None:

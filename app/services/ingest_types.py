@@ -13,14 +13,16 @@ from storage.documents import DocumentRecord
 
 @dataclass(frozen=True)
 class IngestProgress:
-    """One progress event: per file (stage 'start'/'done') and per page (stage 'page')."""
+    """One progress event: per file ('start'/'done'), per page ('page'), per transcribed window ('transcribe')."""
 
     path: str
-    stage: str  # "start" | "page" | "done"
+    stage: str  # "start" | "transcribe" | "page" | "done"
     page: int = 0
     pages: int = 0
     file_index: int = 1
     file_count: int = 1
+    seconds: float = 0.0  # stage "transcribe": seconds of the recording transcribed so far
+    total_seconds: float | None = None  # ... out of this many (None when the container does not say)
 
 
 ProgressCallback = Callable[[IngestProgress], None]
@@ -52,11 +54,12 @@ class IngestResult:
 
 
 def emitter(progress: ProgressCallback | None, path: str, index: int, count: int) -> Callable[..., None]:
-    """A function emit(stage, page, pages) that forwards IngestProgress events to progress."""
+    """A function emit(stage, page, pages, seconds=, total_seconds=) that forwards IngestProgress events."""
 
-    def emit(stage: str, page: int = 0, pages: int = 0) -> None:
+    def emit(stage: str, page: int = 0, pages: int = 0, seconds: float = 0.0,
+             total_seconds: float | None = None) -> None:
         if progress is not None:
-            progress(IngestProgress(path, stage, page, pages, index, count))
+            progress(IngestProgress(path, stage, page, pages, index, count, seconds, total_seconds))
 
     return emit
 
