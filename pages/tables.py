@@ -5,12 +5,12 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
 from app.errors import AssistantError
 from app.ui import get_services, progress_reporter, show_error
+from app.ui_tables import result_chart, show_sql_error
 
 KEY_LOADED = "tables.loaded_uploads"
 KEY_ANSWER = "tables.answer"
@@ -74,7 +74,7 @@ if answer is not None:
     if st.button("Run SQL"):
         answer = st.session_state[KEY_ANSWER] = tables.run_sql(sql, question=answer.question)
     if answer.error:
-        st.error(answer.error)
+        show_sql_error(answer)
     else:
         st.markdown(answer.answer)
         frame = pd.DataFrame(answer.rows, columns=answer.columns)
@@ -82,15 +82,6 @@ if answer is not None:
             st.caption(f"Showing the first {len(answer.rows):,} rows; the result was cut.")
         st.dataframe(frame, hide_index=True)
         if answer.chart is not None:
-            def field(name: str) -> str:
-                return name.replace(".", "\\.").replace("[", "\\[").replace("]", "\\]")
-
-            kinds = {"bar": ("mark_bar", "nominal"), "line": ("mark_line", "temporal"), "scatter": ("mark_circle",
-                                                                                                 "quantitative")}
-            mark, x_type = kinds[answer.chart.kind]
-            chart = getattr(alt.Chart(frame), mark)().encode(
-                x=alt.X(field=field(answer.chart.x), type=x_type, title=answer.chart.x),
-                y=alt.Y(field=field(answer.chart.y), type="quantitative", title=answer.chart.y))
-            st.altair_chart(chart, use_container_width=True)
+            result_chart(frame, answer.chart)
         st.download_button("Download CSV", frame.to_csv(index=False).encode("utf-8"), "result.csv", "text/csv")
     st.caption(f"{answer.attempts} attempt(s) · {answer.seconds:.1f} s")

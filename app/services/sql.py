@@ -172,8 +172,9 @@ class TablesService:
                 answer.cannot_answer = True
                 return answer
         model = self._chat_model()
+        groups = {table: src.sha256 for src in self.sources() for table in src.tables}
         with self._eng() as eng:
-            schema = select_schema(eng, question, self._schema_budget(model))
+            schema = select_schema(eng, question, self._schema_budget(model), groups=groups)
         messages = build_messages(schema, question)
         params = GenerationParams(temperature=0.0, top_p=1.0, max_tokens=self._max_tokens, seed=0)
         for attempt in range(1, self.max_repairs + 2):

@@ -63,10 +63,23 @@ def score_table(table: TableInfo, question_words: set[str]) -> float:
     return 3.0 * name_hits + column_hits
 
 
-def select_schema(engine: QueryEngine, question: str, budget_tokens: int, values_for_rows: int = 200_000) -> SchemaText:
-    """Pick the tables (and columns) relevant to the question that fit the token budget, with example values."""
+def select_schema(
+    engine: QueryEngine,
+    question: str,
+    budget_tokens: int,
+    values_for_rows: int = 200_000,
+    groups: dict[str, str] | None = None,
+) -> SchemaText:
+    """Pick the tables (and columns) relevant to the question that fit the token budget, with example values.
+
+    `groups` maps a table to the file it came from. Tables of unrelated uploads only confuse a small
+    model, so when the question points at some files, tables of files it does not point at are left out;
+    tables of one file (one database) always stay together, since joins between them may matter.
+    """
     tables = engine.tables()
     q_words = words(question)
+    if groups and len(set(groups.values())) > 1:
+        tables = _relevant_groups(tables, q_words, groups)
     budget = int(budget_tokens * CHARS_PER_TOKEN)
     full = {t.name: _table_ddl(engine, t, q_words, question, values_for_rows, keep_all=True) for t in tables}
     if sum(len(d) for d, _ in full.values()) <= budget:
@@ -87,6 +100,16 @@ def select_schema(engine: QueryEngine, question: str, budget_tokens: int, values
         chosen.append((table.name, ddl))
         used += len(ddl)
     return SchemaText("\n\n".join(d for _, d in chosen), tuple(n for n, _ in chosen))
+
+
+def _relevant_groups(tables: list[TableInfo], q_words: set[str], groups: dict[str, str]) -> list[TableInfo]:
+    best: dict[str, float] = {}
+    for table in tables:
+        group = groups.get(table.name, table.name)
+        best[group] = max(best.get(group, 0.0), score_table(table, q_words))
+    if not any(best.values()):
+        return tables  # the question names nothing: let the model see everything
+    return [t for t in tables if best[groups.get(t.name, t.name)] > 0]
 
 
 def _table_ddl(engine: QueryEngine, table: TableInfo, q_words: set[str], question: str, values_for_rows: int,

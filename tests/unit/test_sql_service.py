@@ -174,3 +174,26 @@ def test_chart_choice() -> None:
     scatter = QueryResult(["a", "b"], ["DOUBLE", "DOUBLE"], [[1.0, 2.0], [2.0, 3.0]])
     assert suggest_chart(line).kind == "line" and suggest_chart(scatter).kind == "scatter"
     assert suggest_chart(QueryResult(["n"], ["BIGINT"], [[1]])) is None
+
+
+def test_tables_of_unrelated_uploads_are_left_out_of_the_prompt(store: TableStore, tmp_path: Path) -> None:
+    (tmp_path / "air.csv").write_text("city,pm25_concentration\nDelhi,98.5\nOslo,6.1\n")
+    store.load_file(tmp_path / "air.csv")
+    svc, model = make(store, ["```sql\nSELECT city FROM air ORDER BY pm25_concentration DESC\n```"])
+
+    answer = svc.ask("Which city has the highest pm25 concentration?")
+
+    prompt = model.sent[0][1].content
+    assert answer.rows[0] == ["Delhi"]
+    assert "CREATE TABLE air" in prompt and "CREATE TABLE sales" not in prompt
+
+
+def test_every_table_stays_when_the_question_names_none(store: TableStore, tmp_path: Path) -> None:
+    (tmp_path / "air.csv").write_text("city,pm25_concentration\nDelhi,98.5\nOslo,6.1\n")
+    store.load_file(tmp_path / "air.csv")
+    svc, model = make(store, ["CANNOT_ANSWER: nothing matches"])
+
+    svc.ask("What happened yesterday?")
+
+    prompt = model.sent[0][1].content
+    assert "CREATE TABLE air" in prompt and "CREATE TABLE sales" in prompt
