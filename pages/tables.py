@@ -63,7 +63,7 @@ question = st.text_input("Ask a question about your tables", key="tables.questio
 if st.button("Ask", type="primary", disabled=not question.strip()):
     try:
         with st.spinner("Writing and running SQL…"):
-            st.session_state[KEY_ANSWER] = tables.ask(question, phrase=True)
+            st.session_state[KEY_ANSWER] = tables.ask(question)
         st.session_state[KEY_SQL] = st.session_state[KEY_ANSWER].sql
     except AssistantError as exc:
         show_error(exc)

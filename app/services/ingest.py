@@ -24,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.errors import BadInputError, NotFoundError
+from app.errors import AssistantError, BadInputError, NotFoundError
 from app.services.ingest_media import (
     INGESTIBLE,
     MEDIA_KINDS,
@@ -179,7 +179,7 @@ class DocumentLibrary(MediaIngestion):
                     return self._index_media(path, stored, doc_id, sha, media, emit, started)
                 stored = self._store_copy(path, sha) if kind == "pdf" else path
                 return self._index(path, stored, doc_id, sha, kind, password, emit, started)
-        except BadInputError as exc:
+        except AssistantError as exc:  # bad input, or e.g. missing whisper weights: one file fails
             return IngestResult(str(path), doc_id if kind == "pdf" else "", kind, "error", str(exc),
                                 seconds=round(time.monotonic() - started, 3), error_type=type(exc).__name__,
                                 needs_password=isinstance(exc, EncryptedPdfError))
@@ -332,7 +332,7 @@ class DocumentLibrary(MediaIngestion):
                     media = self._extract(doc.kind, stored, doc.name, emit)
                     return self._index_media(Path(doc.name), stored, doc.id, doc.sha256, media, emit, started)
                 return self._index(Path(doc.name), stored, doc.id, doc.sha256, doc.kind, password, emit, started)
-        except BadInputError as exc:
+        except AssistantError as exc:
             return IngestResult(doc.name, doc.id, doc.kind, "error", str(exc), error_type=type(exc).__name__,
                                 needs_password=isinstance(exc, EncryptedPdfError))
 

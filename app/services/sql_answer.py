@@ -60,8 +60,9 @@ def describe_result(result: QueryResult) -> str:
     if len(rows) == 1:
         return "Result: " + ", ".join(f"{c} = {_fmt(v)}" for c, v in zip(cols, rows[0], strict=True)) + "."
     more = " (more rows exist; the result was cut)" if result.truncated else ""
-    first = ", ".join(f"{c} = {_fmt(v)}" for c, v in zip(cols, rows[0], strict=True))
-    return f"{len(rows):,} rows{more}. First row: {first}."
+    shown = [", ".join(f"{c} = {_fmt(v)}" for c, v in zip(cols, row, strict=True)) for row in rows[:3]]
+    rest = f"; and {len(rows) - 3:,} more" if len(rows) > 3 else ""
+    return f"{len(rows):,} rows{more}, in the query's order: " + "; ".join(shown) + rest + "."
 
 
 def numbers_supported(sentence: str, result: QueryResult, question: str = "") -> bool:

@@ -77,6 +77,8 @@ def test_image_is_indexed_by_its_text_and_cited_as_the_image(lib: DocumentLibrar
     stored = lib.file_path(top.doc_id)
     assert stored.suffix == ".png" and stored.read_bytes() == path.read_bytes()
     assert lib.get(top.doc_id).title.startswith("PNG image, 900×")
+    again = lib.reindex(top.doc_id)
+    assert (again.status, again.kind, again.chunks, lib.vectors.count()) == ("indexed", "image", 1, 1)
 
 
 def test_recording_is_indexed_with_timestamps_and_deleted_cleanly(lib: DocumentLibrary, tmp_path: Path) -> None:
@@ -161,7 +163,8 @@ def test_image_without_text_says_there_is_nothing_to_search(lib: DocumentLibrary
 
 def test_long_transcript_chunks_are_timed_slices_and_search_keeps_separate_moments(lib: DocumentLibrary) -> None:
     topics = ["The budget for the new warehouse roof is still open.",
-              "We are hiring two forklift drivers for the night shift.", "The catering contract renewal is due in June."]
+              "We are hiring two forklift drivers for the night shift.",
+              "The catering contract renewal is due in June."]
     segments = [(i * 6.0, i * 6.0 + 5.5, topics[(i // 12) % 3]) for i in range(60)]  # 12 segments per topic
     text, spans = join_segments(segments)
     chunks = chunk_segments(text, spans, max_chars=300)
