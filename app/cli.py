@@ -76,7 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.settings import load_settings
 
         services = build_services(load_settings(**_overrides(args)))
-        return int(args.handler(args, services) or 0)
+        try:
+            return int(args.handler(args, services) or 0)
+        finally:
+            services.close()
     except AssistantError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2

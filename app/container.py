@@ -37,12 +37,24 @@ class Services:
                 self._lazy[name] = factory()
             return self._lazy[name]
 
+    def close(self) -> None:
+        """Release files held by heavy services (DuckDB allows one process to open its file)."""
+        with self._lazy_lock:
+            for service in self._lazy.values():
+                close = getattr(service, "close", None)
+                if callable(close):
+                    close()
+            self._lazy.clear()
+
     @property
     def documents(self) -> Any:
         """The PDF library: ingestion, hybrid search, citations."""
         from app.services.ingest import DocumentLibrary
 
-        return self._once("documents", lambda: DocumentLibrary(self.settings.data_dir))
+        return self._once(
+            "documents",
+            lambda: DocumentLibrary(self.settings.data_dir, transcriber_provider=lambda: self.transcriber),
+        )
 
     @property
     def tables(self) -> Any:

@@ -8,13 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from app.commands.common import emit
+from app.commands.ingest_tables import is_table_file, load_table
 from app.errors import BadInputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `ingest`, `search` and `docs` subcommands."""
     ingest = sub.add_parser("ingest", help="Add PDFs, images (their text) and recordings (their transcript) to "
-                                           "the document library; folders are searched for all three.")
+                                           "the document library, and table files (CSV, Excel, Parquet, JSON, "
+                                           "DuckDB) to your tables; folders are searched for all of them.")
     ingest.add_argument("paths", nargs="+", type=Path, help="Files or folders (folders are searched recursively).")
     ingest.add_argument("--password", help="Password for encrypted PDFs (tried after the empty password).")
     ingest.add_argument("--json", action="store_true", help="Print JSON.")
@@ -69,14 +71,26 @@ def _progress(event: Any) -> None:
         sys.stderr.flush()
 
 
-def cmd_ingest(args: argparse.Namespace, lib: Any) -> dict[str, Any]:
-    """Ingest paths; {"files": [{path, id, kind, status, error, pages, chunks, seconds, ...}]}."""
+def cmd_ingest(args: argparse.Namespace, lib: Any, tables: Any = None) -> dict[str, Any]:
+    """Ingest paths; {"files": [{path, id, kind, status, error, pages, chunks, seconds, ...}]}.
+
+    PDFs, images and recordings go to the document index; table files (when `tables` is given) to DuckDB.
+    """
     missing = [str(p) for p in args.paths if not Path(p).exists()]
     if missing:
         raise BadInputError(f"No such file or folder: {', '.join(missing)}.")
     progress = None if getattr(args, "json", False) else _progress
-    results = lib.ingest_paths(args.paths, password=args.password, progress=progress)
-    return {"files": [r.to_dict() for r in results]}
+    explicit_tables = [p for p in args.paths if tables is not None and is_table_file(Path(p))]
+    rest = [p for p in args.paths if p not in explicit_tables]
+    files = []
+    for result in lib.ingest_paths(rest, password=args.password, progress=progress) if rest else []:
+        # Files found in folders that the index skipped may still be tables.
+        if result.status == "skipped" and tables is not None and is_table_file(Path(result.path)):
+            files.append(load_table(tables, Path(result.path)))
+        else:
+            files.append(result.to_dict())
+    files.extend(load_table(tables, Path(p)) for p in explicit_tables)
+    return {"files": files}
 
 
 def cmd_search(args: argparse.Namespace, lib: Any) -> dict[str, Any]:
@@ -118,7 +132,7 @@ def cmd_list(args: argparse.Namespace, lib: Any) -> dict[str, Any]:
 
 def run_ingest(args: argparse.Namespace, services: Any) -> int:
     """`ingest`: exit 1 if any file failed."""
-    payload = cmd_ingest(args, library(services))
+    payload = cmd_ingest(args, library(services), getattr(services, "tables", None))
     lines = [f"{f['status']:8} {f['path']}" + (f"  ({f['pages']} pages, {f['chunks']} chunks, {f['seconds']} s)"
              if f["status"] != "error" else f"  {f['error']}") for f in payload["files"]]
     emit(args, payload, "\n".join(lines) or "nothing to ingest")

@@ -1,0 +1,38 @@
+"""`ingest` dispatch for table files: CSV/TSV, Excel, Parquet, JSON and DuckDB go to DuckDB, not the index."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from app.errors import AssistantError
+from app.services.ingest_media import INGESTIBLE, content_kind, read_head
+from multimodal.tables import table_kind
+
+
+def is_table_file(path: Path) -> bool:
+    """True for a file the document index cannot take but DuckDB can (sniffed from the bytes)."""
+    path = Path(path)
+    if not path.is_file() or content_kind(read_head(path)) in INGESTIBLE:
+        return False
+    try:
+        return table_kind(path) is not None
+    except OSError:
+        return False
+
+
+def load_table(tables: Any, path: Path) -> dict[str, Any]:
+    """Load one table file; a result in the `ingest --json` shape, plus the tables it made."""
+    started = time.monotonic()
+    entry: dict[str, Any] = {"path": str(path), "id": "", "kind": "table", "status": "indexed", "error": "",
+                             "pages": 0, "chunks": 0, "seconds": 0.0, "tables": [], "rows": {}}
+    try:
+        loaded = tables.load_table_file(Path(path))
+    except AssistantError as exc:
+        entry.update(status="error", error=f"{exc.message} {exc.hint}".strip())
+    else:
+        entry.update(id=loaded.sha256[:16], tables=list(loaded.tables), rows=dict(loaded.rows),
+                     status="skipped" if loaded.already_loaded else "indexed", warnings=list(loaded.warnings))
+    entry["seconds"] = round(time.monotonic() - started, 3)
+    return entry
