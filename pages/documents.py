@@ -16,7 +16,7 @@ from app.ui import get_services, show_error
 KEY_QUERY = "documents.query"
 
 lib = get_services().documents
-st.title("📄 Documents")
+st.title("Documents")
 st.caption("PDFs, images (the text in them) and recordings (their transcript) are indexed on this machine; "
            "answers cite the file and page, or the moment in the recording.")
 
@@ -89,7 +89,7 @@ if query.strip():
         with st.container(border=True):
             st.markdown(f"**[{n}] {place(p)}** · score {p.score:.4f} · similarity {p.similarity:.2f}")
             if p.suspicious:
-                st.caption("⚠️ This passage contains instructions aimed at a model; it is shown as data only.")
+                st.caption(":material/warning: This passage contains instructions aimed at a model; it is shown as data only.")
             st.text(p.text)
             if p.start_s is not None:
                 try:
