@@ -142,7 +142,8 @@ def main() -> int:
     out.write_text(json.dumps({
         "benchmark": "chat", "when": datetime.now(UTC).isoformat(timespec="seconds"), "model": args.model,
         "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
-        "threads": settings.embedded_threads, "batch_threads": settings.embedded_batch_threads, "prompts": len(PROMPTS), "repeats": args.repeats,
+        "threads": settings.embedded_threads, "batch_threads": settings.embedded_batch_threads,
+        "prompts": len(PROMPTS), "repeats": args.repeats,
         "max_tokens": args.max_tokens, "app": app_s, "bare": bare_s,
         "overhead_total": overhead_total, "overhead_per_output_token": overhead_per_token,
         "rows": {"app": app_rows, "bare": bare_rows},

@@ -89,7 +89,8 @@ if query.strip():
         with st.container(border=True):
             st.markdown(f"**[{n}] {place(p)}** · score {p.score:.4f} · similarity {p.similarity:.2f}")
             if p.suspicious:
-                st.caption(":material/warning: This passage contains instructions aimed at a model; it is shown as data only.")
+                st.caption(":material/warning: This passage contains instructions aimed at a model; "
+                           "it is shown as data only.")
             st.text(p.text)
             if p.start_s is not None:
                 try:
