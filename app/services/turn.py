@@ -1,0 +1,276 @@
+"""One question and its streamed answer: attachments, retrieval, streaming, saving, citations, recording."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from app.errors import AssistantError, NotFoundError
+from app.ports import ChatMessage, ChatModel, ModelInfo
+from app.services import attachments as attach
+from app.services.grounding import NOT_IN_DOCUMENTS, citations_for
+from storage.conversations import ERROR, OK, STOPPED, STREAMING
+
+if TYPE_CHECKING:
+    from app.services.assistant import Assistant
+
+Progress = Callable[[float, str], None]
+_SAVE_EVERY_S = 0.5  # how often a streaming answer is written to disk
+
+
+@dataclass
+class TurnResult:
+    """Everything known about a finished (or failed, or stopped) turn."""
+
+    answer: str = ""
+    status: str = "ok"  # ok | error | stopped
+    backend: str = ""
+    model: str = ""
+    vision: bool = False
+    conversation_id: str | None = None
+    record_id: str = ""
+    load_s: float = 0.0  # picking and loading the model (first answer after start-up)
+    ttft_s: float | None = None  # from the request to the model until its first token
+    total_s: float = 0.0  # the whole turn, loading included
+    tokens_in: int = 0
+    tokens_out: int = 0
+    error: str = ""
+    error_hint: str = ""
+    notices: list[str] = field(default_factory=list)
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    tools: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """The CLI's `ask --json` shape (plus diagnostics)."""
+        return asdict(self)
+
+
+class Turn:
+    """One question and its streamed answer. Iterate it for text deltas."""
+
+    def __init__(
+        self,
+        assistant: Assistant,
+        question: str,
+        conversation_id: str | None,
+        files: Sequence[tuple[str, bytes]],
+        progress: Progress | None,
+        model_choice: dict | None = None,
+    ) -> None:
+        self._assistant = assistant
+        self.model_choice = model_choice
+        self.files = list(files)
+        self.attachments: list[attach.Attachment] = []
+        self.use_documents = False
+        self.passages: list[Any] = []  # retrieved for this turn
+        self.kept_passages: list[Any] = []  # the ones that fit in the prompt; citation [n] = kept[n-1]
+        self.question = question
+        self.progress = progress
+        self.result = TurnResult(conversation_id=conversation_id)
+        self.model: ChatModel | None = None
+        self._user_message_id = ""
+        self._answer_message_id = ""
+        self._started = time.monotonic()
+        self._prompt: list[ChatMessage] = []
+        self._iterator: Iterator[str] | None = None
+
+    @property
+    def model_info(self) -> ModelInfo | None:
+        """The answering model, once resolved."""
+        return self.model.info if self.model else None
+
+    def resolve_model(self) -> ModelInfo:
+        """Pick and load the model (may take a while the first time); recorded if it fails."""
+        if self.model is None:
+            started = time.monotonic()
+            try:
+                self.model = self._assistant.router.get_model(self.progress, self.model_choice)
+            except AssistantError as exc:
+                self._fail(exc)
+                raise
+            self.result.load_s = time.monotonic() - started
+        return self.model.info
+
+    def __iter__(self) -> Iterator[str]:
+        if self._iterator is None:
+            self._iterator = self._generate()
+        return self._iterator
+
+    def close(self) -> None:
+        """Stop generating (the stop button); the partial answer is kept and recorded."""
+        if self._iterator is not None:
+            self._iterator.close()
+        elif self.model is not None and not self.result.record_id:
+            self._finish("", STOPPED)  # stopped before the first token
+
+    def run(self) -> TurnResult:
+        """Consume the whole answer and return the result (CLI, benchmarks)."""
+        for _ in self:
+            pass
+        return self.result
+
+    def _generate(self) -> Iterator[str]:
+        self.resolve_model()
+        info = self.model.info
+        self.result.backend, self.result.model, self.result.vision = info.backend, info.name, info.supports_images
+        store = self._assistant.conversations
+        parts: list[str] = []
+        finished = False
+        try:
+            self._prepare_attachments(info)
+            if self.use_documents and not self._retrieve():
+                parts.append(NOT_IN_DOCUMENTS)
+                yield NOT_IN_DOCUMENTS
+                finished = True
+                return
+            self._prompt, params = self._assistant.build_prompt(self, info)
+            if self.result.conversation_id:
+                self._answer_message_id = store.add_message(
+                    self.result.conversation_id, "assistant", "", STREAMING, {"model": info.label}
+                ).id
+            last_save = generation_started = time.monotonic()
+            for chunk in self.model.stream(self._prompt, params):
+                if chunk.usage is not None:
+                    self.result.tokens_in, self.result.tokens_out = chunk.usage.tokens_in, chunk.usage.tokens_out
+                    if chunk.usage.finish_reason == "context_truncated":
+                        self.result.notices.append("The context was full; the model cut the oldest text.")
+                    elif chunk.usage.finish_reason == "length":
+                        self.result.notices.append("The answer reached the maximum length set in Settings.")
+                    continue
+                if not chunk.text:
+                    continue
+                if self.result.ttft_s is None:
+                    self.result.ttft_s = time.monotonic() - generation_started
+                parts.append(chunk.text)
+                yield chunk.text
+                if self._answer_message_id and time.monotonic() - last_save > _SAVE_EVERY_S:
+                    store.update_message(self._answer_message_id, "".join(parts))
+                    last_save = time.monotonic()
+            finished = True
+        except AssistantError as exc:
+            self.result.answer = "".join(parts)
+            self._fail(exc)
+            raise
+        except Exception as exc:
+            # A bug, not a user error: record it, keep the partial answer, and let it surface.
+            self.result.answer = "".join(parts)
+            self._fail(AssistantError(f"Internal error: {type(exc).__name__}: {exc}", "Please report this."))
+            raise
+        finally:
+            if finished:
+                self._cite("".join(parts))
+                self._finish("".join(parts), OK)
+            elif self.result.status != "error":
+                # Closed early: the stop button, a rerun, or the consumer going away.
+                self._finish("".join(parts), STOPPED)
+
+    def _retrieve(self) -> bool:
+        """Search the user's documents; False when nothing clears the relevance floor."""
+        started = time.monotonic()
+        ok, error = True, ""
+        try:
+            self.passages = list(self._assistant.documents.search(self.question))
+        except AssistantError as exc:
+            ok, error = False, exc.message
+            self.passages = []
+        step = {"name": "search_documents", "input": self.question, "seconds": round(time.monotonic() - started, 4),
+                "ok": ok, "output": f"{len(self.passages)} passage(s)"}
+        if error:
+            step["error"] = error
+        self.result.tools.append(step)
+        if not self.passages:
+            self.result.notices.append(
+                "No passage in your documents matched this question well enough to answer from it."
+                if ok else f"Document search failed: {error}"
+            )
+        return bool(self.passages)
+
+    def _prepare_attachments(self, info: ModelInfo) -> None:
+        """OCR images (for text-only models) and transcribe recordings; a failure is reported, not fatal."""
+        settings = self._assistant.settings
+        for name, data in self.files:
+            started = time.monotonic()
+            step: dict[str, Any] = {"name": "attachment", "input": name, "ok": True}
+            try:
+                item = attach.prepare(
+                    name, data, transcriber=lambda: self._assistant.transcriber, run_ocr=not info.supports_images,
+                    max_side=settings.image_max_side, progress=self.progress,
+                )
+            except AssistantError as exc:
+                step.update(ok=False, error=exc.message, output="could not be used")
+                self.result.notices.append(f"{name} could not be used: {exc.message} {exc.hint}".strip())
+            else:
+                self.attachments.append(item)
+                if item.kind == "image":
+                    ocr = item.image.ocr
+                    step.update(name="describe_image", output=f"{item.image.width}x{item.image.height} image"
+                                + (f", {len(ocr.lines)} line(s) of text" if ocr else ", sent to the vision model"))
+                else:
+                    t = item.transcript
+                    step.update(name="read_transcript", output=f"{t.duration:.0f} s of audio, {len(t.segments)} "
+                                f"segment(s), language {t.language}")
+            step["seconds"] = round(time.monotonic() - started, 4)
+            self.result.tools.append(step)
+        self.result.notices.extend(attach.notices(self.attachments, info.supports_images))
+
+    def _cite(self, answer: str) -> None:
+        citations: list[dict[str, Any]] = []
+        if self.kept_passages:
+            citations, notice = citations_for(answer, self.kept_passages)
+            if notice:
+                self.result.notices.append(notice)
+        for extra in attach.timestamp_citations(answer, self.attachments):
+            citations.append({**extra, "n": len(citations) + 1})
+        self.result.citations = citations
+
+    def _finish(self, answer: str, status: str) -> None:
+        self.result.answer = answer
+        self.result.status = "ok" if status == OK else "stopped"
+        self.result.total_s = time.monotonic() - self._started
+        meta = self._message_meta()
+        if self._answer_message_id:
+            self._assistant.conversations.update_message(self._answer_message_id, answer, status, meta)
+        self.result.record_id = self._assistant.record(self)
+
+    def _fail(self, exc: AssistantError) -> None:
+        self.result.status = "error"
+        self.result.error, self.result.error_hint = exc.message, exc.hint
+        self.result.total_s = time.monotonic() - self._started
+        store = self._assistant.conversations
+        if self.result.conversation_id:
+            text = self.result.answer
+            meta = {**self._message_meta(), "error": exc.message, "hint": exc.hint}
+            if self._answer_message_id:
+                store.update_message(self._answer_message_id, text, ERROR, meta)
+            else:
+                try:
+                    store.add_message(self.result.conversation_id, "assistant", text, ERROR, meta)
+                except NotFoundError:
+                    pass  # the conversation was deleted (another tab); the record below still keeps the turn
+        self.result.record_id = self._assistant.record(self)
+
+    def _message_meta(self) -> dict[str, Any]:
+        r = self.result
+        return {
+            "model": f"{r.model} ({r.backend})" if r.model else "",
+            "vision": r.vision,
+            "load_s": round(r.load_s, 3),
+            "ttft_s": r.ttft_s,
+            "total_s": round(r.total_s, 3),
+            "tokens_in": r.tokens_in,
+            "tokens_out": r.tokens_out,
+            "notices": r.notices,
+            "citations": r.citations,
+            "tools": r.tools,
+        }
+
+
+def _image_ref(data: bytes) -> dict[str, Any]:
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def _file_ref(name: str, data: bytes) -> dict[str, Any]:
+    return {"name": name, **_image_ref(data)}
