@@ -47,8 +47,12 @@ def sniff_kind(data: bytes, name: str) -> str:
     if not data:
         raise BadInputError(f"{name} is empty (0 bytes).", "Attach the file again.")
     head = data[:64]
+    if head.startswith(b"%PDF-"):
+        raise BadInputError(
+            f"{name} is a PDF.", "Add PDFs on the Documents page (or `python -m app ingest`), then ask about them."
+        )
     if sniff_image(head):
-        return "image"
+        return "image"  # unsupported image formats (HEIC, ...) get their own message from prepare_image
     if sniff_audio(head):
         return "audio"
     raise BadInputError(
@@ -121,6 +125,32 @@ def notices(attachments: Sequence[Attachment], supports_images: bool) -> list[st
     return out
 
 
+_WORD = re.compile(r"[a-z0-9']{3,}")
+INFERRED_MOMENT = "The model gave no timestamp; the moment of the recording that best matches the answer is shown."
+
+
+def _segment_citation(rec: Attachment, segment: Any, n: int) -> dict[str, Any]:
+    return {
+        "n": n, "source": rec.name, "page": None, "kind": "audio",
+        "timestamp": format_timestamp(segment.start), "start": segment.start, "end": segment.end,
+        "quote": segment.text.strip(),
+    }
+
+
+def best_moment(answer: str, attachments: Sequence[Attachment]) -> list[dict[str, Any]]:
+    """When the answer names no time: the segment sharing the most words with it (at least two)."""
+    words = set(_WORD.findall(answer.lower()))
+    best, best_overlap = None, 1
+    for rec in attachments:
+        if rec.kind != "audio" or not rec.transcript:
+            continue
+        for segment in rec.transcript.segments:
+            overlap = len(words & set(_WORD.findall(segment.text.lower())))
+            if overlap > best_overlap:
+                best, best_overlap = (rec, segment), overlap
+    return [_segment_citation(best[0], best[1], 1)] if best else []
+
+
 def timestamp_citations(answer: str, attachments: Sequence[Attachment]) -> list[dict[str, Any]]:
     """Citations for the times the answer mentions: the transcript segment at each time."""
     recordings = [a for a in attachments if a.kind == "audio" and a.transcript and a.transcript.segments]
@@ -135,9 +165,5 @@ def timestamp_citations(answer: str, attachments: Sequence[Attachment]) -> list[
             if segment is None or (rec.name, int(segment.start)) in seen:
                 continue
             seen.add((rec.name, int(segment.start)))
-            citations.append({
-                "n": len(citations) + 1, "source": rec.name, "page": None,
-                "timestamp": format_timestamp(segment.start), "start": segment.start, "end": segment.end,
-                "quote": segment.text.strip(),
-            })
+            citations.append(_segment_citation(rec, segment, len(citations) + 1))
     return citations

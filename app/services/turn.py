@@ -222,7 +222,12 @@ class Turn:
             citations, notice = citations_for(answer, self.kept_passages)
             if notice:
                 self.result.notices.append(notice)
-        for extra in attach.timestamp_citations(answer, self.attachments):
+        moments = attach.timestamp_citations(answer, self.attachments)
+        if not moments and any(a.kind == "audio" for a in self.attachments):
+            moments = attach.best_moment(answer, self.attachments)
+            if moments:
+                self.result.notices.append(attach.INFERRED_MOMENT)
+        for extra in moments:
             citations.append({**extra, "n": len(citations) + 1})
         self.result.citations = citations
 
