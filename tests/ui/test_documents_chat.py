@@ -1,0 +1,40 @@
+"""A document answer in the app: ingest a PDF, ask in the chat, see the citation to file and page."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from app.container import build_services
+from app.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "pdf"))
+
+import pdf_factory as pf  # noqa: E402
+
+from tests.ui.test_pages import ENTRY, data_dir  # noqa: E402,F401 - the fixture is reused
+
+
+def test_chat_answers_from_an_ingested_pdf_and_cites_its_page(data_dir, tmp_path, monkeypatch):  # noqa: F811
+    pdf = pf.write(tmp_path / "handbook.pdf", pf.text_pdf([
+        ["Welcome to the staff handbook.", "Offices open at eight in the morning."],
+        ["Travel policy.", "Employees are reimbursed for train tickets in second class only.",
+         "Taxi rides need a manager's approval."],
+    ]))
+    services = build_services(load_settings())
+    assert services.documents.ingest_file(pdf).status == "indexed"
+    services.close()
+    monkeypatch.setenv("ANALYST_MAX_TOKENS", "48")
+
+    at = AppTest.from_file(ENTRY, default_timeout=120).run()
+    assert at.toggle(key="chat.use_documents").value is True  # on by default once a document is indexed
+    at.chat_input[0].set_value("Which train class is reimbursed for travel?").run()
+
+    assert not at.exception
+    labels = [e.label for e in at.expander]
+    assert any("handbook.pdf, page 2" in label for label in labels), labels
+    captions = " ".join(c.value for c in at.caption)
+    assert "search_documents" in captions
