@@ -207,6 +207,7 @@ class Assistant:
             "total_s": round(r.total_s, 4),
             "tokens_in": r.tokens_in,
             "tokens_out": r.tokens_out,
+            "tokens_estimated": r.tokens_estimated,
             "notices": r.notices,
             "citations": r.citations,
             "tools": r.tools,

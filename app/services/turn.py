@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from app.errors import AssistantError, NotFoundError
 from app.ports import ChatMessage, ChatModel, ModelInfo
 from app.services import attachments as attach
+from app.services.budget import estimate_tokens
 from app.services.grounding import NOT_IN_DOCUMENTS, citations_for
 from storage.conversations import ERROR, OK, STOPPED, STREAMING
 
@@ -37,6 +38,7 @@ class TurnResult:
     total_s: float = 0.0  # the whole turn, loading included
     tokens_in: int = 0
     tokens_out: int = 0
+    tokens_estimated: bool = False  # True when the backend did not report usage (a stopped answer)
     error: str = ""
     error_hint: str = ""
     notices: list[str] = field(default_factory=list)
@@ -235,6 +237,10 @@ class Turn:
         self.result.answer = answer
         self.result.status = "ok" if status == OK else "stopped"
         self.result.total_s = time.monotonic() - self._started
+        if answer and not self.result.tokens_out:
+            # A stopped stream never delivers the backend's usage: estimate, and say so in the record.
+            self.result.tokens_out = estimate_tokens(answer)
+            self.result.tokens_estimated = True
         meta = self._message_meta()
         if self._answer_message_id:
             self._assistant.conversations.update_message(self._answer_message_id, answer, status, meta)

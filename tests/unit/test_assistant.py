@@ -204,6 +204,7 @@ def test_stopping_early_keeps_the_partial_answer_and_cancels_the_model(env):
     assert (answer.content, answer.status) == ("Paris is ", STOPPED)
     (record,) = env.records.query()
     assert (record["status"], record["answer"], record["error"]) == ("stopped", "Paris is ", None)
+    assert record["tokens_out"] > 0 and record["tokens_estimated"] is True  # no usage from a stopped stream
 
 
 def test_stopping_before_the_first_token_is_recorded(env):
