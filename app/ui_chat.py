@@ -142,21 +142,31 @@ def render_message(services: Services, message: Message) -> None:
             if meta.get("model"):
                 st.caption(_stats_line(meta))
         elif meta.get("attachments"):
-            render_attachments(meta["attachments"])
+            render_attachments(services, message.id, meta["attachments"])
 
 
-def render_attachments(refs: list[dict]) -> None:
-    """Thumbnails of attached images, a player for recordings, names for the rest."""
-    for ref in refs:
+def render_attachments(services: Services, message_id: str, refs: list[dict]) -> None:
+    """Thumbnails of attached images, a player for recordings, and a button to add them to the documents."""
+    for i, ref in enumerate(refs):
         path = ref.get("path")
-        if path and Path(path).exists():
-            data = Path(path).read_bytes()
-            if sniff_image(data[:64]):
-                st.image(data, caption=ref.get("name"), width=240)
-                continue
-            if sniff_audio(data[:64]):
-                st.audio(data)
-        st.caption(f":material/attach_file: {ref.get('name', 'file')}")
+        name = ref.get("name", "file")
+        if not (path and Path(path).exists()):
+            st.caption(f":material/attach_file: {name}")
+            continue
+        data = Path(path).read_bytes()
+        if sniff_image(data[:64]):
+            st.image(data, caption=name, width=240)
+        elif sniff_audio(data[:64]):
+            st.caption(f":material/mic: {name}")
+            st.audio(data)
+        if st.button("Add to documents", icon=":material/library_add:", key=f"chat.keep.{message_id}.{i}",
+                     help="Index its text (OCR or transcript) so later questions can cite it."):
+            with st.spinner(f"Adding {name} to your documents…"):
+                result = services.documents.ingest_bytes(data, name)
+            if result.status == "error":
+                st.error(result.error, icon=":material/error:")
+            else:
+                st.success(f"{name} is in your documents ({result.chunks} passage(s)).")
 
 
 def _stats_line(meta: dict) -> str:

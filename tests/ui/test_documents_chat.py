@@ -38,3 +38,23 @@ def test_chat_answers_from_an_ingested_pdf_and_cites_its_page(data_dir, tmp_path
     assert any("handbook.pdf, page 2" in label for label in labels), labels
     captions = " ".join(c.value for c in at.caption)
     assert "search_documents" in captions
+
+
+def test_an_image_attached_in_chat_can_be_added_to_the_documents(data_dir, tmp_path):  # noqa: F811
+    image = pf.text_image(["Quarterly revenue grew to 4.2 million euros"])
+    path = tmp_path / "slide.png"
+    image.save(path)
+    services = build_services(load_settings())
+    conv = services.conversations.create("Slides")
+    message = services.conversations.add_message(
+        conv.id, "user", "What is on this slide?", meta={"attachments": [{"name": "slide.png", "path": str(path)}]}
+    )
+    services.close()
+
+    at = AppTest.from_file(ENTRY, default_timeout=120).run()
+    at.button(key=f"chat.keep.{message.id}.0").click().run()
+
+    assert not at.exception
+    assert any("slide.png is in your documents" in s.value for s in at.success)
+    passages = build_services(load_settings()).documents.search("quarterly revenue")
+    assert passages and passages[0].source == "slide.png"
