@@ -107,12 +107,16 @@ def render_citations(services: Services, message: Message) -> None:
                 except AssistantError as exc:
                     show_error(exc)
                     continue
-                start, end = int(cite.get("char_start", 0)), int(cite.get("char_end", 0))
-                st.html(
-                    '<div style="white-space: pre-wrap; font-size: 0.9em; max-height: 24em; overflow-y: auto">'
-                    f"{html.escape(page[:start])}<mark>{html.escape(page[start:end])}</mark>"
-                    f"{html.escape(page[end:])}</div>"
-                )
+                st.html(highlighted_page(page, int(cite.get("char_start", 0)), int(cite.get("char_end", 0))))
+
+
+def highlighted_page(page: str, start: int, end: int, context: int = 500) -> str:
+    """The page text around a passage, with the passage marked; the passage is always in view."""
+    lo, hi = max(0, start - context), min(len(page), end + context)
+    before = ("…" if lo else "") + html.escape(page[lo:start])
+    after = html.escape(page[end:hi]) + ("…" if hi < len(page) else "")
+    return ('<div style="white-space: pre-wrap; font-size: 0.9em; max-height: 24em; overflow-y: auto">'
+            f"{before}<mark>{html.escape(page[start:end])}</mark>{after}</div>")
 
 
 def render_steps(message: Message) -> None:

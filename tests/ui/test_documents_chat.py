@@ -58,3 +58,13 @@ def test_an_image_attached_in_chat_can_be_added_to_the_documents(data_dir, tmp_p
     assert any("slide.png is in your documents" in s.value for s in at.success)
     passages = build_services(load_settings()).documents.search("quarterly revenue")
     assert passages and passages[0].source == "slide.png"
+
+
+def test_the_page_view_keeps_the_cited_passage_in_view_and_escaped():
+    from app.ui_chat import highlighted_page
+
+    page = "x" * 3000 + "Refunds <within> 30 days." + "y" * 3000
+    start = 3000
+    view = highlighted_page(page, start, start + len("Refunds <within> 30 days."))
+    assert "<mark>Refunds &lt;within&gt; 30 days.</mark>" in view
+    assert view.count("x") <= 500 and view.count("y") <= 500  # a window around the passage, not the whole page
