@@ -68,4 +68,4 @@ def test_the_page_view_keeps_the_cited_passage_in_view_and_escaped():
     view = highlighted_page(page, start, start + len("Refunds <within> 30 days."))
     assert "<mark>Refunds &lt;within&gt; 30 days.</mark>" in view
     text = view.split(">", 1)[1]  # after the style attribute
-    assert text.count("x") <= 500 and text.count("y") <= 500  # a window around the passage, not the whole page
+    assert "x" * 501 not in text and "y" * 501 not in text  # a window around the passage, not the whole page
