@@ -104,6 +104,24 @@ def citations_for(answer: str, kept: Sequence[PassageLike]) -> tuple[list[dict[s
     return [citation(1, kept[0])], notice
 
 
+_CODE_TERM = re.compile(r"`([^`\n]{2,60})`|\b([A-Za-z_][\w.]*)\(")
+
+
+def unsupported_terms(answer: str, passages: Sequence[PassageLike]) -> list[str]:
+    """Code-like terms in the answer (`name`, name()) that appear in none of the passages.
+
+    A cheap faithfulness check: a function or identifier the documents never mention most
+    likely came from the model's general knowledge, not from the user's documents.
+    """
+    corpus = "\n".join(p.text for p in passages)
+    missing: list[str] = []
+    for match in _CODE_TERM.finditer(answer):
+        term = (match.group(1) or match.group(2) or "").strip().rstrip("()")
+        if len(term) >= 2 and term not in corpus and term not in missing:
+            missing.append(term)
+    return missing
+
+
 def evidence(passages: Sequence[PassageLike]) -> list[dict[str, Any]]:
     """Retrieved passages as audit evidence (ids, pages or timestamps, and scores; not the full text)."""
     return [

@@ -59,7 +59,7 @@ class DocumentLibrary(MediaIngestion):
     """PDFs, images and recordings of one data directory, searchable with citations (file + page or time)."""
 
     def __init__(self, data_dir: Path, embedder: OnnxMiniLM | None = None, config: SearchConfig | None = None,
-                 ocr_budget: int = DEFAULT_OCR_BUDGET, batch_chunks: int = 64,
+                 ocr_budget: int = DEFAULT_OCR_BUDGET, batch_chunks: int = 256,
                  transcriber_provider: Callable[[], WhisperTranscriber] | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.files_dir = self.data_dir / "documents"

@@ -12,7 +12,7 @@ from app.errors import AssistantError, NotFoundError
 from app.ports import ChatMessage, ChatModel, ModelInfo
 from app.services import attachments as attach
 from app.services.budget import estimate_tokens
-from app.services.grounding import NOT_IN_DOCUMENTS, citations_for
+from app.services.grounding import NOT_IN_DOCUMENTS, citations_for, unsupported_terms
 from storage.conversations import ERROR, OK, STOPPED, STREAMING
 
 if TYPE_CHECKING:
@@ -224,6 +224,11 @@ class Turn:
             citations, notice = citations_for(answer, self.kept_passages)
             if notice:
                 self.result.notices.append(notice)
+            if missing := unsupported_terms(answer, self.kept_passages):
+                self.result.notices.append(
+                    "Not found in the cited passages: " + ", ".join(f"`{t}`" for t in missing[:5])
+                    + ". This part may come from the model's general knowledge, not your documents."
+                )
         moments = attach.timestamp_citations(answer, self.attachments)
         if not moments and any(a.kind == "audio" for a in self.attachments):
             moments = attach.best_moment(answer, self.attachments)

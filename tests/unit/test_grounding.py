@@ -132,3 +132,20 @@ def test_documents_are_used_automatically_only_when_indexed(make_assistant, fake
     fake_model.queue("Paris.", usage=Usage(10, 1, "stop"))
     assistant.ask("Capital of France?", use_documents=False).run()
     assert library.queries == []
+
+
+def test_code_terms_absent_from_the_passages_are_reported():
+    from app.services.grounding import unsupported_terms
+
+    passages = [P("d1", "manual.pdf", 10, "Use help.search() or ?? to search the help by keyword.")]
+    assert unsupported_terms("Use `help.search` or ??.", passages) == []
+    assert unsupported_terms("Use read.xlsx() from openxlsx, or `readxl`.", passages) == ["read.xlsx", "readxl"]
+
+
+def test_an_answer_using_terms_the_documents_never_mention_gets_a_notice(make_assistant, fake_model):
+    assistant, _ = make_assistant(PASSAGES)
+    fake_model.queue("Use `survfit` from the survival package [1].", usage=Usage(300, 9, "stop"))
+
+    result = assistant.ask("How do I fit a Kaplan-Meier curve?").run()
+
+    assert any("`survfit`" in n and "general knowledge" in n for n in result.notices)
