@@ -86,6 +86,9 @@ class Services:
             updated = save_settings(self.settings, changes)
             self.settings = updated
             self.router.update_settings(updated)
+            if changes.keys() & {"whisper_model", "whisper_threads", "max_audio_seconds"}:
+                with self._lazy_lock:
+                    self._lazy.pop("transcriber", None)  # rebuilt with the new settings on next use
             return updated
 
 

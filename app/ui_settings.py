@@ -60,6 +60,18 @@ def settings_form(services: Services) -> dict[str, Any] | None:
         values["top_p"] = col2.slider("Top p", 0.05, 1.0, float(s.top_p), 0.05, **opts("top_p"))
         values["max_tokens"] = col3.number_input("Max answer tokens", 16, 16384, s.max_tokens, **opts("max_tokens"))
         seed = col1.text_input("Seed (empty = random)", "" if s.seed is None else str(s.seed), **opts("seed"))
+        st.subheader("Speech and images")
+        col1, col2, col3 = st.columns(3)
+        sizes = ["base", "tiny.en"]
+        values["whisper_model"] = col1.selectbox("Speech model", sizes, index=sizes.index(s.whisper_model),
+                                                 **opts("whisper_model"))
+        values["whisper_threads"] = col2.number_input("Speech threads", 1, 64, s.whisper_threads,
+                                                      **opts("whisper_threads"))
+        values["max_audio_seconds"] = col3.number_input("Longest recording (s)", 1.0, 86400.0,
+                                                        float(s.max_audio_seconds), 60.0, **opts("max_audio_seconds"))
+        values["image_max_side"] = col1.number_input("Image size for vision models (px)", 256, 8192,
+                                                     s.image_max_side, 64, **opts("image_max_side"))
+        st.subheader("Instructions and identity")
         values["system_prompt"] = st.text_area("System prompt", s.system_prompt, height=100, **opts("system_prompt"))
         values["user"] = col2.text_input("Identity in request records", s.user, **opts("user"))
         st.text_input("Data directory (set with ANALYST_DATA_DIR or --data-dir)", str(s.data_dir), disabled=True)

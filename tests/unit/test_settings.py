@@ -217,3 +217,16 @@ def test_build_services_on_an_unusable_data_dir_is_a_config_error(settings_facto
         build_services(settings_factory(data_dir=blocker / "data"))
     assert str(blocker) in caught.value.message
     assert "ANALYST_DATA_DIR" in caught.value.hint
+
+
+def test_changing_the_speech_model_rebuilds_the_transcriber(settings_factory):
+    from app.container import build_services
+
+    services = build_services(settings_factory())
+    before = services.transcriber
+    assert before.size == "base"
+    services.apply_settings({"whisper_model": "tiny.en"})
+    assert services.transcriber is not before and services.transcriber.size == "tiny.en"
+    kept = services.transcriber
+    services.apply_settings({"max_tokens": 300})
+    assert services.transcriber is kept  # unrelated changes keep the built service
