@@ -11,7 +11,9 @@ from pathlib import Path
 from app.errors import AssistantError
 
 # Each module adds its subcommands with `register(subparsers)`; handlers take (args, services).
-_COMMAND_MODULES = ("app.commands.chat", "app.commands.docs", "app.commands.tables", "app.commands.media")
+_COMMAND_MODULES = (
+    "app.commands.chat", "app.commands.docs", "app.commands.tables", "app.commands.media", "app.commands.audit",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -125,6 +125,19 @@ class SqliteRecordStore:
         ).fetchall()
         return [json.loads(r["body"]) for r in rows]
 
+    def iter_all(self, batch: int = 500):
+        """Every record body, oldest first, read in batches (exports of any size stay in bounded memory)."""
+        last = 0
+        while True:
+            rows = self._connect().execute(
+                "SELECT seq, body FROM records WHERE seq > ? ORDER BY seq LIMIT ?", (last, batch)
+            ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield json.loads(row["body"])
+            last = rows[-1]["seq"]
+
     def get(self, record_id: str) -> dict[str, Any] | None:
         """One record body by id."""
         row = self._connect().execute("SELECT body FROM records WHERE id = ?", (record_id,)).fetchone()
