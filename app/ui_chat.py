@@ -10,6 +10,7 @@ import streamlit as st
 from app.container import Services
 from app.errors import AssistantError
 from app.llm.router import embedded_choices
+from app.services.export import conversation_markdown
 from app.ui import KEY_CONVERSATION, KEY_MODEL_CHOICE, progress_reporter, show_error
 from multimodal.audio import sniff_audio
 from multimodal.image import sniff_image
@@ -46,7 +47,7 @@ def conversation_sidebar(services: Services) -> str | None:
             st.session_state[KEY_CONVERSATION] = conv.id
             st.rerun()
     if current:
-        with st.sidebar.popover("Rename or delete", use_container_width=True):
+        with st.sidebar.popover("Rename, export or delete", use_container_width=True):
             title = st.text_input("Title", value=store.get(current).title, key=f"chat.title.{current}")
             if st.button("Rename", key="chat.rename"):
                 try:
@@ -54,6 +55,10 @@ def conversation_sidebar(services: Services) -> str | None:
                     st.rerun()
                 except AssistantError as exc:
                     show_error(exc)
+            st.download_button(
+                "Export as Markdown", conversation_markdown(store, current), file_name="conversation.md",
+                mime="text/markdown", icon=":material/download:", key="chat.export",
+            )
             if st.button("Delete this conversation", type="primary", key="chat.delete"):
                 store.delete(current)
                 st.session_state[KEY_CONVERSATION] = None
