@@ -11,9 +11,8 @@ from app.container import Services
 from app.errors import AssistantError
 from app.llm.router import embedded_choices
 from app.services.export import conversation_markdown
+from app.services.ingest_media import HEAD_BYTES, content_kind
 from app.ui import KEY_CONVERSATION, KEY_MODEL_CHOICE, progress_reporter, show_error
-from multimodal.audio import sniff_audio
-from multimodal.image import sniff_image
 from storage.conversations import ERROR, INTERRUPTED, STOPPED, STREAMING, Message
 
 ATTACHMENT_TYPES = ["png", "jpg", "jpeg", "gif", "webp", "bmp", "tif", "tiff",
@@ -66,10 +65,16 @@ def conversation_sidebar(services: Services) -> str | None:
     return current
 
 
+@st.cache_data(ttl=300, show_spinner=False)
+def _embedded_choices() -> dict[str, str]:
+    # Checking ~30 installed packages on every rerun is wasted I/O; installs change rarely.
+    return embedded_choices()
+
+
 def model_picker(services: Services) -> None:
     """Per-session model choice: follow Settings, an embedded model, or a pulled Ollama model."""
     options: dict[str, dict | None] = {"As in Settings": None}
-    for key, label in embedded_choices().items():
+    for key, label in _embedded_choices().items():
         options[f"Embedded · {label}"] = {"backend": "embedded", "embedded_model": key}
     status = services.router.ollama_status()
     for name in status.models:
@@ -163,9 +168,10 @@ def render_attachments(services: Services, message_id: str, refs: list[dict]) ->
             st.caption(f":material/attach_file: {name}")
             continue
         data = Path(path).read_bytes()
-        if sniff_image(data[:64]):
+        kind = content_kind(data[:HEAD_BYTES])
+        if kind == "image":
             st.image(data, caption=name, width=240)
-        elif sniff_audio(data[:64]):
+        elif kind == "audio":
             st.caption(f":material/mic: {name}")
             st.audio(data)
         if st.button("Add to documents", icon=":material/library_add:", key=f"chat.keep.{message_id}.{i}",

@@ -15,10 +15,11 @@ from typing import Any
 
 from app.errors import BadInputError
 from app.ports import ChatMessage
+from app.services.ingest_media import HEAD_BYTES, content_kind
 from app.services.transcribe import Transcript, format_timestamp
 from app.services.vision import TEXT_ONLY_NOTICE, image_question_message
-from multimodal.audio import SUPPORTED_AUDIO, sniff_audio
-from multimodal.image import SUPPORTED_IMAGES, PreparedImage, prepare_image, sniff_image
+from multimodal.audio import SUPPORTED_AUDIO
+from multimodal.image import SUPPORTED_IMAGES, PreparedImage, prepare_image
 
 _FENCE_OPEN, _FENCE_CLOSE = "<<<TRANSCRIPT", "TRANSCRIPT>>>"
 _TIMESTAMP = re.compile(r"(?<![\d:])(\d{1,2}):([0-5]\d)(?::([0-5]\d))?(?![\d:])")
@@ -44,17 +45,15 @@ class Attachment:
 
 def sniff_kind(data: bytes, name: str) -> str:
     """'image' or 'audio' from the file's bytes; a clear error for anything else."""
-    if not data:
+    kind = content_kind(data[:HEAD_BYTES])  # the same sniffing the document library uses
+    if kind == "empty":
         raise BadInputError(f"{name} is empty (0 bytes).", "Attach the file again.")
-    head = data[:64]
-    if head.startswith(b"%PDF-"):
+    if kind == "pdf":
         raise BadInputError(
             f"{name} is a PDF.", "Add PDFs on the Documents page (or `python -m app ingest`), then ask about them."
         )
-    if sniff_image(head):
-        return "image"  # unsupported image formats (HEIC, ...) get their own message from prepare_image
-    if sniff_audio(head):
-        return "audio"
+    if kind in ("image", "audio"):
+        return kind  # unsupported image formats (HEIC, ...) get their own message from prepare_image
     raise BadInputError(
         f"{name} is not an image or a recording this app can read.",
         f"Attach images ({SUPPORTED_IMAGES}) or audio ({SUPPORTED_AUDIO}); add PDFs on the Documents page.",

@@ -111,10 +111,13 @@ class MediaIngestion:
         return result_for(path, record, INDEXED, started)
 
 
+HEAD_BYTES = max(SNIFF_BYTES, 64)  # enough of a file's start for every sniffer
+
+
 def read_head(path: Path) -> bytes:
     """The first bytes of a file (enough for every sniffer)."""
     with Path(path).open("rb") as fh:
-        return fh.read(max(SNIFF_BYTES, 64))
+        return fh.read(HEAD_BYTES)
 
 
 def content_kind(head: bytes) -> str:
