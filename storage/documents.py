@@ -13,9 +13,11 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+
+from storage.sqlite import prepare, transaction
 
 INDEXED, INDEXING, PENDING, DELETING = "indexed", "indexing", "pending", "deleting"
 
@@ -100,20 +102,10 @@ class DocumentRegistry:
     """The list of documents and their ingestion status."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as con:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.executescript(_SCHEMA)
+        self.path = prepare(path, _SCHEMA)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=30)
-        try:
-            with con:  # commit on success, roll back on error
-                yield con
-        finally:
-            con.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.path)
 
     def get(self, doc_id: str) -> DocumentRecord | None:
         """The document with this id, or None."""

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+
+from storage.sqlite import prepare, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kw_chunks (
@@ -55,20 +57,10 @@ class KeywordIndex:
     """BM25 search over chunk texts in an SQLite file."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as con:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.executescript(_SCHEMA)
+        self.path = prepare(path, _SCHEMA)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=30)
-        try:
-            with con:
-                yield con
-        finally:
-            con.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.path)
 
     def add(self, rows: Sequence[tuple[str, str, int, str]]) -> None:
         """Add (chunk_id, doc_id, page, text) rows; re-adding a chunk id replaces it."""
