@@ -8,7 +8,7 @@ import streamlit as st
 from PIL import ImageDraw
 
 from app.errors import AssistantError
-from app.services.transcribe import format_timestamp, transcriber_for
+from app.services.transcribe import format_timestamp
 from app.ui import get_services, show_error
 from multimodal.image import PreparedImage, prepare_image
 
@@ -54,7 +54,7 @@ with image_tab:
                 st.dataframe([ln.__dict__ for ln in prepared.ocr.lines] if prepared.ocr else [])
 
 with audio_tab:
-    transcriber = transcriber_for(services)
+    transcriber = services.transcriber
     upload = st.file_uploader("Recording", type=AUDIO_TYPES, key="media.audio")
     recorded = st.audio_input("…or record a voice note", key="media.record")
     source = recorded or upload

@@ -43,13 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def library(services: Any) -> Any:
-    """The shared DocumentLibrary, or one over the settings' data dir until the container builds it."""
-    lib = getattr(services, "documents", None)
-    if lib is None:
-        from app.services.ingest import DocumentLibrary
-
-        lib = DocumentLibrary(services.settings.data_dir)
-    return lib
+    """The shared DocumentLibrary."""
+    return services.documents
 
 
 def _progress(event: Any) -> None:
@@ -132,7 +127,7 @@ def cmd_list(args: argparse.Namespace, lib: Any) -> dict[str, Any]:
 
 def run_ingest(args: argparse.Namespace, services: Any) -> int:
     """`ingest`: exit 1 if any file failed."""
-    payload = cmd_ingest(args, library(services), getattr(services, "tables", None))
+    payload = cmd_ingest(args, library(services), getattr(services, "tables", None))  # None: documents only
     lines = [f"{f['status']:8} {f['path']}" + (f"  ({f['pages']} pages, {f['chunks']} chunks, {f['seconds']} s)"
              if f["status"] != "error" else f"  {f['error']}") for f in payload["files"]]
     emit(args, payload, "\n".join(lines) or "nothing to ingest")

@@ -9,7 +9,7 @@ from typing import Any
 
 from app.commands.common import emit
 from app.errors import BadInputError
-from app.services.transcribe import Transcript, WhisperTranscriber, format_timestamp, transcriber_for
+from app.services.transcribe import Transcript, WhisperTranscriber, format_timestamp
 from multimodal.whisper_model import MODEL_SIZES
 
 
@@ -46,7 +46,7 @@ def run_transcribe(args: argparse.Namespace, services: Any) -> int:
     """Print the transcript (timestamped lines, or JSON with --json)."""
     progress = _stderr_progress if sys.stderr.isatty() else None
     transcript = transcribe_payload(
-        transcriber_for(services), args.file, size=args.whisper_model, language=args.language, progress=progress
+        services.transcriber, args.file, size=args.whisper_model, language=args.language, progress=progress
     )
     for warning in transcript.warnings:
         sys.stderr.write(f"warning: {warning}\n")

@@ -47,12 +47,7 @@ def tables_service(services, db: Path | None = None, **kwargs):
 
     if db is not None:
         return TablesService.open_database(db, model=services.router.get_model, **kwargs)
-    service = getattr(services, "tables", None)
-    if service is None:  # until the container builds it
-        from storage.tables import TableStore
-
-        service = TablesService(TableStore(services.settings.data_dir / "tables.duckdb"),
-                                model=services.router.get_model)
+    service = services.tables
     for key, value in kwargs.items():
         setattr(service, key, value)
     return service

@@ -228,11 +228,3 @@ def transcribe_file(transcriber: WhisperTranscriber, path: Path, **kwargs: Any) 
     """Transcribe a file on disk (the CLI's and the ingest pipeline's entry point)."""
     return transcriber.transcribe(Path(path), name=Path(path).name, **kwargs)
 
-
-def transcriber_for(services: Any) -> WhisperTranscriber:
-    """The container's shared transcriber, or one on the settings' data dir until the container provides it."""
-    existing = getattr(services, "transcriber", None)
-    if existing is not None:
-        return existing
-    # Cheap to build: the loaded model itself is cached process-wide by multimodal.whisper_model.
-    return WhisperTranscriber(services.settings.data_dir)

@@ -96,10 +96,10 @@ def test_unknown_size_and_malformed_model_bin():
 
 def _cli(monkeypatch, tmp_path, argv):
     import app.cli
-    import app.commands.media
+    import app.container
 
     shared = WhisperTranscriber(shared_whisper_dir(), size="tiny.en")
-    monkeypatch.setattr(app.commands.media, "transcriber_for", lambda services: shared)
+    monkeypatch.setattr(app.container.Services, "transcriber", property(lambda self: shared))
     return app.cli.main(["--data-dir", str(tmp_path), *argv])
 
 
