@@ -9,33 +9,55 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from app.commands.common import emit
+from app.commands.common import command, emit
 from app.errors import BadInputError
 
 # Flat columns for CSV; the full record is in the JSONL export.
-CSV_COLUMNS = ("id", "ts", "kind", "user", "backend", "model", "status", "conversation_id", "question", "answer",
-               "load_s", "ttft_s", "total_s", "tokens_in", "tokens_out", "tools", "citations", "error")
+CSV_COLUMNS = (
+    "id",
+    "ts",
+    "kind",
+    "user",
+    "backend",
+    "model",
+    "status",
+    "conversation_id",
+    "question",
+    "answer",
+    "load_s",
+    "ttft_s",
+    "total_s",
+    "tokens_in",
+    "tokens_out",
+    "tools",
+    "citations",
+    "error",
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `audit` subcommands."""
     audit = sub.add_parser("audit", help="Check or export the request records (the audit trail).")
     actions = audit.add_subparsers(dest="action", metavar="ACTION", required=True)
-    verify = actions.add_parser("verify", help="Check that no record was edited or deleted (exit 1 if one was).")
-    verify.add_argument("--json", action="store_true", help="Print JSON.")
-    verify.set_defaults(handler=run_verify)
-    export = actions.add_parser("export", help="Write every record, oldest first, as JSONL or CSV.")
+    command(
+        actions, "verify", help="Check that no record was edited or deleted (exit 1 if one was).", handler=run_verify
+    )
+    export = command(
+        actions, "export", help="Write every record, oldest first, as JSONL or CSV.", handler=run_export, json_help=None
+    )
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--out", type=Path, help="File to write (default: standard output).")
-    export.set_defaults(handler=run_export)
 
 
 def run_verify(args: argparse.Namespace, services: Any) -> int:
     """Walk the hash chain."""
     problems = services.records.verify()
     count = services.records.count()
-    text = (f"OK: {count} record(s), hash chain intact." if not problems
-            else f"TAMPERED: {len(problems)} problem(s) in {count} record(s):\n" + "\n".join(problems))
+    text = (
+        f"OK: {count} record(s), hash chain intact."
+        if not problems
+        else f"TAMPERED: {len(problems)} problem(s) in {count} record(s):\n" + "\n".join(problems)
+    )
     emit(args, {"ok": not problems, "records": count, "problems": problems}, text)
     return 0 if not problems else 1
 

@@ -6,29 +6,38 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.commands.common import emit
+from app.commands.common import command, emit
 from app.errors import BadInputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `status` and `ask` subcommands."""
-    status = sub.add_parser("status", help="Show which backend and model would answer, and Ollama's state.")
-    status.add_argument("--json", action="store_true", help="Print JSON.")
-    status.set_defaults(handler=run_status)
+    command(sub, "status", help="Show which backend and model would answer, and Ollama's state.", handler=run_status)
 
-    ask = sub.add_parser("ask", help="Ask a question and print the answer.")
+    ask = command(
+        sub,
+        "ask",
+        help="Ask a question and print the answer.",
+        handler=run_ask,
+        json_help="Print JSON instead of streaming text.",
+    )
     ask.add_argument("question", help="The question (use - to read it from standard input).")
-    ask.add_argument("--json", action="store_true", help="Print JSON instead of streaming text.")
     ask.add_argument(
-        "--file", "--image", dest="files", action="append", default=[], type=Path,
+        "--file",
+        "--image",
+        dest="files",
+        action="append",
+        default=[],
+        type=Path,
         help="Attach an image or a recording (repeatable); the answer is about it.",
     )
     ask.add_argument("--conversation", help="Continue this conversation id (see the Chat page).")
     ask.add_argument(
-        "--docs", choices=("auto", "on", "off"), default="auto",
+        "--docs",
+        choices=("auto", "on", "off"),
+        default="auto",
         help="Answer from your ingested documents with citations (auto: when any are indexed).",
     )
-    ask.set_defaults(handler=run_ask)
 
 
 def run_status(args: argparse.Namespace, services) -> int:
@@ -87,7 +96,7 @@ def run_ask(args: argparse.Namespace, services) -> int:
         sys.stderr.write(f"[{result.model} ({result.backend}), {result.total_s:.1f} s, {result.tokens_out} tokens]\n")
         for cite in result.citations:
             where = f"page {cite['page']}" if cite.get("page") else f"@ {cite.get('timestamp', '')}"
-            sys.stdout.write(f"[{cite['n']}] {cite['source']}, {where}: \"{cite['quote']}\"\n")
+            sys.stdout.write(f'[{cite["n"]}] {cite["source"]}, {where}: "{cite["quote"]}"\n')
         for notice in result.notices:
             sys.stderr.write(f"note: {notice}\n")
     if args.json:

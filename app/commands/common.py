@@ -13,3 +13,12 @@ def emit(args: Any, payload: dict[str, Any], text: str) -> None:
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2, default=str) + "\n")
     else:
         sys.stdout.write(text.rstrip("\n") + "\n")
+
+
+def command(parent: Any, name: str, help: str, handler: Any, json_help: str | None = "Print JSON.") -> Any:
+    """Add a subcommand that runs `handler(args, services)`; with `--json` unless json_help is None."""
+    parser = parent.add_parser(name, help=help)
+    if json_help is not None:
+        parser.add_argument("--json", action="store_true", help=json_help)
+    parser.set_defaults(handler=handler)
+    return parser

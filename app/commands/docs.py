@@ -7,39 +7,36 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.commands.common import emit
+from app.commands.common import command, emit
 from app.commands.ingest_tables import is_table_file, load_table
 from app.errors import BadInputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `ingest`, `search` and `docs` subcommands."""
-    ingest = sub.add_parser("ingest", help="Add PDFs, images (their text) and recordings (their transcript) to "
-                                           "the document library, and table files (CSV, Excel, Parquet, JSON, "
-                                           "DuckDB) to your tables; folders are searched for all of them.")
+    ingest = command(
+        sub,
+        "ingest",
+        help="Add PDFs, images (their text) and recordings (their transcript) to "
+        "the document library, and table files (CSV, Excel, Parquet, JSON, "
+        "DuckDB) to your tables; folders are searched for all of them.",
+        handler=run_ingest,
+    )
     ingest.add_argument("paths", nargs="+", type=Path, help="Files or folders (folders are searched recursively).")
     ingest.add_argument("--password", help="Password for encrypted PDFs (tried after the empty password).")
-    ingest.add_argument("--json", action="store_true", help="Print JSON.")
-    ingest.set_defaults(handler=run_ingest)
 
-    search = sub.add_parser("search", help="Ranked passages from your documents (no language model).")
+    search = command(sub, "search", help="Ranked passages from your documents (no language model).", handler=run_search)
     search.add_argument("query")
     search.add_argument("--k", type=int, default=5, help="How many passages (default 5).")
-    search.add_argument("--json", action="store_true", help="Print JSON.")
-    search.set_defaults(handler=run_search)
 
     docs = sub.add_parser("docs", help="List or delete documents.")
     dsub = docs.add_subparsers(dest="docs_command", metavar="ACTION", required=True)
-    listing = dsub.add_parser("list", help="Documents with pages, chunks and status.")
-    listing.add_argument("--json", action="store_true", help="Print JSON.")
-    listing.set_defaults(handler=run_list)
-    delete = dsub.add_parser("delete", help="Delete a document (its vectors, keyword rows and stored copy).")
+    command(dsub, "list", help="Documents with pages, chunks and status.", handler=run_list)
+    delete = command(
+        dsub, "delete", help="Delete a document (its vectors, keyword rows and stored copy).", handler=run_delete
+    )
     delete.add_argument("id")
-    delete.add_argument("--json", action="store_true", help="Print JSON.")
-    delete.set_defaults(handler=run_delete)
-    resume = dsub.add_parser("resume", help="Finish documents whose indexing was interrupted.")
-    resume.add_argument("--json", action="store_true", help="Print JSON.")
-    resume.set_defaults(handler=run_resume)
+    command(dsub, "resume", help="Finish documents whose indexing was interrupted.", handler=run_resume)
 
 
 def library(services: Any) -> Any:
@@ -53,14 +50,17 @@ def _progress(event: Any) -> None:
         from app.services.transcribe import format_timestamp
 
         total = f"/{format_timestamp(event.total_seconds)}" if event.total_seconds else ""
-        sys.stderr.write(f"\r[{event.file_index}/{event.file_count}] {Path(event.path).name}: "
-                         f"transcribed {format_timestamp(event.seconds)}{total}")
+        sys.stderr.write(
+            f"\r[{event.file_index}/{event.file_count}] {Path(event.path).name}: "
+            f"transcribed {format_timestamp(event.seconds)}{total}"
+        )
         if event.total_seconds and event.seconds >= event.total_seconds:
             sys.stderr.write("\n")
         sys.stderr.flush()
     elif event.stage == "page" and (event.page == event.pages or event.page % 25 == 0):
-        sys.stderr.write(f"\r[{event.file_index}/{event.file_count}] {Path(event.path).name}: "
-                         f"page {event.page}/{event.pages}")
+        sys.stderr.write(
+            f"\r[{event.file_index}/{event.file_count}] {Path(event.path).name}: page {event.page}/{event.pages}"
+        )
         if event.page == event.pages:
             sys.stderr.write("\n")
         sys.stderr.flush()
@@ -98,12 +98,25 @@ def cmd_search(args: argparse.Namespace, lib: Any) -> dict[str, Any]:
     if args.k < 1:
         raise BadInputError("--k must be at least 1.")
     passages = lib.search(args.query, k=args.k)
-    return {"results": [
-        {"source": p.source, "page": p.page, "score": p.score, "text": p.text, "doc_id": p.doc_id,
-         "chunk_id": p.chunk_id, "char_start": p.char_start, "char_end": p.char_end,
-         "similarity": p.similarity, "suspicious": p.suspicious, "kind": p.kind, **_times(p)}
-        for p in passages
-    ]}
+    return {
+        "results": [
+            {
+                "source": p.source,
+                "page": p.page,
+                "score": p.score,
+                "text": p.text,
+                "doc_id": p.doc_id,
+                "chunk_id": p.chunk_id,
+                "char_start": p.char_start,
+                "char_end": p.char_end,
+                "similarity": p.similarity,
+                "suspicious": p.suspicious,
+                "kind": p.kind,
+                **_times(p),
+            }
+            for p in passages
+        ]
+    }
 
 
 def _times(p: Any) -> dict[str, Any]:
@@ -116,20 +129,39 @@ def _times(p: Any) -> dict[str, Any]:
 
 def cmd_list(args: argparse.Namespace, lib: Any) -> dict[str, Any]:
     """{"documents": [{id, name, kind, pages, chunks, status, ...}]}."""
-    return {"documents": [
-        {"id": d.id, "name": d.name, "kind": d.kind, "title": d.title, "pages": d.pages, "chunks": d.chunks,
-         "status": d.status,
-         "error": d.error, "fallback_pages": d.fallback_pages, "ocr_pages": d.ocr_pages, "added_at": d.added_at,
-         "sha256": d.sha256}
-        for d in lib.list_documents()
-    ]}
+    return {
+        "documents": [
+            {
+                "id": d.id,
+                "name": d.name,
+                "kind": d.kind,
+                "title": d.title,
+                "pages": d.pages,
+                "chunks": d.chunks,
+                "status": d.status,
+                "error": d.error,
+                "fallback_pages": d.fallback_pages,
+                "ocr_pages": d.ocr_pages,
+                "added_at": d.added_at,
+                "sha256": d.sha256,
+            }
+            for d in lib.list_documents()
+        ]
+    }
 
 
 def run_ingest(args: argparse.Namespace, services: Any) -> int:
     """`ingest`: exit 1 if any file failed."""
     payload = cmd_ingest(args, library(services), getattr(services, "tables", None))  # None: documents only
-    lines = [f"{f['status']:8} {f['path']}" + (f"  ({f['pages']} pages, {f['chunks']} chunks, {f['seconds']} s)"
-             if f["status"] != "error" else f"  {f['error']}") for f in payload["files"]]
+    lines = [
+        f"{f['status']:8} {f['path']}"
+        + (
+            f"  ({f['pages']} pages, {f['chunks']} chunks, {f['seconds']} s)"
+            if f["status"] != "error"
+            else f"  {f['error']}"
+        )
+        for f in payload["files"]
+    ]
     emit(args, payload, "\n".join(lines) or "nothing to ingest")
     return 1 if any(f["status"] == "error" for f in payload["files"]) else 0
 
@@ -137,9 +169,12 @@ def run_ingest(args: argparse.Namespace, services: Any) -> int:
 def run_search(args: argparse.Namespace, services: Any) -> int:
     """`search`: ranked passages."""
     payload = cmd_search(args, library(services))
-    lines = [f"{n}. {r['source']} " + (f"@ {r['timestamp']}" if "timestamp" in r else f"p.{r['page']}")
-             + f" ({r['score']:.4f})\n   {' '.join(r['text'].split())[:300]}"
-             for n, r in enumerate(payload["results"], start=1)]
+    lines = [
+        f"{n}. {r['source']} "
+        + (f"@ {r['timestamp']}" if "timestamp" in r else f"p.{r['page']}")
+        + f" ({r['score']:.4f})\n   {' '.join(r['text'].split())[:300]}"
+        for n, r in enumerate(payload["results"], start=1)
+    ]
     emit(args, payload, "\n".join(lines) or "Not in your documents.")
     return 0
 
@@ -147,8 +182,10 @@ def run_search(args: argparse.Namespace, services: Any) -> int:
 def run_list(args: argparse.Namespace, services: Any) -> int:
     """`docs list`."""
     payload = cmd_list(args, library(services))
-    lines = [f"{d['id']}  {d['status']:8} {d['kind']:5} {d['pages']:5}p {d['chunks']:6}c  {d['name']}"
-             for d in payload["documents"]]
+    lines = [
+        f"{d['id']}  {d['status']:8} {d['kind']:5} {d['pages']:5}p {d['chunks']:6}c  {d['name']}"
+        for d in payload["documents"]
+    ]
     emit(args, payload, "\n".join(lines) or "No documents yet.")
     return 0
 
@@ -163,6 +200,9 @@ def run_delete(args: argparse.Namespace, services: Any) -> int:
 def run_resume(args: argparse.Namespace, services: Any) -> int:
     """`docs resume`: finish interrupted documents."""
     results = library(services).resume(progress=None if args.json else _progress)
-    emit(args, {"files": [r.to_dict() for r in results]}, "\n".join(f"{r.status} {r.path}" for r in results)
-         or "nothing to resume")
+    emit(
+        args,
+        {"files": [r.to_dict() for r in results]},
+        "\n".join(f"{r.status} {r.path}" for r in results) or "nothing to resume",
+    )
     return 1 if any(r.status == "error" for r in results) else 0

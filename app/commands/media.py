@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.commands.common import emit
+from app.commands.common import command, emit
 from app.errors import BadInputError
 from app.services.transcribe import Transcript, WhisperTranscriber, format_timestamp
 from multimodal.whisper_model import MODEL_SIZES
@@ -15,17 +15,25 @@ from multimodal.whisper_model import MODEL_SIZES
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `transcribe` and `ocr` subcommands."""
-    tr = sub.add_parser("transcribe", help="Transcribe a recording (wav, mp3, m4a, ogg, flac, webm) with whisper.")
+    tr = command(
+        sub,
+        "transcribe",
+        help="Transcribe a recording (wav, mp3, m4a, ogg, flac, webm) with whisper.",
+        handler=run_transcribe,
+        json_help="Print JSON: text, language, duration, segments.",
+    )
     tr.add_argument("file", type=Path, help="The audio (or video with sound) file.")
-    tr.add_argument("--json", action="store_true", help="Print JSON: text, language, duration, segments.")
     tr.add_argument("--whisper-model", choices=MODEL_SIZES, help="Whisper model size (default: the configured one).")
     tr.add_argument("--language", help="Language code such as 'en' or 'de'; detected when omitted.")
-    tr.set_defaults(handler=run_transcribe)
 
-    ocr = sub.add_parser("ocr", help="Read the text in an image (PNG, JPEG, GIF, WebP, BMP, TIFF).")
+    ocr = command(
+        sub,
+        "ocr",
+        help="Read the text in an image (PNG, JPEG, GIF, WebP, BMP, TIFF).",
+        handler=run_ocr,
+        json_help="Print JSON: text and lines with boxes and scores.",
+    )
     ocr.add_argument("image", type=Path, help="The image file.")
-    ocr.add_argument("--json", action="store_true", help="Print JSON: text and lines with boxes and scores.")
-    ocr.set_defaults(handler=run_ocr)
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -34,8 +42,14 @@ def _read(path: Path, what: str) -> bytes:
     return path.read_bytes()
 
 
-def transcribe_payload(transcriber: WhisperTranscriber, path: Path, *, size: str | None = None,
-                       language: str | None = None, progress: Any = None) -> Transcript:
+def transcribe_payload(
+    transcriber: WhisperTranscriber,
+    path: Path,
+    *,
+    size: str | None = None,
+    language: str | None = None,
+    progress: Any = None,
+) -> Transcript:
     """Transcribe a file on disk; raises BadInputError for a missing file."""
     if not path.is_file():
         raise BadInputError(f"No such audio file: {path}", "Check the path and try again.")

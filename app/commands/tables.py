@@ -6,39 +6,31 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.commands.common import emit
+from app.commands.common import command, emit
 from app.errors import BadInputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `sql` and `tables` subcommands."""
-    sql = sub.add_parser("sql", help="Answer a question with SQL over your tables (or run --raw SQL).")
+    sql = command(sub, "sql", help="Answer a question with SQL over your tables (or run --raw SQL).", handler=run_sql)
     sql.add_argument("question", help="The question, or with --raw the SQL (use - to read standard input).")
     sql.add_argument("--raw", action="store_true", help="Treat the argument as SQL; it is checked, then run.")
     sql.add_argument("--db", type=Path, help="Answer over this .duckdb file, attached read-only.")
     sql.add_argument("--max-rows", type=int, default=1000, help="Row cap (the result says when it was cut).")
     sql.add_argument("--timeout", type=float, default=10.0, help="Seconds before the query is stopped.")
-    sql.add_argument("--json", action="store_true", help="Print JSON.")
-    sql.set_defaults(handler=run_sql)
 
     tables = sub.add_parser("tables", help="List, load, inspect or delete tables.")
     tsub = tables.add_subparsers(dest="tables_command", metavar="ACTION", required=True)
-    listing = tsub.add_parser("list", help="Tables with columns, row counts and source files.")
+    listing = command(tsub, "list", help="Tables with columns, row counts and source files.", handler=run_list)
     listing.add_argument("--db", type=Path, help="List the tables of this .duckdb file instead.")
-    listing.add_argument("--json", action="store_true", help="Print JSON.")
-    listing.set_defaults(handler=run_list)
-    load = tsub.add_parser("load", help="Load CSV/TSV, Excel, Parquet, JSON or DuckDB files.")
+    load = command(tsub, "load", help="Load CSV/TSV, Excel, Parquet, JSON or DuckDB files.", handler=run_load)
     load.add_argument("files", nargs="+", type=Path)
-    load.add_argument("--json", action="store_true", help="Print JSON.")
-    load.set_defaults(handler=run_load)
-    show = tsub.add_parser("show", help="Sample rows and column statistics of one table.")
+    show = command(tsub, "show", help="Sample rows and column statistics of one table.", handler=run_show)
     show.add_argument("table")
-    show.add_argument("--json", action="store_true", help="Print JSON.")
-    show.set_defaults(handler=run_show)
-    delete = tsub.add_parser("delete", help="Delete a loaded file's tables (by sha256 from `tables list`).")
+    delete = command(
+        tsub, "delete", help="Delete a loaded file's tables (by sha256 from `tables list`).", handler=run_delete
+    )
     delete.add_argument("sha256")
-    delete.add_argument("--json", action="store_true", help="Print JSON.")
-    delete.set_defaults(handler=run_delete)
 
 
 def tables_service(services, db: Path | None = None, **kwargs):
@@ -78,11 +70,25 @@ def run_list(args: argparse.Namespace, services) -> int:
     service = tables_service(services, args.db)
     tables = service.tables()
     sources = {t: s.sha256 for s in service.sources() for t in s.tables}
-    payload = {"tables": [{"name": t.name, "source": t.source, "sha256": sources.get(t.name, ""),
-                           "rows": t.row_count, "columns": [{"name": c.name, "type": c.type} for c in t.columns]}
-                          for t in tables]}
-    text = "\n".join(f"{t.name}\t{t.row_count} rows\t{t.source}\t" + ", ".join(f"{c.name} {c.type}" for c in t.columns)
-                     for t in tables) or "No tables loaded."
+    payload = {
+        "tables": [
+            {
+                "name": t.name,
+                "source": t.source,
+                "sha256": sources.get(t.name, ""),
+                "rows": t.row_count,
+                "columns": [{"name": c.name, "type": c.type} for c in t.columns],
+            }
+            for t in tables
+        ]
+    }
+    text = (
+        "\n".join(
+            f"{t.name}\t{t.row_count} rows\t{t.source}\t" + ", ".join(f"{c.name} {c.type}" for c in t.columns)
+            for t in tables
+        )
+        or "No tables loaded."
+    )
     emit(args, payload, text)
     return 0
 
@@ -93,10 +99,23 @@ def run_load(args: argparse.Namespace, services) -> int:
     results = []
     for path in args.files:
         result = service.load_file(path, progress=None if args.json else _progress)
-        results.append({"file": str(path), "sha256": result.sha256, "kind": result.kind, "tables": result.tables,
-                        "rows": result.rows, "already_loaded": result.already_loaded, "warnings": result.warnings})
-    text = "\n".join(f"{r['file']}: {', '.join(r['tables'])}" + (" (already loaded)" if r["already_loaded"] else "")
-                     + "".join(f"\n  warning: {w}" for w in r["warnings"]) for r in results)
+        results.append(
+            {
+                "file": str(path),
+                "sha256": result.sha256,
+                "kind": result.kind,
+                "tables": result.tables,
+                "rows": result.rows,
+                "already_loaded": result.already_loaded,
+                "warnings": result.warnings,
+            }
+        )
+    text = "\n".join(
+        f"{r['file']}: {', '.join(r['tables'])}"
+        + (" (already loaded)" if r["already_loaded"] else "")
+        + "".join(f"\n  warning: {w}" for w in r["warnings"])
+        for r in results
+    )
     emit(args, {"loaded": results}, text)
     return 0
 
@@ -106,9 +125,16 @@ def run_show(args: argparse.Namespace, services) -> int:
     service = tables_service(services)
     sample = service.preview(args.table)
     stats = service.column_stats(args.table)
-    text = "\n".join(["\t".join(sample.columns)] + ["\t".join(str(v) for v in r) for r in sample.rows] + [""]
-                     + [f"{s['column']} {s['type']}: {s['non_null']} values, ~{s['distinct']} distinct, "
-                        f"min {s['min']}, max {s['max']}" for s in stats])
+    text = "\n".join(
+        ["\t".join(sample.columns)]
+        + ["\t".join(str(v) for v in r) for r in sample.rows]
+        + [""]
+        + [
+            f"{s['column']} {s['type']}: {s['non_null']} values, ~{s['distinct']} distinct, "
+            f"min {s['min']}, max {s['max']}"
+            for s in stats
+        ]
+    )
     emit(args, {"columns": sample.columns, "rows": sample.rows, "stats": stats}, text)
     return 0
 
