@@ -9,7 +9,6 @@ overhead ratio; writes the figures to bench/results/chat-<model>.json.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -24,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 from app.container import build_services  # noqa: E402
 from app.llm.model_files import ensure_model_file  # noqa: E402
 from app.settings import Settings  # noqa: E402
+from bench.common import write_results  # noqa: E402
 
 PROMPTS = [
     "What is the capital of France?",
@@ -137,9 +137,7 @@ def main() -> int:
               f"{s['s_per_output_token']:10.4f}")
     print(f"overhead: total time {overhead_total:+.1%}, time per output token {overhead_per_token:+.1%} "
           f"(target < 5%)")
-    out = ROOT / "bench" / "results" / f"chat-{args.model}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
+    write_results(f"chat-{args.model}", {
         "benchmark": "chat", "when": datetime.now(UTC).isoformat(timespec="seconds"), "model": args.model,
         "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
         "threads": settings.embedded_threads, "batch_threads": settings.embedded_batch_threads,
@@ -147,8 +145,7 @@ def main() -> int:
         "max_tokens": args.max_tokens, "app": app_s, "bare": bare_s,
         "overhead_total": overhead_total, "overhead_per_output_token": overhead_per_token,
         "rows": {"app": app_rows, "bare": bare_rows},
-    }, indent=2))
-    print(f"wrote {out.relative_to(ROOT)}")
+    })
     return 0
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import platform
 import statistics
 import sys
@@ -22,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.services.ingest import DocumentLibrary  # noqa: E402
+from bench.common import write_results  # noqa: E402
 from multimodal.chunking import chunk_page  # noqa: E402
 from multimodal.pdf import normalise_page_text  # noqa: E402
 from storage.embedder import shared_embedder  # noqa: E402
@@ -137,10 +137,7 @@ def main() -> None:
     print(f"ours / floor (a): {report['ours_vs_floor']:.2f}x time (target <= 1.15)")
     if report["ours_vs_langchain"] is not None:
         print(f"ours / langchain (b): {report['ours_vs_langchain']:.2f}x time (target < 1.0)")
-    out = ROOT / "bench" / "results" / "ingest.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {out}")
+    write_results("ingest", report)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import random
 import statistics
 import sys
@@ -23,6 +22,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import edit_distance, write_results  # noqa: E402
 from multimodal.image import ocr_image_bytes  # noqa: E402
 from multimodal.ocr import get_engine  # noqa: E402
 
@@ -40,13 +40,7 @@ TEXTS = [
 def cer(reference: str, hypothesis: str) -> float:
     """Character error rate (edit distance / reference length), whitespace collapsed."""
     ref, hyp = " ".join(reference.split()), " ".join(hypothesis.split())
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i] + [0] * len(hyp)
-        for j, h in enumerate(hyp, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
-        prev = cur
-    return prev[-1] / max(1, len(ref))
+    return edit_distance(ref, hyp) / max(1, len(ref))
 
 
 def render(lines: list[str], font_file: str, size: int) -> Image.Image:
@@ -125,13 +119,9 @@ def main() -> int:
     print(f"engine load {load_s:.2f} s")
     for kind, s in summary.items():
         print(f"{kind}: {s}")
-    out_dir = ROOT / "bench" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    (out_dir / f"ocr-{stamp}.json").write_text(
-        json.dumps({"benchmark": "ocr", "when": stamp, "engine_load_s": round(load_s, 3), "summary": summary,
-                    "results": rows}, indent=2))
-    print(f"wrote bench/results/ocr-{stamp}.json")
+    write_results(f"ocr-{stamp}", {"benchmark": "ocr", "when": stamp, "engine_load_s": round(load_s, 3),
+                                   "summary": summary, "results": rows})
     return 0
 
 

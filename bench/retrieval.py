@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.services.ingest import DocumentLibrary  # noqa: E402
 from app.services.search import SearchConfig  # noqa: E402
+from bench.common import write_results  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "docqa"
 
@@ -123,10 +124,7 @@ def main() -> None:
             report["latency"][str(size)] = lat
             print(f"{size:>7} chunks: p50 {lat['p50_ms']:.1f} ms  p95 {lat['p95_ms']:.1f} ms  (n={lat['n']})")
     report["note"] = "shared 2-core machine with other jobs running: latencies are noisy"
-    out = ROOT / "bench" / "results" / "retrieval.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {out}")
+    write_results("retrieval", report)
 
 
 if __name__ == "__main__":

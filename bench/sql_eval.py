@@ -20,10 +20,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 DATA = ROOT / "data" / "sql"
-RESULTS = ROOT / "results"
 sys.path.insert(0, str(ROOT.parent))
 
 from app.services.sql import TablesService  # noqa: E402
+from bench.common import write_results  # noqa: E402
 
 
 def _norm(value: Any) -> Any:
@@ -133,7 +133,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     items = [json.loads(line) for line in args.data.read_text(encoding="utf-8").splitlines() if line.strip()]
     items = items[: args.limit] if args.limit else items
-    RESULTS.mkdir(parents=True, exist_ok=True)
     for name in args.model or ["qwen2.5-coder-1.5b"]:
         print(f"== {name}: {len(items)} questions", flush=True)
         model = build_model(name, args.threads, args.ctx, args.models_dir)
@@ -146,9 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         for cat, fig in report["per_category"].items():
             print(f"  {cat:8s} {fig['accuracy']} ({fig['correct']}/{fig['n']})")
         suffix = f"-limit{args.limit}" if args.limit else ""
-        out = RESULTS / f"sql_eval-{name.replace(':', '_').replace('/', '_')}{suffix}.json"
-        out.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-        print(f"wrote {out}")
+        write_results(f"sql_eval-{name.replace(':', '_').replace('/', '_')}{suffix}", report)
     return 0
 
 

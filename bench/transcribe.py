@@ -11,7 +11,6 @@ On a shared 2-core machine the figures are noisy: compare the ratio, which is me
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
@@ -23,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.services.transcribe import WhisperTranscriber  # noqa: E402
+from bench.common import edit_distance, write_results  # noqa: E402
 from multimodal.audio import decode_audio  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
@@ -41,13 +41,7 @@ def wer(reference: str, hypothesis: str) -> float:
 
     norm = EnglishTextNormalizer()
     ref, hyp = norm(reference).split(), norm(hypothesis).split()
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i] + [0] * len(hyp)
-        for j, h in enumerate(hyp, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
-        prev = cur
-    return prev[-1] / max(1, len(ref))
+    return edit_distance(ref, hyp) / max(1, len(ref))
 
 
 def _clip(path: Path, times: int, workdir: Path):
@@ -111,13 +105,10 @@ def main() -> int:
             print(f"{size:8} {name:17} {seconds:6.1f}s audio | bare {bare_med:6.2f}s RTF {row['bare_rtf']:.3f} "
                   f"WER {row['bare_wer']:.3f} | app {app_med:6.2f}s RTF {row['app_rtf']:.3f} WER {row['app_wer']:.3f}"
                   f" | overhead {row['overhead_ratio']:+.1%}", flush=True)
-    out_dir = ROOT / "bench" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     payload = {"benchmark": "transcribe", "when": stamp, "threads": args.threads, "machine": platform.machine(),
                "cpus": __import__("os").cpu_count(), "results": results}
-    (out_dir / f"transcribe-{stamp}.json").write_text(json.dumps(payload, indent=2))
-    print(f"wrote bench/results/transcribe-{stamp}.json")
+    write_results(f"transcribe-{stamp}", payload)
     return 0
 
 
