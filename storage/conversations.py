@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import NotFoundError
+from storage.sqlite import ThreadConnections
 
 # Identifies this process: a "streaming" message owned by another process was cut off.
 PROCESS_TOKEN = uuid.uuid4().hex
@@ -79,19 +79,11 @@ class ConversationStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
+        self._connections = ThreadConnections(self.path, "foreign_keys=ON")
         self._con().executescript(_SCHEMA)
 
     def _con(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA foreign_keys=ON")
-            con.row_factory = sqlite3.Row
-            self._local.con = con
-        return con
+        return self._connections.get()
 
     def create(self, title: str = "New conversation") -> Conversation:
         """Start a new, empty conversation."""

@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from storage.sqlite import ThreadConnections
 
 GENESIS = "0" * 64
 _INDEXED = ("kind", "user", "backend", "model", "status", "conversation_id")
@@ -55,21 +56,12 @@ class SqliteRecordStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
+        self._connections = ThreadConnections(self.path, "synchronous=NORMAL")
         with self._connect() as con:
             con.executescript(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            # One connection per thread: sqlite3 connections must not cross threads.
-            con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
-            con.row_factory = sqlite3.Row
-            self._local.con = con
-        return con
+        return self._connections.get()
 
     def append(self, kind: str, body: dict[str, Any]) -> str:
         """Append one record; returns its id. The body gets `id`, `ts` and `kind` added."""

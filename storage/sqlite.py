@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,3 +28,24 @@ def transaction(path: Path) -> Iterator[sqlite3.Connection]:
             yield con
     finally:
         con.close()
+
+
+class ThreadConnections:
+    """One autocommit connection per thread (sqlite3 connections must not cross threads), rows by name."""
+
+    def __init__(self, path: Path, *pragmas: str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._pragmas = ("journal_mode=WAL", *pragmas)
+        self._local = threading.local()
+
+    def get(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use."""
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            for pragma in self._pragmas:
+                con.execute(f"PRAGMA {pragma}")
+            con.row_factory = sqlite3.Row
+            self._local.con = con
+        return con
