@@ -75,14 +75,6 @@ class ChatModel(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class RequestRecord:
-    """One request to a model, as stored in the append-only record store."""
-
-    kind: str
-    body: dict[str, Any]
-
-
 class RecordStore(Protocol):
     """Append-only store of request records (the basis of the audit trail)."""
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from app.errors import NotFoundError
+from app.errors import BadInputError, NotFoundError
 from storage.sqlite import ThreadConnections
 
 # Identifies this process: a "streaming" message owned by another process was cut off.
@@ -111,8 +111,6 @@ class ConversationStore:
         """Give a conversation a new title."""
         title = " ".join(title.split())[:120]
         if not title:
-            from app.errors import BadInputError
-
             raise BadInputError("A conversation title cannot be empty.")
         self.get(conversation_id)
         self._con().execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))

@@ -218,8 +218,3 @@ class TablesService:
             return self._budget
         # Leave room for hints, the question, two repair rounds and the answer.
         return max(500, min(int(model.info.context_window * 0.45), 6000))
-
-
-def load_table_file(service: TablesService, path: Path, progress: Progress | None = None) -> LoadResult:
-    """Entry point for the generic `ingest` command: load one table file."""
-    return service.load_file(Path(path), progress)

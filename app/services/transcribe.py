@@ -222,9 +222,3 @@ class WhisperTranscriber:
             warnings=list(stream.warnings),
             cancelled=cancelled,
         )
-
-
-def transcribe_file(transcriber: WhisperTranscriber, path: Path, **kwargs: Any) -> Transcript:
-    """Transcribe a file on disk (the CLI's and the ingest pipeline's entry point)."""
-    return transcriber.transcribe(Path(path), name=Path(path).name, **kwargs)
-

@@ -59,8 +59,3 @@ def image_question_message(
     )
     content = "\n\n".join([instruction, *blocks, f"Question: {question}"])
     return ChatMessage(role="user", content=content)
-
-
-def needs_text_only_notice(supports_images: bool, has_images: bool) -> bool:
-    """Whether the UI should show TEXT_ONLY_NOTICE next to the answer."""
-    return has_images and not supports_images
