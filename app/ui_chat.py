@@ -11,7 +11,7 @@ from app.container import Services
 from app.errors import AssistantError
 from app.llm.router import embedded_choices
 from app.services.export import conversation_markdown
-from app.services.ingest_media import HEAD_BYTES, content_kind
+from app.services.ingest_media import content_kind, read_head
 from app.ui import KEY_CONVERSATION, KEY_MODEL_CHOICE, progress_reporter, show_error
 from storage.conversations import ERROR, INTERRUPTED, STOPPED, STREAMING, Message
 
@@ -167,17 +167,17 @@ def render_attachments(services: Services, message_id: str, refs: list[dict]) ->
         if not (path and Path(path).exists()):
             st.caption(f":material/attach_file: {name}")
             continue
-        data = Path(path).read_bytes()
-        kind = content_kind(data[:HEAD_BYTES])
+        # Only the head is read on a rerun; the player and the image read the file themselves.
+        kind = content_kind(read_head(Path(path)))
         if kind == "image":
-            st.image(data, caption=name, width=240)
+            st.image(path, caption=name, width=240)
         elif kind == "audio":
             st.caption(f":material/mic: {name}")
-            st.audio(data)
+            st.audio(path)
         if st.button("Add to documents", icon=":material/library_add:", key=f"chat.keep.{message_id}.{i}",
                      help="Index its text (OCR or transcript) so later questions can cite it."):
             with st.spinner(f"Adding {name} to your documents…"):
-                result = services.documents.ingest_bytes(data, name)
+                result = services.documents.ingest_bytes(Path(path).read_bytes(), name)
             if result.status == "error":
                 st.error(result.error, icon=":material/error:")
             else:
