@@ -56,15 +56,16 @@ def sniff_kind(head: bytes) -> str:
     return "pdf" if PDF_MAGIC in head[:SNIFF_BYTES] else "unknown"
 
 
-def check_pdf_bytes(path: Path) -> None:
-    """Raise a typed error unless the file starts like a PDF."""
+def check_pdf_bytes(path: Path, name: str = "") -> None:
+    """Raise a typed error unless the file starts like a PDF; messages call it `name` (default: its file name)."""
+    name = name or path.name
     with path.open("rb") as fh:
         kind = sniff_kind(fh.read(SNIFF_BYTES))
     if kind == "empty":
-        raise EmptyFileError(f"{path.name} is empty (0 bytes).", "Check the file was fully copied or downloaded.")
+        raise EmptyFileError(f"{name} is empty (0 bytes).", "Check the file was fully copied or downloaded.")
     if kind != "pdf":
         raise NotAPdfError(
-            f"{path.name} is not a PDF (its content does not start with %PDF-).",
+            f"{name} is not a PDF (its content does not start with %PDF-).",
             "Only PDF documents can be added here; export the file to PDF first.",
         )
 
@@ -170,12 +171,16 @@ class PdfPage:
 class PdfFile:
     """An opened PDF; iterate `pages()` to stream page texts."""
 
-    def __init__(self, path: Path, password: str | None = None, ocr_budget: int = DEFAULT_OCR_BUDGET) -> None:
+    def __init__(
+        self, path: Path, password: str | None = None, ocr_budget: int = DEFAULT_OCR_BUDGET, name: str = ""
+    ) -> None:
         from pypdf import PdfReader
         from pypdf.errors import PdfReadError, PyPdfError
 
         self.path = Path(path)
-        check_pdf_bytes(self.path)
+        # Messages name the file as the user knows it, not the content-addressed copy being read.
+        self.name = name or self.path.name
+        check_pdf_bytes(self.path, self.name)
         self.ocr_budget = ocr_budget
         self._fh: BinaryIO = self.path.open("rb")
         try:
@@ -191,12 +196,12 @@ class PdfFile:
                 RecursionError) as exc:
             self.close()
             raise CorruptPdfError(
-                f"{self.path.name} is damaged and cannot be read ({type(exc).__name__}: {exc}).",
+                f"{self.name} is damaged and cannot be read ({type(exc).__name__}: {exc}).",
                 "Re-export or re-download the PDF.",
             ) from exc
         if count == 0:
             self.close()
-            raise CorruptPdfError(f"{self.path.name} has no readable pages.", "Re-export or re-download the PDF.")
+            raise CorruptPdfError(f"{self.name} has no readable pages.", "Re-export or re-download the PDF.")
         meta = self._safe_metadata()
         self.info = PdfInfo(
             title=meta.get("/Title", "") or "",
@@ -214,13 +219,13 @@ class PdfFile:
                     return
         except DependencyError as exc:
             raise PdfDependencyError(
-                f"{self.path.name} uses AES encryption, which needs the 'cryptography' package.",
+                f"{self.name} uses AES encryption, which needs the 'cryptography' package.",
                 "Install it (pip install cryptography) or save an unencrypted copy.",
             ) from exc
         if password:
-            raise EncryptedPdfError(f"The password for {self.path.name} is wrong.", "Check the password and retry.")
+            raise EncryptedPdfError(f"The password for {self.name} is wrong.", "Check the password and retry.")
         raise EncryptedPdfError(
-            f"{self.path.name} is password-protected.", "Enter its password to add it (nothing was stored)."
+            f"{self.name} is password-protected.", "Enter its password to add it (nothing was stored)."
         )
 
     def _safe_metadata(self) -> dict[str, Any]:
@@ -275,11 +280,11 @@ class PdfFile:
         except DependencyError as exc:
             # AES streams only fail when read; never index such a file as silently empty pages.
             raise PdfDependencyError(
-                f"{self.path.name} uses AES encryption, which needs the 'cryptography' package.",
+                f"{self.name} uses AES encryption, which needs the 'cryptography' package.",
                 "Install it (pip install cryptography) or save an unencrypted copy.",
             ) from exc
         except Exception as exc:  # noqa: BLE001 - one broken content stream must not lose the document
-            log.warning("%s: text extraction (%s) failed: %s", self.path.name, mode, exc)
+            log.warning("%s: text extraction (%s) failed: %s", self.name, mode, exc)
             return ""
 
     def _ocr_page(self, page: Any) -> tuple[str, bool]:
@@ -302,7 +307,7 @@ class PdfFile:
                 image = page.images[name].image
                 texts.append(ocr_image(image.convert("RGB")).text)
             except Exception as exc:  # noqa: BLE001 - undecodable image: skip it, keep the page
-                log.warning("%s: OCR of image %s failed: %s", self.path.name, name, exc)
+                log.warning("%s: OCR of image %s failed: %s", self.name, name, exc)
         return "\n".join(t for t in texts if t.strip()), False
 
 
@@ -337,6 +342,6 @@ def _image_names(page: Any) -> list[str]:
         return []
 
 
-def open_pdf(path: Path, password: str | None = None, ocr_budget: int = DEFAULT_OCR_BUDGET) -> PdfFile:
+def open_pdf(path: Path, password: str | None = None, ocr_budget: int = DEFAULT_OCR_BUDGET, name: str = "") -> PdfFile:
     """Open a PDF after sniffing its bytes; raises a PdfError subclass on bad input."""
-    return PdfFile(path, password=password, ocr_budget=ocr_budget)
+    return PdfFile(path, password=password, ocr_budget=ocr_budget, name=name)

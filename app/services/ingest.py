@@ -209,7 +209,7 @@ class DocumentLibrary(MediaIngestion):
                emit: Callable[..., None], started: float) -> IngestResult:
         # Open first: bad input must not leave a row behind ("nothing else disturbed").
         try:
-            pdf = open_pdf(stored, password=password, ocr_budget=self.ocr_budget)
+            pdf = open_pdf(stored, password=password, ocr_budget=self.ocr_budget, name=path.name)
         except BadInputError:
             if stored != path and not self.registry.by_sha(sha):
                 _unlink(stored)
