@@ -23,7 +23,7 @@ PAGES = ROOT / "pages"
 st.set_page_config(page_title="Analyst Assistant", page_icon=":material/query_stats:", layout="wide")
 
 pages = [
-    st.Page(PAGES / "chat.py", title="Chat", icon=":material/chat:", default=True, url_path="chat"),
+    st.Page(PAGES / "chat.py", title="Chat", icon=":material/chat:", default=True),
     st.Page(PAGES / "documents.py", title="Documents", icon=":material/description:", url_path="documents"),
     st.Page(PAGES / "tables.py", title="Tables", icon=":material/table_chart:", url_path="tables"),
     st.Page(PAGES / "media.py", title="Images & audio", icon=":material/perm_media:", url_path="media"),

@@ -51,6 +51,9 @@ if submitted and uploads:
 
 documents = lib.list_documents()
 st.subheader("Library")
+if pending := lib.pending():  # e.g. the user left this page while a file was being indexed
+    st.warning(f"Not searchable yet, indexing was interrupted: {', '.join(d.name for d in pending)}. "
+               "Press **Finish interrupted** below (keep this page open while files are indexed).")
 if not documents:
     st.info("No documents yet. Add files above.")
 else:
