@@ -174,6 +174,9 @@ def render_attachments(services: Services, message_id: str, refs: list[dict]) ->
         elif kind == "audio":
             st.caption(f":material/mic: {name}")
             st.audio(path)
+        else:
+            st.caption(f":material/attach_file: {name} (not an image or a recording)")
+            continue
         if st.button("Add to documents", icon=":material/library_add:", key=f"chat.keep.{message_id}.{i}",
                      help="Index its text (OCR or transcript) so later questions can cite it."):
             with st.spinner(f"Adding {name} to your documents…"):

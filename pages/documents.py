@@ -46,7 +46,7 @@ if submitted and uploads:
         elif result.status == "skipped":
             st.info(f"{upload.name} is already in the library.")
         else:
-            st.error(f"{upload.name}: {result.error}")
+            st.error(result.error if upload.name in result.error else f"{upload.name}: {result.error}")
         overall.progress(n / len(uploads), text=f"{n} of {len(uploads)} files")
 
 documents = lib.list_documents()
