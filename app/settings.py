@@ -122,6 +122,30 @@ class Settings(BaseSettings):
         description="Longest message accepted; longer text should be attached as a document.",
     )
 
+    tool_mode: Literal["auto", "router", "native"] = Field(
+        default="auto",
+        description="How a question picks its tools (documents, SQL, image, transcript): 'router' (rules over the "
+        "question and attachments), 'native' (the model's own tool calling), or 'auto' (native where the model "
+        "advertises tool calling, else router).",
+    )
+    pii_policy: Literal["off", "detect", "redact_remote", "redact_always"] = Field(
+        default="redact_remote",
+        description="Personal data (emails, phones, cards, IBANs, national ids, IPs): 'detect' only flags it, "
+        "'redact_remote' also masks it before it is sent to a non-local Ollama server, 'redact_always' masks it "
+        "for every model.",
+    )
+    injection_policy: Literal["flag", "block"] = Field(
+        default="flag",
+        description="Prompt injection in a question: 'flag' answers and marks the turn, 'block' refuses it. "
+        "Injection found in documents, OCR text or transcripts is always quoted as data and flagged.",
+    )
+    audit_retention_days: int = Field(
+        default=0,
+        ge=0,
+        description="Delete request records older than this many days (0 keeps them forever); the pruning "
+        "itself is recorded and the chain stays verifiable.",
+    )
+
     @field_validator("ollama_host")
     @classmethod
     def _normalise_host(cls, value: str) -> str:
