@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from app.errors import ConfigError
+from app.errors import ConfigError, NotFoundError
 from app.llm.router import ModelRouter
 from app.services.assistant import Assistant
 from app.settings import Settings, save_settings
@@ -80,6 +80,26 @@ class Services:
             ),
         )
 
+    def delete_conversation(self, conversation_id: str) -> None:
+        """Delete a conversation and its messages; the deletion itself is recorded (the request records stay)."""
+        try:
+            conv = self.conversations.get(conversation_id)
+        except NotFoundError:
+            return  # already deleted, maybe in another tab
+        count = len(self.conversations.messages(conversation_id))
+        self.conversations.delete(conversation_id)
+        self.records.append(
+            "conversation_deleted",
+            {"user": self.settings.user, "conversation_id": conversation_id, "title": conv.title, "messages": count},
+        )
+
+    def apply_retention(self) -> dict[str, Any] | None:
+        """Prune request records older than `audit_retention_days` (0 keeps them forever); returns what was done."""
+        days = self.settings.audit_retention_days
+        if days <= 0:
+            return None
+        return self.records.prune(days)
+
     def apply_settings(self, changes: dict[str, Any]) -> Settings:
         """Validate, persist and start using changed settings (raises ConfigError)."""
         with self._lock:
@@ -112,4 +132,6 @@ def build_services(settings: Settings) -> Services:
     services = Services(settings, router, conversations, records, assistant)
     assistant.attach_documents(lambda: services.documents, lambda: (data_dir / "documents.sqlite").exists())
     assistant.attach_transcriber(lambda: services.transcriber)
+    assistant.attach_tables(lambda: services.tables, lambda: (data_dir / "tables.duckdb").exists())
+    services.apply_retention()
     return services

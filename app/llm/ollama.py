@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,9 +162,28 @@ class OllamaChatModel:
             options["seed"] = params.seed
         return self._generate(payload, options)
 
+    def call_tools(
+        self, messages: Sequence[dict[str, Any]], tools: list[dict[str, Any]], params: GenerationParams
+    ) -> tuple[str, list[dict[str, Any]], Usage]:
+        """One non-streamed round with Ollama's native `tools`: (content, [{"name", "arguments"}], usage)."""
+        options = {"num_ctx": self._num_ctx, "temperature": params.temperature, "num_predict": params.max_tokens}
+        if params.seed is not None:
+            options["seed"] = params.seed
+        with self._errors():
+            response = self._server.client().chat(
+                model=self._info.name, messages=list(messages), tools=tools, stream=False, options=options
+            )
+        message = response.message
+        calls = [
+            {"name": call.function.name, "arguments": dict(call.function.arguments or {})}
+            for call in (message.tool_calls or [])
+        ]
+        usage = Usage(int(response.prompt_eval_count or 0), int(response.eval_count or 0), response.done_reason or "")
+        return message.content or "", calls, usage
+
     def _generate(self, payload: list[dict[str, Any]], options: dict[str, Any]) -> Iterator[Chunk]:
-        host, name = self._server.host, self._info.name
-        try:
+        name = self._info.name
+        with self._errors():
             response = self._server.client().chat(model=name, messages=payload, stream=True, options=options)
             for part in response:
                 text = part.message.content if part.message else ""
@@ -175,6 +195,13 @@ class OllamaChatModel:
                     if tokens_in >= self._num_ctx - 1:
                         reason = "context_truncated"  # Ollama cut the prompt to fit num_ctx
                     yield Chunk(usage=Usage(tokens_in, int(part.eval_count or 0), reason))
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn the client's exceptions into errors that tell the user what to do."""
+        host, name = self._server.host, self._info.name
+        try:
+            yield
         except ollama.ResponseError as exc:
             if exc.status_code == 404:
                 raise model_not_pulled(name) from exc

@@ -15,6 +15,8 @@ from app.ports import ChatMessage, GenerationParams, ModelInfo, RecordStore
 from app.services import attachments as attach
 from app.services.budget import estimate_tokens, fit_history, message_tokens
 from app.services.grounding import evidence, grounded_question
+from app.services.toolbox import classify
+from app.services.tools import StoredFile
 from app.services.turn import Progress, Turn, TurnResult, _file_ref, _image_ref
 from storage.conversations import ERROR, OK, ConversationStore
 
@@ -38,6 +40,20 @@ class Assistant:
         self._documents_provider = documents
         self.documents_present: Callable[[], bool] = lambda: True
         self._transcriber_provider: Callable[[], Any] | None = None
+        self._tables_provider: Callable[[], Any] | None = None
+        self.tables_present: Callable[[], bool] = lambda: False
+
+    def attach_tables(self, provider: Callable[[], Any], present: Callable[[], bool]) -> None:
+        """Use a tables service (built lazily by `provider`); `present` cheaply says if any table may exist."""
+        self._tables_provider = provider
+        self.tables_present = present
+
+    @property
+    def tables(self) -> Any:
+        """The tables service (TablesService) for run_sql."""
+        if self._tables_provider is None:
+            raise BadInputError("Tables are not available here.", "Load tables on the Tables page.")
+        return self._tables_provider()
 
     def attach_documents(self, provider: Callable[[], Any], present: Callable[[], bool]) -> None:
         """Use a document library (built lazily by `provider`); `present` cheaply says if any may exist."""
@@ -92,14 +108,15 @@ class Assistant:
         if not text:
             text = "Describe the attachment(s)."
         turn = Turn(self, text, conversation_id, files, progress, model_choice)
-        # A question about an attached file is about that file, unless documents are asked for explicitly.
-        auto = self.has_documents() and not files
-        turn.use_documents = auto if use_documents is None else use_documents
+        # None: the router decides from the question; True: always search; False: never.
+        turn.use_documents = use_documents
         if turn.use_documents and self._documents_provider is None:
             raise BadInputError("Document search is not available.", "Ingest documents first.")
+        kept = [self._keep_file(name, data) for name, data in files]
+        turn.stored = [StoredFile(ref["name"], ref["sha256"], ref["path"], ref["kind"], new=True) for ref in kept]
         if conversation_id:
             conv = self.conversations.get(conversation_id)
-            meta = {"attachments": [self._keep_file(name, data) for name, data in files]} if files else {}
+            meta = {"attachments": kept} if files else {}
             turn._user_message_id = self.conversations.add_message(conversation_id, "user", text, OK, meta).id
             if conv.title == "New conversation":
                 self.conversations.rename(conversation_id, self.conversations.title_from(text))
@@ -115,7 +132,7 @@ class Assistant:
             tmp = path.with_suffix(".tmp")
             tmp.write_bytes(data)
             tmp.replace(path)
-        return {**ref, "path": str(path)}
+        return {**ref, "path": str(path), "kind": classify(path)}
 
     def has_documents(self) -> bool:
         """True when at least one document is fully indexed."""
@@ -137,18 +154,22 @@ class Assistant:
                 f"about {budget:,} tokens at once (context {info.context_window:,}, {reserve:,} kept for the answer).",
                 "Shorten it, attach the text as a document, or use a model with a larger context.",
             )
-        if turn.passages:
-            # Passages get most of what is left; history gets the rest.
+        if turn.passages or turn.sql:
+            # Tool results get most of what is left (SQL first: exact numbers), history gets the rest.
             from app.services.search import build_context
 
-            context = build_context(turn.passages, int((budget - fixed) * 0.7), estimate_tokens)
-            turn.kept_passages = context.kept
-            if context.dropped:
-                turn.result.notices.append(
-                    f"{context.dropped} weaker passage(s) were left out to fit the model's context."
-                )
+            room = int((budget - fixed) * 0.7)
+            sql_text = fit_sql(turn, room // 2 if turn.passages else room)
+            passages_text = ""
+            if turn.passages:
+                context = build_context(turn.passages, room - estimate_tokens(sql_text), estimate_tokens)
+                turn.kept_passages, passages_text = context.kept, context.text
+                if context.dropped:
+                    turn.result.notices.append(
+                        f"{context.dropped} weaker passage(s) were left out to fit the model's context."
+                    )
             question = attach.question_message(
-                grounded_question(turn.question, context.text), turn.attachments, info.supports_images
+                grounded_question(turn.question, passages_text, sql_text), turn.attachments, info.supports_images
             )
             fixed = message_tokens(system) + message_tokens(question)
         history = self._history(turn)
@@ -212,6 +233,27 @@ class Assistant:
             "citations": r.citations,
             "tools": r.tools,
             "evidence": evidence(turn.passages),
-            "guardrails": [],
+            "guardrails": r.guardrails,
+            "flagged": bool(r.guardrails),
+            "not_in_documents": r.not_in_documents,
+            "tool_mode": r.tool_mode,
+            "sql": [{"label": e.label, "sql": e.sql, "row_count": e.row_count, "result_sha256": e.result_sha256}
+                    for e in turn.sql],
         }
         return self.records.append("chat", body)
+
+
+def fit_sql(turn: Turn, budget_tokens: int) -> str:
+    """SQL results as the model reads them, with fewer rows shown until they fit the budget (the user is told)."""
+    if not turn.sql:
+        return ""
+    rows = 20
+    while True:
+        text = "\n\n".join(evidence.block(rows) for evidence in turn.sql)
+        if estimate_tokens(text) <= budget_tokens or rows <= 1:
+            break
+        rows //= 2
+    if rows < 20 and any(e.row_count > rows for e in turn.sql):
+        turn.result.notices.append(f"Only the first {rows} row(s) of each SQL result fit the model's context; "
+                                   "the full result is shown with the answer.")
+    return text

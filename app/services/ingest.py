@@ -360,9 +360,12 @@ class DocumentLibrary(MediaIngestion):
 
     # ---- retrieval ----------------------------------------------------------------------------
 
-    def search(self, query: str, k: int | None = None) -> list[Passage]:
-        """Ranked passages from fully indexed documents; [] means 'not in your documents'."""
+    def search(self, query: str, k: int | None = None, only: Sequence[str] = ()) -> list[Passage]:
+        """Ranked passages from fully indexed documents (only those with ids in `only`, when given);
+        [] means 'not in your documents'."""
         hidden = self.registry.not_queryable_ids()
+        if only:
+            hidden = [*hidden, *(d.id for d in self.registry.list() if d.id not in set(only))]
         return hybrid_search(query, self.vectors, self.keywords, k=k, exclude_docs=hidden, config=self.config)
 
     @staticmethod

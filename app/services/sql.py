@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,7 +159,8 @@ class TablesService:
         answer.answer = describe_result(result)
         answer.chart = suggest_chart(result)
 
-    def ask(self, question: str, phrase: bool = False) -> SqlAnswer:
+    def ask(self, question: str, phrase: bool = False, only: Sequence[str] = (), model: ChatModel | None = None
+            ) -> SqlAnswer:
         """Answer a question with generated SQL, repairing failed SQL a bounded number of times."""
         start = time.monotonic()
         answer = SqlAnswer(question=question)
@@ -171,10 +172,10 @@ class TablesService:
                 answer.error = "No tables are loaded yet."
                 answer.cannot_answer = True
                 return answer
-        model = self._chat_model()
+        model = model or self._chat_model()
         groups = {table: src.sha256 for src in self.sources() for table in src.tables}
         with self._eng() as eng:
-            schema = select_schema(eng, question, self._schema_budget(model), groups=groups)
+            schema = select_schema(eng, question, self._schema_budget(model), groups=groups, only=only)
         messages = build_messages(schema, question)
         params = GenerationParams(temperature=0.0, top_p=1.0, max_tokens=self._max_tokens, seed=0)
         for attempt in range(1, self.max_repairs + 2):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.ports import ChatMessage
@@ -69,6 +70,7 @@ def select_schema(
     budget_tokens: int,
     values_for_rows: int = 200_000,
     groups: dict[str, str] | None = None,
+    only: Sequence[str] = (),
 ) -> SchemaText:
     """Pick the tables (and columns) relevant to the question that fit the token budget, with example values.
 
@@ -76,7 +78,7 @@ def select_schema(
     model, so when the question points at some files, tables of files it does not point at are left out;
     tables of one file (one database) always stay together, since joins between them may matter.
     """
-    tables = engine.tables()
+    tables = [t for t in engine.tables() if not only or t.name in only]  # `only`: the conversation's tables
     q_words = words(question)
     if groups and len(set(groups.values())) > 1:
         tables = _relevant_groups(tables, q_words, groups)

@@ -44,6 +44,9 @@ class TurnResult:
     notices: list[str] = field(default_factory=list)
     citations: list[dict[str, Any]] = field(default_factory=list)
     tools: list[dict[str, Any]] = field(default_factory=list)
+    tool_mode: str = ""  # "router" | "native": who picked the tools
+    not_in_documents: bool = False
+    guardrails: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         """The CLI's `ask --json` shape (plus diagnostics)."""
@@ -68,6 +71,11 @@ class Turn:
         self.attachments: list[attach.Attachment] = []
         self.use_documents = False
         self.passages: list[Any] = []  # retrieved for this turn
+        self.sql: list[Any] = []  # run_sql results (SqlEvidence) for this turn
+        self.stored: list[Any] = []  # this turn's attachments as kept files (StoredFile)
+        self.on_step: Callable[[dict[str, Any]], None] | None = None  # live tool steps (the UI)
+        self.tool_mode = ""  # "router" | "native", once decided
+        self.docs_required = False  # the question was about the documents: nothing found means "not in them"
         self.kept_passages: list[Any] = []  # the ones that fit in the prompt; citation [n] = kept[n-1]
         self.question = question
         self.progress = progress
@@ -122,8 +130,9 @@ class Turn:
         parts: list[str] = []
         finished = False
         try:
-            self._prepare_attachments(info)
-            if self.use_documents and not self._retrieve():
+            self._use_tools(info)
+            if self._not_in_documents():
+                self.result.not_in_documents = True
                 parts.append(NOT_IN_DOCUMENTS)
                 yield NOT_IN_DOCUMENTS
                 finished = True
@@ -169,54 +178,24 @@ class Turn:
                 # Closed early: the stop button, a rerun, or the consumer going away.
                 self._finish("".join(parts), STOPPED)
 
-    def _retrieve(self) -> bool:
-        """Search the user's documents; False when nothing clears the relevance floor."""
-        started = time.monotonic()
-        ok, error = True, ""
-        try:
-            self.passages = list(self._assistant.documents.search(self.question))
-        except AssistantError as exc:
-            ok, error = False, exc.message
-            self.passages = []
-        step = {"name": "search_documents", "input": self.question, "seconds": round(time.monotonic() - started, 4),
-                "ok": ok, "output": f"{len(self.passages)} passage(s)"}
-        if error:
-            step["error"] = error
-        self.result.tools.append(step)
-        if not self.passages:
+    def _use_tools(self, info: ModelInfo) -> None:
+        """Add this turn's PDFs and tables, pick the tools (router or the model), run them, keep the evidence."""
+        from app.services.planning import run_tools
+
+        box = run_tools(self, info)
+        self.passages, self.sql = box.passages, box.sql
+        self.result.tools = box.steps
+        if box.searched and not box.passages:
             self.result.notices.append(
                 "No passage in your documents matched this question well enough to answer from it."
-                if ok else f"Document search failed: {error}"
+                + ("" if self.docs_required else " The answer below is from the model's general knowledge.")
             )
-        return bool(self.passages)
-
-    def _prepare_attachments(self, info: ModelInfo) -> None:
-        """OCR images (for text-only models) and transcribe recordings; a failure is reported, not fatal."""
-        settings = self._assistant.settings
-        for name, data in self.files:
-            started = time.monotonic()
-            step: dict[str, Any] = {"name": "attachment", "input": name, "ok": True}
-            try:
-                item = attach.prepare(
-                    name, data, transcriber=lambda: self._assistant.transcriber, run_ocr=not info.supports_images,
-                    max_side=settings.image_max_side, progress=self.progress,
-                )
-            except AssistantError as exc:
-                step.update(ok=False, error=exc.message, output="could not be used")
-                self.result.notices.append(f"{name} could not be used: {exc.message} {exc.hint}".strip())
-            else:
-                self.attachments.append(item)
-                if item.kind == "image":
-                    ocr = item.image.ocr
-                    step.update(name="describe_image", output=f"{item.image.width}x{item.image.height} image"
-                                + (f", {len(ocr.lines)} line(s) of text" if ocr else ", sent to the vision model"))
-                else:
-                    t = item.transcript
-                    step.update(name="read_transcript", output=f"{t.duration:.0f} s of audio, {len(t.segments)} "
-                                f"segment(s), language {t.language}")
-            step["seconds"] = round(time.monotonic() - started, 4)
-            self.result.tools.append(step)
         self.result.notices.extend(attach.notices(self.attachments, info.supports_images))
+
+    def _not_in_documents(self) -> bool:
+        """Only the documents could answer, and nothing in them matched: say so instead of guessing."""
+        searched = any(step["name"] == "search_documents" for step in self.result.tools)
+        return searched and self.docs_required and not (self.passages or self.sql or self.attachments)
 
     def _cite(self, answer: str) -> None:
         citations: list[dict[str, Any]] = []
@@ -236,6 +215,8 @@ class Turn:
                 self.result.notices.append(attach.INFERRED_MOMENT)
         for extra in moments:
             citations.append({**extra, "n": len(citations) + 1})
+        for evidence in self.sql:  # the SQL and its rows are the evidence for any number the answer gives
+            citations.append(evidence.citation(len(citations) + 1))
         self.result.citations = citations
 
     def _finish(self, answer: str, status: str) -> None:

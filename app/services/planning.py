@@ -1,0 +1,166 @@
+"""A turn's work before the answer: gather the conversation's files, add new PDFs and tables,
+pick the tools (the deterministic router or the model's own tool calling) and run them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from app.errors import AssistantError
+from app.ports import ModelInfo
+from app.services.routing import PreviousTurn, route, table_vocabulary
+from app.services.toolbox import ToolBox, classify
+from app.services.toolcall import plan_with_ollama, plan_with_qwen
+from app.services.tools import (
+    DESCRIBE_IMAGE,
+    READ_TRANSCRIPT,
+    RUN_SQL,
+    SEARCH_DOCUMENTS,
+    Resources,
+    StoredFile,
+    ToolCall,
+    tool_specs,
+)
+
+_UNUSABLE = {
+    "empty": "it is empty (0 bytes). Attach it again.",
+    "unknown": "it is not a PDF, table, image or recording this app can read (judging by its content). "
+    "Attach PDFs, CSV/Excel/Parquet/JSON/DuckDB tables, images or recordings.",
+}
+
+
+def run_tools(turn: Any, info: ModelInfo) -> ToolBox:
+    """Everything between the question and the answer; failures become failed steps, not failed turns."""
+    assistant = turn._assistant
+    resources = conversation_resources(turn)
+    box = ToolBox(turn, resources, turn.on_step)
+    for stored in resources.files:
+        if not stored.new:
+            continue
+        if stored.kind == "pdf":
+            box.add_document(stored)
+        elif stored.kind == "table":
+            box.add_table(stored)
+        elif stored.kind in _UNUSABLE:
+            reason = f"{stored.name} could not be used: {_UNUSABLE[stored.kind]}"
+            call = ToolCall("read_attachment", {"name": stored.name}, error=reason)
+            box.failed_call(call)
+            turn.result.notices.append(call.error)
+    if turn.use_documents is False:
+        resources.documents = False
+    mode = tool_mode(assistant.settings.tool_mode, info)
+    turn.tool_mode = turn.result.tool_mode = mode
+    if mode == "native":
+        _plan_natively(turn, info, box)
+    else:
+        calls = route(turn.question, resources, _table_words(assistant, resources), previous_turn(turn),
+                      force_documents=turn.use_documents)
+        for call in calls:
+            if call.name == SEARCH_DOCUMENTS:
+                turn.docs_required = turn.use_documents is True or call.reason == "document question"
+            box.run(call)
+    return box
+
+
+def tool_mode(setting: str, info: ModelInfo) -> str:
+    """'native' or 'router' for this model. 'auto' uses native tool calling only where the model advertises it
+    and is large enough to plan (Ollama models with the tools capability); the small embedded models
+    route by rules, which the assistant benchmark measured as more accurate and faster for them."""
+    if setting in ("native", "router"):
+        return setting if (setting == "router" or info.supports_tools) else "router"
+    return "native" if info.backend == "ollama" and info.supports_tools else "router"
+
+
+def _plan_natively(turn: Any, info: ModelInfo, box: ToolBox) -> None:
+    resources = box.resources
+    specs = tool_specs(resources)
+
+    def on_call(call: ToolCall) -> None:
+        box.failed_call(call)
+
+    def execute(call: ToolCall) -> str:
+        if call.name == SEARCH_DOCUMENTS:
+            turn.docs_required = True
+        return box.run(call)
+
+    if specs:
+        try:
+            if info.backend == "ollama":
+                plan_with_ollama(turn.model, turn.question, specs, execute, on_call)
+            else:
+                plan_with_qwen(turn.model, turn.question, specs, execute, on_call)
+        except AssistantError as exc:
+            failed = ToolCall("plan_tools", {"question": turn.question}, error=f"Tool planning failed: {exc.message}")
+            box.failed_call(failed)
+    # Files attached to this very question are always read, whatever the model chose.
+    done = {(s["name"], s["input"]) for s in box.steps if s["ok"]}
+    for stored in resources.files:
+        tool = {"image": DESCRIBE_IMAGE, "audio": READ_TRANSCRIPT}.get(stored.kind)
+        if stored.new and tool and (tool, stored.name) not in done:
+            box.run(ToolCall(tool, {"name": stored.name}))
+
+
+def conversation_resources(turn: Any) -> Resources:
+    """The documents, tables and files this turn's tools can reach."""
+    assistant = turn._assistant
+    files = [*_earlier_files(turn), *turn.stored]
+    resources = Resources(documents=assistant.has_documents(), files=files)
+    earlier_pdfs = {f.sha256 for f in files if f.kind == "pdf" and not f.new}
+    if earlier_pdfs and assistant.documents is not None:
+        resources.doc_ids = [d.id for d in assistant.documents.list_documents()
+                             if d.sha256 in earlier_pdfs and d.status == "indexed"]
+    if assistant.tables_present() or any(f.kind == "table" for f in files):
+        try:
+            tables = assistant.tables
+            earlier_tables = {f.sha256 for f in files if f.kind == "table" and not f.new}
+            resources.table_scope = [t for src in tables.sources() if src.sha256 in earlier_tables
+                                     for t in src.tables]
+            resources.tables = list(resources.table_scope) or [t.name for t in tables.tables()]
+        except AssistantError as exc:  # e.g. the tables database is locked by another process
+            turn.result.notices.append(f"Your tables cannot be used right now: {exc.message} {exc.hint}".strip())
+    return resources
+
+
+def _earlier_files(turn: Any) -> list[StoredFile]:
+    conversation_id = turn.result.conversation_id
+    if not conversation_id:
+        return []
+    files, seen = [], {f.sha256 for f in turn.stored}
+    for message in turn._assistant.conversations.messages(conversation_id):
+        if message.role != "user" or message.id == turn._user_message_id:
+            continue
+        for ref in message.meta.get("attachments") or []:
+            path = ref.get("path")
+            if not path or ref.get("sha256") in seen or not Path(path).exists():
+                continue
+            seen.add(ref["sha256"])
+            kind = ref.get("kind") or classify(Path(path))
+            files.append(StoredFile(ref.get("name", "file"), ref["sha256"], path, kind))
+    return files
+
+
+def previous_turn(turn: Any) -> PreviousTurn | None:
+    """The conversation's last answered question and the tools it used (for follow-ups like 'now for 2023')."""
+    conversation_id = turn.result.conversation_id
+    if not conversation_id:
+        return None
+    question, found = "", None
+    for message in turn._assistant.conversations.messages(conversation_id):
+        if message.id in (turn._user_message_id, turn._answer_message_id):
+            continue
+        if message.role == "user":
+            question = message.content
+        elif message.role == "assistant" and message.meta.get("tools"):
+            steps = message.meta["tools"]
+            sql = next((s.get("sql", "") for s in reversed(steps) if s.get("name") == RUN_SQL and s.get("ok")), "")
+            found = PreviousTurn(question, tuple(s.get("name", "") for s in steps), sql)
+    return found
+
+
+def _table_words(assistant: Any, resources: Resources) -> set[str]:
+    if not resources.tables:
+        return set()
+    try:
+        return table_vocabulary([t for t in assistant.tables.tables() if t.name in resources.tables])
+    except AssistantError:
+        return set()

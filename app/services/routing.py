@@ -1,0 +1,135 @@
+"""The deterministic router: which tools a question needs, from its words and the conversation's files.
+
+Used when the model has no reliable tool calling (small embedded models) and as the fallback
+when its calls are unusable. It is a rule set over generic cues — no rule names a benchmark question.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from app.services.tools import (
+    DESCRIBE_IMAGE,
+    READ_TRANSCRIPT,
+    RUN_SQL,
+    SEARCH_DOCUMENTS,
+    Resources,
+    ToolCall,
+)
+
+# Words that ask for a computation over rows.
+_DATA_STRONG = re.compile(
+    r"\b(how many|how much|number of|count|total|sum|average|avg|mean|median|maximum|minimum|highest|lowest|"
+    r"largest|smallest|biggest|top \d+|bottom \d+|rank(ed|ing)?|percent(age)?|share of|ratio|per (year|month|"
+    r"day|week|quarter|customer|product|region|country|category|person|user)|group(ed)? by|sorted by|"
+    r"order(ed)? by|most|least|fewest|greater than|less than|more than|at least|between \d|"
+    r"in (19|20)\d\d|rows?|records?|table|column|dataset|spreadsheet|csv|sql|query)\b"
+)
+_DATA_WEAK = re.compile(r"\b(which|list|show|each|every|per|by|compare|trend|growth|values?|data)\b")
+# Words that ask for text: definitions, explanations, what a document says.
+_DOC_CUES = re.compile(
+    r"\b(what (is|are|does|do) (a |an |the )?\w+ (mean|means|defined)|what is meant|define[ds]?|definition|meaning|"
+    r"explain|explanation|why|according to|policy|policies|clause|contract|report|manual|guide|document|"
+    r"pdf|page|section|chapter|says?|said|mention(s|ed)?|describe[sd]?|how (do|does|can|to|should)|"
+    r"what (is|are)|who|terms?|conditions?|recommend(s|ed|ation)?)\b"
+)
+_IMAGE_CUES = re.compile(r"\b(image|picture|photo|chart|graph|screenshot|scan(ned)?|figure|diagram|slide|receipt)s?\b")
+_AUDIO_CUES = re.compile(r"\b(recording|audio|meeting|call|voice|said|says|speaker|transcript|minute|podcast)s?\b")
+# A short question that leans on the previous one ("now only for 2023", "and for Europe?").
+_FOLLOW_UP = re.compile(
+    r"^(now|only|and|but|what about|how about|instead|same|also|just|exclude|excluding|include|including|"
+    r"for|in|then|break (it|that) down|split)\b"
+)
+_GENERIC_WORDS = {"id", "name", "date", "value", "type", "data", "table", "year", "the", "and", "for", "with"}
+_WORD = re.compile(r"[a-z][a-z0-9]{2,}")
+
+
+@dataclass
+class PreviousTurn:
+    """What the router needs to know about the conversation's last answered question."""
+
+    question: str = ""
+    tools: tuple[str, ...] = ()
+    sql: str = ""
+
+
+def route(question: str, resources: Resources, table_words: set[str], previous: PreviousTurn | None = None,
+          force_documents: bool | None = None) -> list[ToolCall]:
+    """Tool calls for a question. `table_words` are words of the table and column names in scope.
+
+    `force_documents`: True always searches the documents, False never does, None decides by the question.
+    """
+    original = question
+    text = " ".join(question.lower().split())
+    words = set(_WORD.findall(text))
+    calls: list[ToolCall] = []
+    new_files = {f.kind for f in resources.files if f.new}
+
+    sql_score = 0
+    if resources.tables:
+        sql_score += 2 * bool(_DATA_STRONG.search(text)) + bool(_DATA_WEAK.search(text))
+        sql_score += 2 * len((words & table_words) - _GENERIC_WORDS) if table_words else 0
+        sql_score += 2 * ("table" in new_files)
+    doc_score = 0
+    if resources.documents:
+        doc_score += 2 * bool(_DOC_CUES.search(text)) + 2 * ("pdf" in new_files)
+
+    use_sql = sql_score >= 2
+    if not use_sql and resources.tables and previous and RUN_SQL in previous.tools and _is_follow_up(text):
+        use_sql = True
+        question = follow_up_question(previous, question)
+    if use_sql:
+        calls.append(ToolCall(RUN_SQL, {"question": question}, reason="data question"))
+
+    if force_documents is True and resources.documents:
+        use_docs = True
+    elif force_documents is False:
+        use_docs = False
+    else:
+        # Documents answer whatever the tables do not: searched when the question reads like a text question,
+        # or when nothing else was picked (the relevance floor then decides whether anything matches).
+        use_docs = resources.documents and (doc_score >= 2 or not use_sql)
+    if use_docs:
+        reason = "document question" if (doc_score >= 2 or force_documents) else "nothing else fits"
+        calls.append(ToolCall(SEARCH_DOCUMENTS, {"query": original}, reason=reason))
+
+    # Earlier attachments are reread when the question points at them; this turn's are always read.
+    for stored in resources.images():
+        if stored.new or _IMAGE_CUES.search(text) or _only_files_left(calls, resources):
+            calls.append(ToolCall(DESCRIBE_IMAGE, {"name": stored.name}))
+    for stored in resources.recordings():
+        if stored.new or _AUDIO_CUES.search(text) or _only_files_left(calls, resources):
+            calls.append(ToolCall(READ_TRANSCRIPT, {"name": stored.name}))
+    return calls
+
+
+def _is_follow_up(text: str) -> bool:
+    return bool(_FOLLOW_UP.search(text)) or len(text.split()) <= 6
+
+
+def _only_files_left(calls: list[ToolCall], resources: Resources) -> bool:
+    # Nothing else fits the question and the conversation has media: the question is probably about them.
+    return not calls and not resources.documents and not resources.tables
+
+
+def follow_up_question(previous: PreviousTurn, question: str) -> str:
+    """A follow-up rewritten to stand alone for the SQL writer, which sees no chat history."""
+    sql = f" (answered with: {' '.join(previous.sql.split())})" if previous.sql else ""
+    return f"Previous question: {previous.question}{sql}. Follow-up: {question}"
+
+
+def table_vocabulary(tables: list[object]) -> set[str]:
+    """Words of table and column names (split on underscores and case), for matching question words."""
+    vocab: set[str] = set()
+    for table in tables:
+        names = [getattr(table, "name", "")] + [getattr(c, "name", "") for c in getattr(table, "columns", [])]
+        for name in names:
+            spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", str(name)).replace("_", " ").lower()
+            for word in _WORD.findall(spaced):
+                vocab.add(word)
+                if word.endswith("s") and len(word) > 3:
+                    vocab.add(word[:-1])  # "sales" matches "sale"
+                else:
+                    vocab.add(word + "s")
+    return vocab
