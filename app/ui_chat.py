@@ -15,8 +15,13 @@ from app.services.ingest_media import content_kind, read_head
 from app.ui import KEY_CONVERSATION, KEY_MODEL_CHOICE, progress_reporter, show_error
 from storage.conversations import ERROR, INTERRUPTED, STOPPED, STREAMING, Message
 
-ATTACHMENT_TYPES = ["png", "jpg", "jpeg", "gif", "webp", "bmp", "tif", "tiff",
+ATTACHMENT_TYPES = ["pdf", "csv", "tsv", "txt", "xlsx", "parquet", "json", "jsonl", "duckdb", "db",
+                    "png", "jpg", "jpeg", "gif", "webp", "bmp", "tif", "tiff",
                     "wav", "mp3", "m4a", "ogg", "oga", "opus", "flac", "webm"]
+KEY_PENDING = "chat.pending"  # a regenerate or edited question waiting to be sent
+_STEP_ICONS = {"search_documents": ":material/manage_search:", "run_sql": ":material/table_chart:",
+               "describe_image": ":material/image:", "read_transcript": ":material/graphic_eq:",
+               "index_document": ":material/description:", "load_table": ":material/upload_file:"}
 
 _STATUS_NOTE = {
     STOPPED: ":material/stop_circle: Stopped — the partial answer is kept.",
@@ -59,7 +64,7 @@ def conversation_sidebar(services: Services) -> str | None:
                 mime="text/markdown", icon=":material/download:", key="chat.export",
             )
             if st.button("Delete this conversation", type="primary", key="chat.delete"):
-                store.delete(current)
+                services.delete_conversation(current)
                 st.session_state[KEY_CONVERSATION] = None
                 st.rerun()
     return current
@@ -88,9 +93,15 @@ def model_picker(services: Services) -> None:
 
 def render_citations(services: Services, message: Message) -> None:
     """Each citation opens its passage: a recording plays from the cited moment, an image shows itself,
-    and a toggle shows the whole page (or transcript) with the passage highlighted."""
+    and a toggle shows the whole page (or transcript) with the passage highlighted; SQL shows query and rows."""
     for cite in message.meta.get("citations") or []:
         kind = cite.get("kind", "pdf")
+        if kind == "sql":
+            with st.expander(f"[{cite.get('label', cite['n'])}] SQL result · {cite.get('row_count', 0)} row(s)",
+                             icon=":material/table_chart:"):
+                st.code(cite.get("sql", ""), language="sql")
+                render_rows(cite.get("columns") or [], cite.get("rows") or [], cite.get("row_count", 0))
+            continue
         if kind == "audio" and cite.get("timestamp"):
             label, icon = f"[{cite['n']}] {cite['source']} @ {cite['timestamp']}", ":material/graphic_eq:"
         elif kind == "image":
@@ -129,12 +140,95 @@ def highlighted_page(page: str, start: int, end: int, context: int = 500) -> str
             f"{before}<mark>{html.escape(page[start:end])}</mark>{after}</div>")
 
 
+def render_rows(columns: list[str], rows: list[list], total: int) -> None:
+    """A small result table, with how many rows exist in all."""
+    import pandas as pd
+
+    if columns:
+        st.dataframe(pd.DataFrame(rows, columns=columns), hide_index=True, use_container_width=True)
+    if total > len(rows):
+        st.caption(f"First {len(rows)} of {total} row(s).")
+
+
+def step_line(step: dict) -> str:
+    """One step as a line: tool, input, result, time."""
+    icon = _STEP_ICONS.get(step["name"], ":material/build:")
+    state = ":green[:material/check:]" if step.get("ok") else ":red[:material/close:]"
+    if step.get("running"):
+        state = ":material/hourglass_top:"
+    text = f"{state} {icon} **{step['name']}** · {html.escape(str(step.get('input', '')))[:160]}"
+    if not step.get("running"):
+        text += f" → {step.get('output', '')} ({step.get('seconds', 0):.2f} s)"
+        if step.get("error"):
+            text += f"  \n:red[{step['error']}]"
+    return text
+
+
+def render_step(step: dict) -> None:
+    """A finished step with what came back (SQL and rows, passages, text read)."""
+    st.markdown(step_line(step))
+    if step.get("sql"):
+        st.code(step["sql"], language="sql")
+    if step.get("columns"):
+        render_rows(step["columns"], step.get("rows") or [], step.get("row_count", 0))
+    if step.get("passages"):
+        st.caption(" · ".join(f"{p['source']} p.{p['page']}" for p in step["passages"][:8]))
+    if step.get("text"):
+        st.caption(step["text"][:400] + ("…" if len(step["text"]) > 400 else ""))
+
+
 def render_steps(message: Message) -> None:
-    """The tools a turn used, one line each."""
-    for step in message.meta.get("tools") or []:
-        state = "" if step.get("ok") else " — failed: " + step.get("error", "")
-        st.caption(f":material/manage_search: {step['name']}: {step.get('output', '')} "
-                   f"in {step.get('seconds', 0):.2f} s{state}")
+    """The tools a turn used, collapsed: which tool, with what input, how long, what came back."""
+    steps = message.meta.get("tools") or []
+    if not steps:
+        return
+    failed = sum(not s.get("ok") for s in steps)
+    label = f"{len(steps)} step(s)" + (f", {failed} failed" if failed else "")
+    with st.expander(label, icon=":material/checklist:"):
+        for step in steps:
+            render_step(step)
+
+
+def message_actions(services: Services, conversation_id: str, messages: list[Message]) -> None:
+    """Under the last answer: regenerate, edit and resend the question, copy the answer."""
+    if len(messages) < 2 or messages[-1].role != "assistant" or messages[-1].status == STREAMING:
+        return
+    question = next((m for m in reversed(messages) if m.role == "user"), None)
+    if question is None:
+        return
+    answer = messages[-1]
+    cols = st.columns([1, 1, 1, 5])
+    if cols[0].button("Regenerate", icon=":material/refresh:", key="chat.regenerate"):
+        st.session_state[KEY_PENDING] = {"from": question.id, "text": question.content,
+                                         "attachments": question.meta.get("attachments") or []}
+        st.rerun()
+    with cols[1].popover("Edit", icon=":material/edit:"):
+        edited = st.text_area("Question", value=question.content, key=f"chat.edit.{question.id}")
+        if st.button("Send", icon=":material/send:", key="chat.edit.send", disabled=not edited.strip()):
+            st.session_state[KEY_PENDING] = {"from": question.id, "text": edited,
+                                             "attachments": question.meta.get("attachments") or []}
+            st.rerun()
+    with cols[2].popover("Copy", icon=":material/content_copy:"):
+        st.caption("Use the copy button at the top right of the box.")
+        st.code(answer.content or "", language=None, wrap_lines=True)
+
+
+def take_pending(services: Services, conversation_id: str) -> tuple[str, list[tuple[str, bytes]]] | None:
+    """A regenerate or edit waiting to be sent: drops the old question and answer, returns what to ask."""
+    pending = st.session_state.pop(KEY_PENDING, None)
+    if not pending:
+        return None
+    files = []
+    for ref in pending["attachments"]:
+        path = Path(ref.get("path", ""))
+        if path.is_file():
+            files.append((ref.get("name", path.name), path.read_bytes()))
+    try:
+        services.conversations.delete_from(conversation_id, pending["from"])
+    except AssistantError as exc:
+        show_error(exc)
+        return None
+    return pending["text"], files
 
 
 def render_message(services: Services, message: Message) -> None:
@@ -175,7 +269,9 @@ def render_attachments(services: Services, message_id: str, refs: list[dict]) ->
             st.caption(f":material/mic: {name}")
             st.audio(path)
         else:
-            st.caption(f":material/attach_file: {name} (not an image or a recording)")
+            icon = {"pdf": ":material/description:", "table": ":material/table_chart:"}.get(
+                ref.get("kind", ""), ":material/attach_file:")
+            st.caption(f"{icon} {name}")
             continue
         if st.button("Add to documents", icon=":material/library_add:", key=f"chat.keep.{message_id}.{i}",
                      help="Index its text (OCR or transcript) so later questions can cite it."):
@@ -205,9 +301,15 @@ def documents_toggle(services: Services) -> bool:
     available = services.assistant.has_documents()
     on = st.sidebar.toggle("Answer from my documents", value=available, disabled=not available,
                            key="chat.use_documents",
-                           help="Search your ingested documents and cite file and page. Add documents on the "
-                                "Documents page.")
-    return bool(on and available)
+                           help="On: questions that need your documents search them and cite file and page. "
+                                "Off: documents are never searched. Add documents on the Documents page or attach "
+                                "a PDF to a question.")
+    return bool(on) if available else True  # nothing indexed yet: a PDF attached to a question may be
+
+
+def documents_choice(on: bool) -> bool | None:
+    """The switch on lets each question decide (the router searches when it fits); off never searches."""
+    return None if on else False
 
 
 def read_chat_input(services: Services, value) -> tuple[str, list[tuple[str, bytes]]] | None:
@@ -253,7 +355,24 @@ def stream_turn(
         st.markdown(turn.question)
         for name, _ in files or []:
             st.caption(f":material/attach_file: {name}")
+    if files:
+        st.caption("Attachments are read, indexed or loaded first; each step is shown as it runs.")
     with st.chat_message("assistant"):
+        status = st.status("Working…", expanded=True)
+        live: dict[int, object] = {}
+
+        def show_step(step: dict) -> None:
+            # A step is reported when it starts and when it ends; the same line is updated in place.
+            key = id(step)
+            if key not in live:
+                live[key] = status.empty()
+            with live[key].container():
+                if step.get("running"):
+                    st.markdown(step_line(step))
+                else:
+                    render_step(step)
+
+        turn.on_step = show_step
         report, clear = progress_reporter("Preparing the model…")
         turn.progress = report
         try:
@@ -270,11 +389,15 @@ def stream_turn(
         try:
             for delta in turn:
                 if not text:
-                    clear()  # attachments are prepared: the answer starts
+                    clear()  # the tools are done: the answer starts
+                    steps = turn.result.tools
+                    status.update(label=f"{len(steps)} step(s)" if steps else "No tools needed",
+                                  state="complete", expanded=False)
                 text += delta
                 placeholder.markdown(text + "▌")
         except AssistantError as exc:
             placeholder.markdown(text)
+            status.update(label="Stopped by an error", state="error", expanded=False)
             show_error(exc)
             return
         finally:

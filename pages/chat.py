@@ -6,11 +6,14 @@ from app.ui import KEY_CONVERSATION, get_services, model_choice
 from app.ui_chat import (
     ATTACHMENT_TYPES,
     conversation_sidebar,
+    documents_choice,
     documents_toggle,
+    message_actions,
     model_picker,
     read_chat_input,
     render_message,
     stream_turn,
+    take_pending,
 )
 
 services = get_services()
@@ -20,16 +23,22 @@ conversation_id = conversation_sidebar(services)
 
 st.title("Chat")
 if conversation_id:
-    for message in services.conversations.messages(conversation_id):
+    messages = services.conversations.messages(conversation_id)
+    for message in messages:
         render_message(services, message)
+    message_actions(services, conversation_id, messages)
 else:
-    st.info("Ask anything below. Your conversations are saved on this machine and survive a restart.")
+    st.info("Ask anything below, and attach what you work with: PDFs, tables (CSV, Excel, Parquet, DuckDB), "
+            "images and recordings. Conversations are saved on this machine and survive a restart.")
 
-value = st.chat_input("Ask a question…", accept_file="multiple", file_type=ATTACHMENT_TYPES, accept_audio=True)
-if value is not None and (message := read_chat_input(services, value)) is not None:
-    question, files = message
+value = st.chat_input("Ask a question, attach files or record a voice note…", accept_file="multiple",
+                      file_type=ATTACHMENT_TYPES, accept_audio=True)
+pending = take_pending(services, conversation_id) if conversation_id else None
+if pending is None and value is not None:
+    pending = read_chat_input(services, value)
+if pending is not None:
+    question, files = pending
     if conversation_id is None:
         conversation_id = services.conversations.create().id
         st.session_state[KEY_CONVERSATION] = conversation_id
-    # A question with attachments is about them; without, the documents switch decides.
-    stream_turn(services, conversation_id, question, model_choice(), None if files else use_documents, files)
+    stream_turn(services, conversation_id, question, model_choice(), documents_choice(use_documents), files)

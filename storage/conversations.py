@@ -119,6 +119,16 @@ class ConversationStore:
         """Delete a conversation and its messages (request records are kept)."""
         self._con().execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
 
+    def delete_from(self, conversation_id: str, message_id: str) -> int:
+        """Delete a message and every later one (regenerate, edit and resend); returns how many went."""
+        con = self._con()
+        row = con.execute("SELECT seq FROM messages WHERE id = ? AND conversation_id = ?",
+                          (message_id, conversation_id)).fetchone()
+        if row is None:
+            raise NotFoundError("That message no longer exists.", "Reload the page.")
+        cur = con.execute("DELETE FROM messages WHERE conversation_id = ? AND seq >= ?", (conversation_id, row[0]))
+        return cur.rowcount
+
     def add_message(
         self, conversation_id: str, role: str, content: str, status: str = OK, meta: dict[str, Any] | None = None
     ) -> Message:

@@ -32,8 +32,9 @@ _DOC_CUES = re.compile(
     r"\b(what (is|are|does|do) (a |an |the )?\w+ (mean|means|defined)|what is meant|define[ds]?|definition|meaning|"
     r"explain|explanation|why|according to|policy|policies|clause|contract|report|manual|guide|document|"
     r"pdf|page|section|chapter|says?|said|mention(s|ed)?|describe[sd]?|how (do|does|can|to|should)|"
-    r"what (is|are)|who|terms?|conditions?|recommend(s|ed|ation)?)\b"
+    r"terms?|conditions?|recommend(s|ed|ation)?)\b"
 )
+_DOC_WEAK = re.compile(r"\b(what (is|are|was|were)|who)\b")  # also how data questions start
 _IMAGE_CUES = re.compile(r"\b(image|picture|photo|chart|graph|screenshot|scan(ned)?|figure|diagram|slide|receipt)s?\b")
 _AUDIO_CUES = re.compile(r"\b(recording|audio|meeting|call|voice|said|says|speaker|transcript|minute|podcast)s?\b")
 # A short question that leans on the previous one ("now only for 2023", "and for Europe?").
@@ -42,6 +43,12 @@ _FOLLOW_UP = re.compile(
     r"for|in|then|break (it|that) down|split)\b"
 )
 _GENERIC_WORDS = {"id", "name", "date", "value", "type", "data", "table", "year", "the", "and", "for", "with"}
+_STOPWORDS = set(
+    "the and for with are was were what which who whom how many much does did have has had this that these those "
+    "there their them they from into onto than then also only just all any each every per our your you can could "
+    "would should will shall may might must not but its it's show list give tell find get made make sold number "
+    "total count average sum most least more less top between during year years month months day days".split()
+)
 _WORD = re.compile(r"[a-z][a-z0-9]{2,}")
 
 
@@ -73,7 +80,8 @@ def route(question: str, resources: Resources, table_words: set[str], previous: 
         sql_score += 2 * ("table" in new_files)
     doc_score = 0
     if resources.documents:
-        doc_score += 2 * bool(_DOC_CUES.search(text)) + 2 * ("pdf" in new_files)
+        doc_score += 2 * bool(_DOC_CUES.search(text)) + bool(_DOC_WEAK.search(text)) + 2 * ("pdf" in new_files)
+        doc_score += 2 * (bool(table_words) and _beyond_tables(words, table_words))
 
     use_sql = sql_score >= 2
     if not use_sql and resources.tables and previous and RUN_SQL in previous.tools and _is_follow_up(text):
@@ -91,7 +99,8 @@ def route(question: str, resources: Resources, table_words: set[str], previous: 
         # or when nothing else was picked (the relevance floor then decides whether anything matches).
         use_docs = resources.documents and (doc_score >= 2 or not use_sql)
     if use_docs:
-        reason = "document question" if (doc_score >= 2 or force_documents) else "nothing else fits"
+        asks_text = doc_score >= 2 or (doc_score >= 1 and not use_sql) or force_documents
+        reason = "document question" if asks_text else "nothing else fits"
         calls.append(ToolCall(SEARCH_DOCUMENTS, {"query": original}, reason=reason))
 
     # Earlier attachments are reread when the question points at them; this turn's are always read.
@@ -102,6 +111,13 @@ def route(question: str, resources: Resources, table_words: set[str], previous: 
         if stored.new or _AUDIO_CUES.search(text) or _only_files_left(calls, resources):
             calls.append(ToolCall(READ_TRANSCRIPT, {"name": stored.name}))
     return calls
+
+
+def _beyond_tables(words: set[str], table_words: set[str]) -> bool:
+    # A data question with several words the tables do not know ("...and which function reads a file?")
+    # asks something else too: the documents may hold that part.
+    leftover = {w for w in words if w not in _STOPWORDS and w not in table_words and not w.isdigit()}
+    return len(leftover) >= 3
 
 
 def _is_follow_up(text: str) -> bool:

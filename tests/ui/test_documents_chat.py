@@ -36,8 +36,9 @@ def test_chat_answers_from_an_ingested_pdf_and_cites_its_page(data_dir, tmp_path
     assert not at.exception
     labels = [e.label for e in at.expander]
     assert any("handbook.pdf, page 2" in label for label in labels), labels
-    captions = " ".join(c.value for c in at.caption)
-    assert "search_documents" in captions
+    assert any("step(s)" in label for label in labels), labels  # the turn's steps, collapsed
+    steps = " ".join(m.value for m in at.markdown)
+    assert "search_documents" in steps and "handbook.pdf" in steps
 
 
 def test_an_image_attached_in_chat_can_be_added_to_the_documents(data_dir, tmp_path):  # noqa: F811
