@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ class Services:
         self._lock = threading.Lock()
         self._lazy: dict[str, Any] = {}
         self._lazy_lock = threading.Lock()
+        self._retention_ran = float("-inf")
 
     def _once(self, name: str, factory: Callable[[], Any]) -> Any:
         # Heavy services (vector index, DuckDB, whisper) are built on first use, once per process.
@@ -93,11 +95,18 @@ class Services:
             {"user": self.settings.user, "conversation_id": conversation_id, "title": conv.title, "messages": count},
         )
 
-    def apply_retention(self) -> dict[str, Any] | None:
-        """Prune request records older than `audit_retention_days` (0 keeps them forever); returns what was done."""
+    def apply_retention(self, every_s: float = 0.0) -> dict[str, Any] | None:
+        """Prune request records older than `audit_retention_days` (0 keeps them forever); returns what was done.
+
+        With `every_s`, does nothing if it last ran less than that long ago (pages call it on a long-running server).
+        """
         days = self.settings.audit_retention_days
         if days <= 0:
             return None
+        now = time.monotonic()
+        if every_s and now - self._retention_ran < every_s:
+            return None
+        self._retention_ran = now
         return self.records.prune(days)
 
     def apply_settings(self, changes: dict[str, Any]) -> Settings:
@@ -109,7 +118,9 @@ class Services:
             if changes.keys() & {"whisper_model", "whisper_threads", "max_audio_seconds"}:
                 with self._lazy_lock:
                     self._lazy.pop("transcriber", None)  # rebuilt with the new settings on next use
-            return updated
+        if "audit_retention_days" in changes:
+            self.apply_retention()
+        return updated
 
 
 def build_services(settings: Settings) -> Services:

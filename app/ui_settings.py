@@ -74,6 +74,8 @@ def settings_form(services: Services) -> dict[str, Any] | None:
         st.subheader("Instructions and identity")
         values["system_prompt"] = st.text_area("System prompt", s.system_prompt, height=100, **opts("system_prompt"))
         values["user"] = col2.text_input("Identity in request records", s.user, **opts("user"))
+        values["audit_retention_days"] = col3.number_input("Retention (days)", 0, 36500, s.audit_retention_days,
+                                                           **opts("audit_retention_days"))
         st.text_input("Data directory (set with ANALYST_DATA_DIR or --data-dir)", str(s.data_dir), disabled=True)
         submitted = st.form_submit_button("Save settings", type="primary")
     if not submitted:

@@ -88,6 +88,7 @@ def run_ask(args: argparse.Namespace, services) -> int:
     if args.json:
         result = turn.run()
     else:
+        turn.on_step = _stderr_step
         for text in turn:
             sys.stdout.write(text)
             sys.stdout.flush()
@@ -95,13 +96,31 @@ def run_ask(args: argparse.Namespace, services) -> int:
         result = turn.result
         sys.stderr.write(f"[{result.model} ({result.backend}), {result.total_s:.1f} s, {result.tokens_out} tokens]\n")
         for cite in result.citations:
-            where = f"page {cite['page']}" if cite.get("page") else f"@ {cite.get('timestamp', '')}"
-            sys.stdout.write(f'[{cite["n"]}] {cite["source"]}, {where}: "{cite["quote"]}"\n')
+            sys.stdout.write(_citation_line(cite) + "\n")
         for notice in result.notices:
             sys.stderr.write(f"note: {notice}\n")
     if args.json:
         emit(args, {k: v for k, v in result.as_json().items()}, result.answer)
     return 0
+
+
+def _citation_line(cite: dict) -> str:
+    if cite.get("kind") == "sql":
+        rows = "\n".join("    " + " | ".join(str(v) for v in row) for row in cite.get("rows", [])[:10])
+        return (f"[{cite.get('label', cite['n'])}] SQL ({cite.get('row_count', 0)} row(s)): {cite.get('sql', '')}\n"
+                f"    {' | '.join(cite.get('columns', []))}\n{rows}")
+    where = f"page {cite['page']}" if cite.get("page") else f"@ {cite.get('timestamp', '')}"
+    return f'[{cite["n"]}] {cite["source"]}, {where}: "{cite.get("quote", "")}"'
+
+
+def _stderr_step(step: dict) -> None:
+    # Each tool step on stderr as it finishes, so a long turn shows what it is doing.
+    if step.get("running"):
+        return
+    state = "ok" if step.get("ok") else f"FAILED: {step.get('error', '')}"
+    sys.stderr.write(f"- {step['name']}({step.get('input', '')!s:.80}) → {step.get('output', '')} "
+                     f"[{step.get('seconds', 0):.1f} s, {state}]\n")
+    sys.stderr.flush()
 
 
 def _stderr_progress(fraction: float, message: str) -> None:

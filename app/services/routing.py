@@ -75,9 +75,7 @@ def route(question: str, resources: Resources, table_words: set[str], previous: 
 
     sql_score = 0
     if resources.tables:
-        sql_score += 2 * bool(_DATA_STRONG.search(text)) + bool(_DATA_WEAK.search(text))
-        sql_score += 2 * len((words & table_words) - _GENERIC_WORDS) if table_words else 0
-        sql_score += 2 * ("table" in new_files)
+        sql_score = _data_score(text, table_words) + 2 * ("table" in new_files)
     doc_score = 0
     if resources.documents:
         doc_score += 2 * bool(_DOC_CUES.search(text)) + bool(_DOC_WEAK.search(text)) + 2 * ("pdf" in new_files)
@@ -87,8 +85,13 @@ def route(question: str, resources: Resources, table_words: set[str], previous: 
     if not use_sql and resources.tables and previous and RUN_SQL in previous.tools and _is_follow_up(text):
         use_sql = True
         question = follow_up_question(previous, question)
+    parts = split_question(original)
+    data_parts = [p for p in parts if _is_data_part(p.lower(), table_words)] if len(parts) > 1 else []
+    text_parts = [p for p in parts if p not in data_parts]
     if use_sql:
-        calls.append(ToolCall(RUN_SQL, {"question": question}, reason="data question"))
+        # Each tool gets the part of a compound question it can answer ("How many ..., and what does X mean?").
+        sql_question = " ".join(data_parts) if data_parts and text_parts else question
+        calls.append(ToolCall(RUN_SQL, {"question": sql_question}, reason="data question"))
 
     if force_documents is True and resources.documents:
         use_docs = True
@@ -101,16 +104,42 @@ def route(question: str, resources: Resources, table_words: set[str], previous: 
     if use_docs:
         asks_text = doc_score >= 2 or (doc_score >= 1 and not use_sql) or force_documents
         reason = "document question" if asks_text else "nothing else fits"
-        calls.append(ToolCall(SEARCH_DOCUMENTS, {"query": original}, reason=reason))
+        query = " ".join(text_parts) if use_sql and data_parts and text_parts else original
+        calls.append(ToolCall(SEARCH_DOCUMENTS, {"query": query}, reason=reason))
 
     # Earlier attachments are reread when the question points at them; this turn's are always read.
+    only_files = _only_files_left(calls, resources)  # decided before the media calls below are added
     for stored in resources.images():
-        if stored.new or _IMAGE_CUES.search(text) or _only_files_left(calls, resources):
+        if stored.new or _IMAGE_CUES.search(text) or only_files:
             calls.append(ToolCall(DESCRIBE_IMAGE, {"name": stored.name}))
     for stored in resources.recordings():
-        if stored.new or _AUDIO_CUES.search(text) or _only_files_left(calls, resources):
+        if stored.new or _AUDIO_CUES.search(text) or only_files:
             calls.append(ToolCall(READ_TRANSCRIPT, {"name": stored.name}))
     return calls
+
+
+def _data_score(text: str, table_words: set[str]) -> int:
+    words = set(_WORD.findall(text))
+    score = 2 * bool(_DATA_STRONG.search(text)) + bool(_DATA_WEAK.search(text))
+    return score + (2 * len((words & table_words) - _GENERIC_WORDS) if table_words else 0)
+
+
+def _is_data_part(text: str, table_words: set[str]) -> bool:
+    # One part of a compound question: does it ask for rows (SQL) or for text (documents)? Ties go to text.
+    words = set(_WORD.findall(text))
+    text_score = 2 * bool(_DOC_CUES.search(text)) + bool(_DOC_WEAK.search(text))
+    text_score += len({w for w in words if w not in _STOPWORDS and w not in table_words})
+    return _data_score(text, table_words) > text_score
+
+
+_SPLIT = re.compile(r"(?:[?;]\s+|,?\s+and\s+(?=(?:how|what|which|who|why|where|when|does|do|is|are|can)\b))",
+                    re.IGNORECASE)
+
+
+def split_question(question: str) -> list[str]:
+    """A compound question in its parts: 'How many X?, and what does Y mean?' -> two questions."""
+    parts = [p.strip(" ,") for p in _SPLIT.split(question) if p and p.strip(" ,")]
+    return parts or [question]
 
 
 def _beyond_tables(words: set[str], table_words: set[str]) -> bool:

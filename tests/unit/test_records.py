@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -167,3 +168,173 @@ def test_two_store_objects_on_one_file_share_one_chain(tmp_path):
         (a if i % 2 else b).append("chat", _body(i))
     assert a.count() == b.count() == 5
     assert a.verify() == []
+
+
+# --- search, distinct -------------------------------------------------------------------------------------------
+
+
+def _turn(i: int, **extra) -> dict:
+    body = _body(i, ts=f"2025-01-{i + 1:02d}T10:00:00.000+00:00", answer=f"answer {i}", tools=[], flagged=False)
+    body.update(extra)
+    return body
+
+
+@pytest.fixture()
+def turns(store) -> SqliteRecordStore:
+    store.append("chat", _turn(0, user="ann", model="qwen", tools=[{"name": "search_documents", "seconds": 0.1}]))
+    store.append("chat", _turn(1, user="bob", model="llama", flagged=True, status="blocked"))
+    store.append("chat", _turn(2, user="ann", model="llama", tools=[{"name": "run_sql"}], question="100% sales_x"))
+    old = _turn(3, user="ann", model="qwen")
+    del old["flagged"], old["tools"]  # an older record without these fields
+    store.append("chat", old)
+    store.append("ingest", _turn(4, user="ann"))
+    return store
+
+
+def _q(records) -> list[str]:
+    return [r["question"] for r in records]
+
+
+def test_search_filters_in_sql(turns):
+    assert _q(turns.search()) == ["q3", "100% sales_x", "q1", "q0"]  # chat only by default, newest first
+    assert _q(turns.search(kind=None)) == ["q4", "q3", "100% sales_x", "q1", "q0"]
+    assert _q(turns.search(user="ann")) == ["q3", "100% sales_x", "q0"]
+    assert _q(turns.search(model="llama", user="bob")) == ["q1"]
+    assert _q(turns.search(tool="run_sql")) == ["100% sales_x"]
+    assert _q(turns.search(tool="search_documents")) == ["q0"]
+    assert _q(turns.search(flagged=True)) == ["q1"]
+    assert _q(turns.search(flagged=False)) == ["q3", "100% sales_x", "q0"]  # missing counts as not flagged
+    assert _q(turns.search(status="blocked")) == ["q1"]
+    assert _q(turns.search(since="2025-01-02", until="2025-01-04")) == ["100% sales_x", "q1"]
+    assert _q(turns.search(text="ANSWER 1")) == ["q1"]
+    assert _q(turns.search(text="0% s")) == ["100% sales_x"]
+    assert _q(turns.search(text="%")) == ["100% sales_x"]  # wildcards are literal
+    assert _q(turns.search(text="s_x")) == ["100% sales_x"]
+    assert turns.search(text="q_") == []
+    assert _q(turns.search(limit=2, offset=1)) == ["100% sales_x", "q1"]
+    assert turns.count_matching(user="ann") == 3
+    assert _q(turns.iter_matching(batch=1, user="ann")) == ["q0", "100% sales_x", "q3"]  # oldest first
+    assert turns.search(user="x' OR '1'='1") == []
+
+
+def test_distinct_gives_filter_choices(turns):
+    assert turns.distinct("user") == ["ann", "bob"]
+    assert turns.distinct("model") == ["llama", "qwen"]
+    assert turns.distinct("tool") == ["run_sql", "search_documents"]
+    assert turns.distinct("kind", kind=None) == ["chat", "ingest"]
+    with pytest.raises(ValueError):
+        turns.distinct("body")
+
+
+def test_an_existing_database_opens_with_the_new_indexes(tmp_path):
+    path = tmp_path / "records.sqlite"
+    con = _raw(path)
+    con.executescript(  # the schema as it was before search and retention
+        "CREATE TABLE records (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, ts TEXT NOT NULL,"
+        " kind TEXT NOT NULL, user TEXT, backend TEXT, model TEXT, status TEXT, conversation_id TEXT,"
+        " body TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);"
+        "CREATE TRIGGER records_no_delete BEFORE DELETE ON records"
+        " BEGIN SELECT RAISE(ABORT, 'request records are append-only'); END;"
+    )
+    body = {"id": "a", "ts": "2020-01-01T00:00:00.000+00:00", "kind": "chat", "question": "old"}
+    con.execute(
+        "INSERT INTO records (id, ts, kind, body, prev_hash, hash) VALUES ('a', ?, 'chat', ?, ?, ?)",
+        (body["ts"], json.dumps(body), GENESIS, chain_hash(GENESIS, body)),
+    )
+    store = SqliteRecordStore(path)
+    assert _q(store.search(flagged=False)) == ["old"]
+    assert store.verify() == []
+    assert store.prune(30)["pruned"] == 1
+    assert store.verify() == []
+
+
+# --- retention --------------------------------------------------------------------------------------------------
+
+NOW = datetime(2025, 3, 1, tzinfo=UTC)
+
+
+def _aged(store, days_ago: list[int]) -> list[str]:
+    return [
+        store.append("chat", _body(i, ts=(NOW - timedelta(days=d)).isoformat(timespec="milliseconds")))
+        for i, d in enumerate(days_ago)
+    ]
+
+
+def test_prune_deletes_old_records_keeps_an_anchor_and_records_itself(store, tmp_path):
+    ids = _aged(store, [100, 90, 40, 10, 1])
+    hashes = {r["id"]: r["hash"] for r in _raw(tmp_path / "records.sqlite").execute("SELECT id, hash FROM records")}
+
+    result = store.prune(30, now=NOW)
+
+    assert result["pruned"] == 3 and result["anchor_hash"] == hashes[ids[2]]
+    assert [r["id"] for r in store.query(limit=10)][1:] == [ids[4], ids[3]]
+    (retention,) = store.query(kind="retention")
+    assert retention["pruned"] == 3 and retention["anchor_hash"] == hashes[ids[2]]
+    assert retention["before"] == (NOW - timedelta(days=30)).isoformat(timespec="milliseconds")
+    assert store.verify() == []
+    # The trigger is back: ordinary deletes are still refused.
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        _raw(tmp_path / "records.sqlite").execute("DELETE FROM records")
+    # Appending continues the chain, and a second prune moves the anchor.
+    store.append("chat", _body(9))
+    assert store.prune(5, now=NOW)["pruned"] == 1
+    assert store.anchor()["pruned_total"] == 4
+    assert store.verify() == []
+
+
+def test_prune_with_nothing_old_changes_nothing(store):
+    _aged(store, [3, 2])
+    assert store.prune(30, now=NOW)["pruned"] == 0
+    assert store.count() == 2 and store.anchor() is None and store.verify() == []
+    with pytest.raises(ValueError):
+        store.prune(0)
+
+
+def test_prune_of_every_record_keeps_the_chain(store):
+    _aged(store, [50, 40])
+    assert store.prune(30, now=NOW)["pruned"] == 2
+    assert [r["kind"] for r in store.query()] == ["retention"]
+    store.append("chat", _body(3))
+    assert store.verify() == []
+
+
+def test_a_record_with_an_older_timestamp_after_a_newer_one_is_kept(store):
+    ids = _aged(store, [100, 5, 100])
+    assert store.prune(30, now=NOW)["pruned"] == 1  # only a prefix of the chain goes
+    assert {r["id"] for r in store.query(kind="chat")} == {ids[1], ids[2]}
+    assert store.verify() == []
+
+
+def test_after_prune_edits_and_deletions_are_still_detected(store, tmp_path):
+    ids = _aged(store, [100, 10, 5, 1])
+    store.prune(30, now=NOW)
+    con = _drop_triggers(tmp_path / "records.sqlite")
+    body = json.loads(con.execute("SELECT body FROM records WHERE id = ?", (ids[2],)).fetchone()["body"])
+    body["answer"] = "forged"
+    con.execute("UPDATE records SET body = ? WHERE id = ?", (json.dumps(body), ids[2]))
+    problems = store.verify()
+    assert len(problems) == 1 and ids[2] in problems[0] and "altered" in problems[0]
+
+    con.execute("UPDATE records SET body = ? WHERE id = ?", (json.dumps({**body, "answer": None}), ids[2]))
+    con.execute("DELETE FROM records WHERE id = ?", (ids[2],))
+    assert any(ids[3] in p and "missing" in p for p in store.verify())
+
+
+def test_deleting_the_oldest_remaining_record_and_moving_the_anchor_is_detected(store, tmp_path):
+    ids = _aged(store, [100, 10, 5])
+    store.prune(30, now=NOW)
+    con = _drop_triggers(tmp_path / "records.sqlite")
+    # Hide the oldest remaining record: delete it and point the anchor at the next record's prev_hash.
+    nxt = con.execute("SELECT prev_hash FROM records WHERE id = ?", (ids[2],)).fetchone()["prev_hash"]
+    con.execute("DELETE FROM records WHERE id = ?", (ids[1],))
+    con.execute("UPDATE chain_anchor SET hash = ?", (nxt,))
+    problems = store.verify()
+    assert len(problems) == 1 and "anchor" in problems[0] and "moved" in problems[0]
+
+
+def test_removing_the_anchor_is_detected(store, tmp_path):
+    _aged(store, [100, 10])
+    store.prune(30, now=NOW)
+    _raw(tmp_path / "records.sqlite").execute("DELETE FROM chain_anchor")
+    problems = store.verify()
+    assert any("missing" in p for p in problems) and any("anchor missing" in p for p in problems)
