@@ -23,11 +23,30 @@ def conversation_markdown(store: ConversationStore, conversation_id: str) -> str
         if citations:
             out.append("Sources:")
             for cite in citations:
+                if cite.get("kind") == "sql":
+                    out += _sql_citation(cite)
+                    continue
                 where = f"@ {cite['timestamp']}" if cite.get("timestamp") else f"page {cite.get('page')}"
                 out.append(f"- [{cite.get('n')}] {cite.get('source')}, {where}: “{cite.get('quote', '')}”")
             out.append("")
         for step in meta.get("tools") or []:
-            out.append(f"- step `{step.get('name')}`: {step.get('output', '')} ({step.get('seconds', 0):.2f} s)")
+            state = "" if step.get("ok", True) else f" — failed: {step.get('error', '')}"
+            out.append(f"- step `{step.get('name')}` ({step.get('input', '')}): {step.get('output', '')} "
+                       f"({step.get('seconds', 0):.2f} s){state}")
         if meta.get("model"):
             out += [f"_Answered by {meta['model']}_", ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _sql_citation(cite: dict) -> list[str]:
+    """An SQL result as a fenced query and a Markdown table (first rows)."""
+    columns = [str(c) for c in cite.get("columns") or []]
+    lines = [f"- [{cite.get('label', cite.get('n'))}] SQL result, {cite.get('row_count', 0)} row(s):", "",
+             "```sql", cite.get("sql", ""), "```", ""]
+    if columns:
+        lines.append("| " + " | ".join(columns) + " |")
+        lines.append("|" + "---|" * len(columns))
+        for row in cite.get("rows") or []:
+            lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
+        lines.append("")
+    return lines
