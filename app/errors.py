@@ -57,3 +57,7 @@ class CapabilityError(AssistantError):
 
 class NotFoundError(AssistantError):
     """A conversation, document or record with that id does not exist."""
+
+
+class GuardrailBlockedError(AssistantError):
+    """A guardrail refused the turn (for example a prompt injection in the question, with the 'block' policy)."""

@@ -246,7 +246,10 @@ def render_message(services: Services, message: Message) -> None:
             render_steps(message)
             render_citations(services, message)
             for notice in meta.get("notices") or []:
-                st.caption(f":material/info: {notice}")
+                if notice.startswith("Guardrail"):
+                    st.caption(f":orange[:material/shield:] {notice}")
+                else:
+                    st.caption(f":material/info: {notice}")
             if meta.get("model"):
                 st.caption(_stats_line(meta))
         elif meta.get("attachments"):

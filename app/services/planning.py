@@ -53,7 +53,7 @@ def run_tools(turn: Any, info: ModelInfo) -> ToolBox:
     if mode == "native":
         _plan_natively(turn, info, box)
     else:
-        calls = route(turn.question, resources, _table_words(assistant, resources), previous_turn(turn),
+        calls = route(turn.model_question, resources, _table_words(assistant, resources), previous_turn(turn),
                       force_documents=turn.use_documents)
         for call in calls:
             if call.name == SEARCH_DOCUMENTS:
@@ -86,9 +86,9 @@ def _plan_natively(turn: Any, info: ModelInfo, box: ToolBox) -> None:
     if specs:
         try:
             if info.backend == "ollama":
-                plan_with_ollama(turn.model, turn.question, specs, execute, on_call)
+                plan_with_ollama(turn.model, turn.model_question, specs, execute, on_call)
             else:
-                plan_with_qwen(turn.model, turn.question, specs, execute, on_call)
+                plan_with_qwen(turn.model, turn.model_question, specs, execute, on_call)
         except AssistantError as exc:
             failed = ToolCall("plan_tools", {"question": turn.question}, error=f"Tool planning failed: {exc.message}")
             box.failed_call(failed)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from app.errors import AssistantError, NotFoundError
+from app.errors import AssistantError, GuardrailBlockedError, NotFoundError
 from app.ports import ChatMessage, ChatModel, ModelInfo
 from app.services import attachments as attach
 from app.services.budget import estimate_tokens
@@ -75,6 +75,8 @@ class Turn:
         self.stored: list[Any] = []  # this turn's attachments as kept files (StoredFile)
         self.on_step: Callable[[dict[str, Any]], None] | None = None  # live tool steps (the UI)
         self.tool_mode = ""  # "router" | "native", once decided
+        self.guard: Any = None  # the turn's guardrails (TurnGuard), once the model is known
+        self.model_question = question  # the question as the model sees it (masked when the policy says so)
         self.docs_required = False  # the question was about the documents: nothing found means "not in them"
         self.kept_passages: list[Any] = []  # the ones that fit in the prompt; citation [n] = kept[n-1]
         self.question = question
@@ -138,6 +140,7 @@ class Turn:
                 finished = True
                 return
             self._prompt, params = self._assistant.build_prompt(self, info)
+            self._prompt = self.guard.prompt(self._prompt)
             if self.result.conversation_id:
                 self._answer_message_id = store.add_message(
                     self.result.conversation_id, "assistant", "", STREAMING, {"model": info.label}
@@ -174,17 +177,23 @@ class Turn:
             if finished:
                 self._cite("".join(parts))
                 self._finish("".join(parts), OK)
-            elif self.result.status != "error":
+            elif self.result.status not in ("error", "blocked"):
                 # Closed early: the stop button, a rerun, or the consumer going away.
                 self._finish("".join(parts), STOPPED)
 
     def _use_tools(self, info: ModelInfo) -> None:
         """Add this turn's PDFs and tables, pick the tools (router or the model), run them, keep the evidence."""
+        from app.services.guarding import RedactingModel, TurnGuard
         from app.services.planning import run_tools
 
+        self.guard = TurnGuard(self._assistant.settings, info)
+        self.model_question = self.guard.question(self.question)  # a blocked question runs no tool
+        if self.guard.redacting:
+            self.model = RedactingModel(self.model, self.guard)
         box = run_tools(self, info)
-        self.passages, self.sql = box.passages, box.sql
+        self.passages, self.sql = self.guard.passages(box.passages), box.sql
         self.result.tools = box.steps
+        self.guard.evidence(self.sql, self.attachments)
         if box.searched and not box.passages:
             self.result.notices.append(
                 "No passage in your documents matched this question well enough to answer from it."
@@ -219,7 +228,18 @@ class Turn:
             citations.append(evidence.citation(len(citations) + 1))
         self.result.citations = citations
 
+    def _guard_notes(self, answer: str = "") -> None:
+        if self.guard is None:
+            return
+        self.guard.answer(answer)
+        self.result.guardrails = self.guard.as_dicts()
+        for decision in self.result.guardrails:
+            note = f"Guardrail ({decision['guard']}, {decision['action']}): {decision['detail']}"
+            if note not in self.result.notices:
+                self.result.notices.append(note)
+
     def _finish(self, answer: str, status: str) -> None:
+        self._guard_notes(answer)
         self.result.answer = answer
         self.result.status = "ok" if status == OK else "stopped"
         self.result.total_s = time.monotonic() - self._started
@@ -233,7 +253,8 @@ class Turn:
         self.result.record_id = self._assistant.record(self)
 
     def _fail(self, exc: AssistantError) -> None:
-        self.result.status = "error"
+        self._guard_notes()
+        self.result.status = "blocked" if isinstance(exc, GuardrailBlockedError) else "error"
         self.result.error, self.result.error_hint = exc.message, exc.hint
         self.result.total_s = time.monotonic() - self._started
         store = self._assistant.conversations
