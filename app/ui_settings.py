@@ -17,6 +17,10 @@ def _help(name: str) -> str:
     return Settings.model_fields[name].description or ""
 
 
+def _choice(column: Any, label: str, options: list[str], current: str, extra: dict[str, Any]) -> str:
+    return column.selectbox(label, options, index=options.index(current), **extra)
+
+
 def settings_form(services: Services) -> dict[str, Any] | None:
     """Render the form; returns the changed values when the user saves."""
     s = services.settings
@@ -71,11 +75,19 @@ def settings_form(services: Services) -> dict[str, Any] | None:
                                                         float(s.max_audio_seconds), 60.0, **opts("max_audio_seconds"))
         values["image_max_side"] = col1.number_input("Image size for vision models (px)", 256, 8192,
                                                      s.image_max_side, 64, **opts("image_max_side"))
-        st.subheader("Instructions and identity")
+        st.subheader("Tools, guardrails and audit")
+        col1, col2, col3 = st.columns(3)
+        values["tool_mode"] = _choice(col1, "How tools are picked", ["auto", "router", "native"], s.tool_mode,
+                                      opts("tool_mode"))
+        values["pii_policy"] = _choice(col2, "Personal data", ["off", "detect", "redact_remote", "redact_always"],
+                                       s.pii_policy, opts("pii_policy"))
+        values["injection_policy"] = _choice(col3, "Prompt injection in questions", ["flag", "block"],
+                                             s.injection_policy, opts("injection_policy"))
+        values["user"] = col1.text_input("Identity in request records", s.user, **opts("user"))
+        values["audit_retention_days"] = col2.number_input("Keep request records (days, 0 = forever)", 0, 36500,
+                                                           s.audit_retention_days, **opts("audit_retention_days"))
+        st.subheader("Instructions")
         values["system_prompt"] = st.text_area("System prompt", s.system_prompt, height=100, **opts("system_prompt"))
-        values["user"] = col2.text_input("Identity in request records", s.user, **opts("user"))
-        values["audit_retention_days"] = col3.number_input("Retention (days)", 0, 36500, s.audit_retention_days,
-                                                           **opts("audit_retention_days"))
         st.text_input("Data directory (set with ANALYST_DATA_DIR or --data-dir)", str(s.data_dir), disabled=True)
         submitted = st.form_submit_button("Save settings", type="primary")
     if not submitted:
