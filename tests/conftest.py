@@ -144,7 +144,8 @@ def fake_model() -> FakeChatModel:
 
 
 class FakeOllama:
-    """A local HTTP server speaking enough of Ollama's API: /api/tags, /api/show, /api/chat (NDJSON)."""
+    """A local HTTP server speaking enough of Ollama's API: /api/tags, /api/show, /api/chat (NDJSON, or JSON
+    tool calls when not streamed)."""
 
     def __init__(self, httpserver) -> None:
         self.httpserver = httpserver
@@ -152,6 +153,7 @@ class FakeOllama:
         self.models: dict[str, dict[str, Any]] = {}
         self._chat_lines: list[dict[str, Any]] = []
         self._chat_status = 200
+        self._tool_replies: list[dict[str, Any]] = []  # non-streamed /api/chat answers, oldest first
         httpserver.expect_request("/api/tags", method="GET").respond_with_handler(self._tags)
         httpserver.expect_request("/api/show", method="POST").respond_with_handler(self._show)
         httpserver.expect_request("/api/chat", method="POST").respond_with_handler(self._chat)
@@ -178,6 +180,21 @@ class FakeOllama:
                           "message": {"role": "assistant", "content": ""}, "done": True, "done_reason": "stop",
                           "prompt_eval_count": prompt_eval_count, "eval_count": len(texts)})
         self._chat_lines, self._chat_status = lines, status
+
+    def reply_tool_calls(self, *calls: dict[str, Any], content: str = "", prompt_eval_count: int = 12) -> FakeOllama:
+        """Queue one non-streamed /api/chat answer (`"stream": false`, as with `tools`) asking for these calls.
+
+        Each call is `{"name": ..., "arguments": {...}}`; with no calls the answer is just `content` (e.g. "DONE").
+        Queued answers are used in order; streamed requests still get the `reply(...)` script.
+        """
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if calls:
+            message["tool_calls"] = [{"function": {"name": c["name"], "arguments": c.get("arguments", {})}}
+                                     for c in calls]
+        self._tool_replies.append({"model": "m", "created_at": "2025-01-01T00:00:00Z", "message": message,
+                                   "done": True, "done_reason": "stop", "prompt_eval_count": prompt_eval_count,
+                                   "eval_count": 5})
+        return self
 
     def chat_requests(self) -> list[dict[str, Any]]:
         """JSON bodies of every /api/chat request received."""
@@ -218,6 +235,8 @@ class FakeOllama:
             return self._json({"error": f"model '{name}' not found"}, status=404)
         if self._chat_status != 200:
             return self._json({"error": self._chat_lines[-1].get("error", "failed")}, status=self._chat_status)
+        if (request.get_json() or {}).get("stream") is False and self._tool_replies:
+            return self._json(self._tool_replies.pop(0))
         body = "".join(json.dumps(line) + "\n" for line in self._chat_lines)
         return Response(body, content_type="application/x-ndjson")
 

@@ -1,0 +1,111 @@
+"""`python -m app ask --file policy.pdf --file sales.csv --json` end to end, with the real embedded model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures"
+sys.path.insert(0, str(FIXTURES / "pdf"))
+import pdf_factory as pf  # noqa: E402
+
+QUESTION = "What is the total revenue, and how does the policy define revenue?"
+# The 0.5B test model declines every SQL question (CANNOT_ANSWER), so run_sql needs the default 1.5B model.
+MODEL = "qwen2.5-coder-1.5b"
+POLICY_PAGES = [
+    ["Finance policy", "Section 1. Travel expenses are reimbursed within thirty days of the claim."],
+    [
+        "Section 2. Revenue is defined as the amount invoiced to customers, net of refunds and discounts.",
+        "Revenue is recognised when the goods are delivered.",
+    ],
+]
+
+
+@pytest.fixture(scope="session")
+def sql_model_path(models_dir: Path) -> Path:
+    """The packaged default model, assembled into the session's models folder (once)."""
+    from app.llm.model_files import ensure_model_file, is_installed
+
+    if not is_installed(MODEL):
+        pytest.skip(f"the packaged {MODEL} model is not installed (pip install -r requirements.txt)")
+    return ensure_model_file(MODEL, models_dir)
+
+
+@pytest.mark.slow
+def test_ask_with_a_pdf_and_a_csv_uses_every_tool_and_cites_both(tmp_path, models_dir, closed_port, sql_model_path):
+    pdf = pf.write(tmp_path / "policy.pdf", pf.text_pdf(POLICY_PAGES, title="Finance policy"))
+    csv = FIXTURES / "tables" / "sales.csv"
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYST_") and k != "OLLAMA_HOST"}
+    env.update(
+        {
+            "ANALYST_MODELS_DIR": str(models_dir),
+            "ANALYST_OLLAMA_HOST": f"http://127.0.0.1:{closed_port}",
+            "ANALYST_EMBEDDED_CTX": "2048",
+            "ANALYST_MAX_TOKENS": "32",
+            "ANALYST_TEMPERATURE": "0",
+            "ANALYST_SEED": "42",
+        }
+    )
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "--data-dir",
+            str(data_dir),
+            "--model",
+            MODEL,
+            "ask",
+            QUESTION,
+            "--file",
+            str(pdf),
+            "--file",
+            str(csv),
+            "--json",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    result = json.loads(done.stdout)
+    assert (result["status"], result["model"], result["backend"]) == ("ok", MODEL, "embedded")
+    assert result["tool_mode"] == "router" and result["answer"].strip()
+
+    tools = result["tools"]
+    for step in tools:
+        assert {"name", "input", "seconds", "ok"} <= set(step), step
+        assert isinstance(step["seconds"], (int, float)) and step["seconds"] >= 0
+    by_name = {step["name"]: step for step in tools}
+    assert [s["name"] for s in tools] == ["index_document", "load_table", "run_sql", "search_documents"], tools
+    assert by_name["index_document"]["input"] == "policy.pdf" and by_name["index_document"]["ok"]
+    assert by_name["load_table"]["input"] == "sales.csv" and by_name["load_table"]["tables"] == ["sales"]
+    assert by_name["run_sql"]["ok"], json.dumps(by_name["run_sql"])
+    assert "revenue" in by_name["run_sql"]["sql"].lower()
+    assert by_name["search_documents"]["ok"] and by_name["search_documents"]["passages"]
+
+    pages = [c for c in result["citations"] if "page" in c]
+    sqls = [c for c in result["citations"] if c.get("kind") == "sql"]
+    assert pages and all(c["source"] == "policy.pdf" for c in pages), result["citations"]
+    assert len(sqls) == 1 and sqls[0]["sql"] == by_name["run_sql"]["sql"]
+    assert len(sqls[0]["result_sha256"]) == 64 and sqls[0]["rows"]
+
+    # The same turn is in the request records, with its tools and the SQL's result hash.
+    from storage.records import SqliteRecordStore
+
+    (record,) = SqliteRecordStore(data_dir / "records.sqlite").query()
+    assert [t["name"] for t in record["tools"]] == [s["name"] for s in tools]
+    assert record["sql"][0]["result_sha256"] == sqls[0]["result_sha256"]
+    assert record["tool_mode"] == "router"
