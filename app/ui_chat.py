@@ -346,6 +346,11 @@ def stream_turn(
     files: list[tuple[str, bytes]] | None = None,
 ) -> None:
     """Ask, then stream the answer into the page with a Stop button; everything is saved as it goes."""
+    if services.assistant.is_in_flight(conversation_id, question, [name for name, _ in files or []]):
+        # A browser that lost its connection resends its last message; that question is already being answered.
+        st.info("This question is already being answered; the answer appears here when it is ready.",
+                icon=":material/hourglass_top:")
+        return
     try:
         turn = services.assistant.ask(
             question, conversation_id=conversation_id, model_choice=model_choice, use_documents=use_documents,

@@ -7,6 +7,7 @@ and the same request record instead of opening side paths. The Turn itself lives
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -42,6 +43,21 @@ class Assistant:
         self._transcriber_provider: Callable[[], Any] | None = None
         self._tables_provider: Callable[[], Any] | None = None
         self.tables_present: Callable[[], bool] = lambda: False
+        # Questions being answered right now, by (conversation, text, attachment names). A browser that
+        # reconnects while a long turn runs replays its last submission from a new session; this spots it.
+        self._in_flight: set[tuple[str, str, tuple[str, ...]]] = set()
+        self._in_flight_lock = threading.Lock()
+
+    def is_in_flight(self, conversation_id: str, question: str, names: Sequence[str] = ()) -> bool:
+        """True while the same question (with the same attachments) is being answered in this conversation."""
+        with self._in_flight_lock:
+            return (conversation_id, (question or "").strip(), tuple(names)) in self._in_flight
+
+    def _track(self, key: tuple[str, str, tuple[str, ...]] | None, active: bool) -> None:
+        if key is None:
+            return
+        with self._in_flight_lock:
+            (self._in_flight.add if active else self._in_flight.discard)(key)
 
     def attach_tables(self, provider: Callable[[], Any], present: Callable[[], bool]) -> None:
         """Use a tables service (built lazily by `provider`); `present` cheaply says if any table may exist."""
@@ -116,6 +132,8 @@ class Assistant:
         turn.stored = [StoredFile(ref["name"], ref["sha256"], ref["path"], ref["kind"], new=True) for ref in kept]
         if conversation_id:
             conv = self.conversations.get(conversation_id)
+            turn.flight_key = (conversation_id, text, tuple(name for name, _ in files))
+            self._track(turn.flight_key, True)
             meta = {"attachments": kept} if files else {}
             turn._user_message_id = self.conversations.add_message(conversation_id, "user", text, OK, meta).id
             if conv.title == "New conversation":

@@ -76,6 +76,7 @@ class Turn:
         self.on_step: Callable[[dict[str, Any]], None] | None = None  # live tool steps (the UI)
         self.tool_mode = ""  # "router" | "native", once decided
         self.guard: Any = None  # the turn's guardrails (TurnGuard), once the model is known
+        self.flight_key: tuple[str, str, tuple[str, ...]] | None = None  # while it is being answered
         self.model_question = question  # the question as the model sees it (masked when the policy says so)
         self.docs_required = False  # the question was about the documents: nothing found means "not in them"
         self.kept_passages: list[Any] = []  # the ones that fit in the prompt; citation [n] = kept[n-1]
@@ -117,6 +118,8 @@ class Turn:
             self._iterator.close()
         elif self.model is not None and not self.result.record_id:
             self._finish("", STOPPED)  # stopped before the first token
+        else:
+            self._assistant._track(self.flight_key, False)
 
     def run(self) -> TurnResult:
         """Consume the whole answer and return the result (CLI, benchmarks)."""
@@ -239,6 +242,7 @@ class Turn:
                 self.result.notices.append(note)
 
     def _finish(self, answer: str, status: str) -> None:
+        self._assistant._track(self.flight_key, False)
         self._guard_notes(answer)
         self.result.answer = answer
         self.result.status = "ok" if status == OK else "stopped"
@@ -250,9 +254,16 @@ class Turn:
         meta = self._message_meta()
         if self._answer_message_id:
             self._assistant.conversations.update_message(self._answer_message_id, answer, status, meta)
+        elif status == STOPPED and self.result.conversation_id:
+            try:  # stopped while the tools ran: the conversation still shows the turn and its steps
+                self._assistant.conversations.add_message(self.result.conversation_id, "assistant", answer,
+                                                          STOPPED, meta)
+            except NotFoundError:
+                pass
         self.result.record_id = self._assistant.record(self)
 
     def _fail(self, exc: AssistantError) -> None:
+        self._assistant._track(self.flight_key, False)
         self._guard_notes()
         self.result.status = "blocked" if isinstance(exc, GuardrailBlockedError) else "error"
         self.result.error, self.result.error_hint = exc.message, exc.hint

@@ -364,3 +364,25 @@ def test_a_conversation_deleted_while_answering_keeps_the_record(env):
     assert "".join(iterator) == "is the capital."
     (record,) = env.records.query()
     assert (record["status"], record["answer"]) == ("ok", "Paris is the capital.")
+
+
+def test_a_question_is_in_flight_only_while_it_is_answered(env):
+    # A browser reconnecting mid-answer replays its submission; the page asks this before answering twice.
+    env.model.queue("Paris ", "is the capital.")
+    conv = env.conversations.create()
+    turn = env.assistant.ask(QUESTION, conversation_id=conv.id)
+    assert env.assistant.is_in_flight(conv.id, QUESTION)
+    assert not env.assistant.is_in_flight(conv.id, "Another question?")
+    turn.run()
+    assert not env.assistant.is_in_flight(conv.id, QUESTION)
+
+
+def test_a_turn_stopped_before_its_answer_started_still_shows_in_the_conversation(env):
+    conv = env.conversations.create()
+    turn = env.assistant.ask(QUESTION, conversation_id=conv.id)
+    turn.resolve_model()
+    turn.close()
+
+    roles = [(m.role, m.status) for m in env.conversations.messages(conv.id)]
+    assert roles == [("user", OK), ("assistant", STOPPED)]
+    assert not env.assistant.is_in_flight(conv.id, QUESTION)
