@@ -302,12 +302,16 @@ def _stats_line(meta: dict) -> str:
 def documents_toggle(services: Services) -> bool:
     """Sidebar switch: answer from the document library (with citations) or from the model alone."""
     available = services.assistant.has_documents()
-    on = st.sidebar.toggle("Answer from my documents", value=available, disabled=not available,
-                           key="chat.use_documents",
+    if not available:
+        # No toggle until something is indexed: a toggle drawn disabled would keep "off" once documents arrive.
+        st.sidebar.caption(":material/description: No documents yet: add them on the Documents page, or attach a "
+                           "PDF to a question.")
+        return True
+    on = st.sidebar.toggle("Answer from my documents", value=True, key="chat.use_documents",
                            help="On: questions that need your documents search them and cite file and page. "
                                 "Off: documents are never searched. Add documents on the Documents page or attach "
                                 "a PDF to a question.")
-    return bool(on) if available else True  # nothing indexed yet: a PDF attached to a question may be
+    return bool(on)
 
 
 def documents_choice(on: bool) -> bool | None:
