@@ -13,6 +13,7 @@ from app.errors import AssistantError
 # Each module adds its subcommands with `register(subparsers)`; handlers take (args, services).
 _COMMAND_MODULES = (
     "app.commands.chat", "app.commands.docs", "app.commands.tables", "app.commands.media", "app.commands.audit",
+    "app.commands.evaluate",
 )
 
 

@@ -27,6 +27,9 @@ pages = [
     st.Page(PAGES / "documents.py", title="Documents", icon=":material/description:", url_path="documents"),
     st.Page(PAGES / "tables.py", title="Tables", icon=":material/table_chart:", url_path="tables"),
     st.Page(PAGES / "media.py", title="Images & audio", icon=":material/perm_media:", url_path="media"),
+    st.Page(PAGES / "audit.py", title="Audit", icon=":material/fact_check:", url_path="audit"),
+    st.Page(PAGES / "monitoring.py", title="Monitoring", icon=":material/monitoring:", url_path="monitoring"),
+    st.Page(PAGES / "evaluation.py", title="Evaluation", icon=":material/rule:", url_path="evaluation"),
     st.Page(PAGES / "settings.py", title="Settings", icon=":material/settings:", url_path="settings"),
 ]
 navigation = st.navigation(pages)

@@ -20,6 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from app.evaluation.scoring import first_gold_rank, hit_at, reciprocal_rank  # noqa: E402  (shared with `app eval`)
 from app.services.ingest import DocumentLibrary  # noqa: E402
 from app.services.search import SearchConfig  # noqa: E402
 from bench.common import write_results  # noqa: E402
@@ -44,10 +45,10 @@ def quality(lib: DocumentLibrary, questions: list[dict], k: int = 5) -> dict:
             refused_ok += not passages
             continue
         refused_wrong += not passages
-        rank = next((i for i, p in enumerate(pages, 1) if p in q["pages"]), None)
-        hit1 += rank == 1
-        hit5 += rank is not None and rank <= 5
-        rr += 1.0 / rank if rank else 0.0
+        rank = first_gold_rank(pages, q["pages"])
+        hit1 += hit_at(rank, 1)
+        hit5 += hit_at(rank, 5)
+        rr += reciprocal_rank(rank)
         if rank != 1:
             misses.append({"id": q["id"], "gold": q["pages"], "got": pages})
     n = len(answerable)

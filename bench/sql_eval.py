@@ -14,7 +14,7 @@ import json
 import statistics
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -22,50 +22,9 @@ ROOT = Path(__file__).resolve().parent
 DATA = ROOT / "data" / "sql"
 sys.path.insert(0, str(ROOT.parent))
 
+from app.evaluation.scoring import rows_match  # noqa: E402  (shared with `python -m app eval`)
 from app.services.sql import TablesService  # noqa: E402
 from bench.common import write_results  # noqa: E402
-
-
-def _norm(value: Any) -> Any:
-    """A hashable, comparable form: numbers (also numeric strings) rounded, lists/dicts recursively."""
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, (int, float)):
-        return ("n", round(float(value), 6))
-    if isinstance(value, str):
-        try:
-            return ("n", round(float(value), 6))
-        except ValueError:
-            return ("s", value)
-    if isinstance(value, list):
-        return ("l", tuple(_norm(v) for v in value))
-    if isinstance(value, dict):
-        return ("d", tuple(sorted((k, _norm(v)) for k, v in value.items())))
-    return ("s", str(value))
-
-
-def _row(row: list[Any]) -> tuple:
-    # Column order may differ: compare each row as a multiset of its values.
-    return tuple(sorted((_norm(v) for v in row), key=repr))
-
-
-def rows_match(pred: list[list[Any]], item: dict[str, Any]) -> bool:
-    """True when predicted rows equal the gold rows under the benchmark's rules."""
-    gold = item["result_rows"]
-    if len(pred) != len(gold):
-        return False
-    if not item.get("ordered"):
-        return Counter(map(_row, pred)) == Counter(map(_row, gold))
-    groups = item.get("tie_groups") or list(range(len(gold)))
-    start = 0
-    while start < len(gold):
-        end = start
-        while end < len(gold) and groups[end] == groups[start]:
-            end += 1
-        if Counter(map(_row, pred[start:end])) != Counter(map(_row, gold[start:end])):
-            return False
-        start = end
-    return True
 
 
 def build_model(name: str, threads: int, n_ctx: int, models_dir: Path | None):

@@ -1,0 +1,178 @@
+"""Running a set against the app's own services: retrieval, SQL and answers, one item at a time.
+
+Every item goes through the same public paths the app uses (`documents.search`,
+`assistant.ask(...).run()`, `TablesService.ask`), so a score measures what users get.
+Each result is stored as soon as it is known; `should_stop` is checked between items.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from app.errors import BadInputError
+from app.evaluation.items import ItemScorer
+from app.evaluation.loader import DOCQA, SQL, EvalSet
+from app.evaluation.metrics import aggregate
+from app.evaluation.store import CANCELLED, FAILED, FINISHED, EvaluationStore
+
+Progress = Callable[[float, str], None]
+KINDS = ("retrieval", "sql", "answers")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What to run: model spec, metric groups, how many items."""
+
+    model: str | None = None  # "embedded:KEY", "ollama:NAME", a bare embedded key, or None for the settings
+    only: tuple[str, ...] = KINDS
+    limit: int | None = None
+
+
+def parse_model(spec: str | None) -> dict[str, str] | None:
+    """A model spec as a router override ({"backend", "embedded_model" | "ollama_model"}); None = settings."""
+    from app.llm.model_files import CATALOG
+
+    if not spec:
+        return None
+    backend, _, name = spec.partition(":")
+    if backend == "ollama" and name:
+        return {"backend": "ollama", "ollama_model": name}
+    key = name if backend == "embedded" else spec
+    if key not in CATALOG:
+        raise BadInputError(f"Unknown model {spec!r}.", f"Use embedded:KEY ({', '.join(CATALOG)}) or ollama:NAME.")
+    return {"backend": "embedded", "embedded_model": key}
+
+
+def parse_only(text: str | None) -> tuple[str, ...]:
+    """`retrieval,sql,answers` (any subset) as a tuple; raises on unknown names."""
+    if not text:
+        return KINDS
+    chosen = tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
+    unknown = [c for c in chosen if c not in KINDS]
+    if unknown or not chosen:
+        raise BadInputError(
+            f"Unknown --only value(s): {', '.join(unknown) or text}.",
+            f"Choose from {', '.join(KINDS)}, comma-separated.",
+        )
+    return chosen
+
+
+class EvaluationRunner:
+    """Runs one set with one model over the app's services and stores the result."""
+
+    def __init__(self, services: Any, store: EvaluationStore, embed: Callable[[list[str]], Any] | None = None):
+        self.services = services
+        self.store = store
+        self._embed = embed
+
+    def run(
+        self,
+        eval_set: EvalSet,
+        options: RunOptions,
+        progress: Progress | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> int:
+        """Run the set; returns the stored run id. A missing model raises before anything is stored."""
+        report = progress or (lambda fraction, message: None)
+        only = options.only
+        items = [
+            i
+            for i in eval_set.items
+            if (i.kind == DOCQA and {"retrieval", "answers"} & set(only))
+            or (i.kind == SQL and {"sql", "answers"} & set(only))
+        ]
+        items = items[: options.limit] if options.limit else items
+        choice = parse_model(options.model)
+        needs_model = any(i.kind == SQL for i in items) or ("answers" in only and items)
+        model = self.services.router.get_model(report, choice) if needs_model else None
+        doc_ids = self._ingest(eval_set, report) if any(i.kind == DOCQA for i in items) else None
+        snapshot = self._snapshot(choice, model)
+        label = f"{model.info.backend}:{model.info.name}" if model else "none (retrieval only)"
+        problems = [{"line": p.line, "message": p.message} for p in eval_set.problems]
+        run_id = self.store.start_run(
+            eval_set.name, str(eval_set.path), eval_set.sha256, label, list(only), snapshot, problems
+        )
+        scorer = ItemScorer(self.services, only, model, choice, doc_ids, self._embed)
+        results: list[dict[str, Any]] = []
+        status, error = FINISHED, ""
+        try:
+            for n, item in enumerate(items):
+                if should_stop and should_stop():
+                    status = CANCELLED
+                    break
+                report(n / max(len(items), 1), f"{n + 1}/{len(items)} {item.id}: {item.question[:60]}")
+                result = scorer.score(item)
+                results.append(result)
+                self.store.add_item(run_id, n, result)
+            report(1.0, f"{len(results)} item(s) done")
+        except Exception as exc:  # a bug: keep the partial run, marked failed, and let it surface
+            status, error = FAILED, f"{type(exc).__name__}: {exc}"
+            raise
+        except BaseException:  # Ctrl-C, or Streamlit stopping/rerunning the page: the items done are kept
+            status, error = CANCELLED, "stopped before the end"
+            raise
+        finally:
+            self.store.finish_run(run_id, status, aggregate(results), error)
+        return run_id
+
+    # ---- setup --------------------------------------------------------------------------------------
+
+    def _ingest(self, eval_set: EvalSet, report: Progress) -> set[str] | None:
+        """Index the set's PDFs (already indexed content is skipped by sha256); their doc ids, or None for all."""
+        if not eval_set.documents:
+            return None
+        library = self.services.documents
+        ids: set[str] = set()
+        count = len(eval_set.documents)
+        for index, path in enumerate(eval_set.documents, start=1):
+
+            def emit(event: Any, index: int = index, name: str = path.name) -> None:
+                if event.stage == "page" and event.pages:
+                    report(
+                        (index - 1 + event.page / event.pages) / count,
+                        f"Indexing {name}: page {event.page}/{event.pages}",
+                    )
+
+            result = library.ingest_file(path, progress=emit, file_index=index, file_count=count)
+            if result.status == "error":
+                raise BadInputError(f"The set's document {path.name} could not be indexed: {result.error}")
+            report(index / count, f"{path.name}: {'already indexed' if result.status == 'skipped' else 'indexed'}")
+            ids.add(result.id)
+        return ids
+
+    def _snapshot(self, choice: dict | None, model: Any) -> dict[str, Any]:
+        """The settings that can move a score: model, embedding, chunking, retrieval and generation."""
+        from multimodal.chunking import DEFAULT_MAX_CHARS, DEFAULT_OVERLAP_CHARS
+        from storage.embedder import MODEL_ID
+
+        s = self.services.router.with_overrides(choice)
+        info = model.info if model else None
+        from app.services.search import SearchConfig
+
+        # Building the library just to read its config would open Chroma; the defaults are what it uses then.
+        config = self.services.documents.config if self._documents_built() else SearchConfig()
+        generation = {
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "max_tokens": s.max_tokens,
+            "seed": s.seed,
+            "tool_mode": getattr(s, "tool_mode", ""),
+            "system_prompt_sha256": hashlib.sha256(s.system_prompt.encode()).hexdigest()[:12],
+        }
+        if info and info.backend == "embedded":
+            generation["embedded_ctx"] = s.embedded_ctx
+        elif info:
+            generation["ollama_num_ctx"] = s.ollama_num_ctx
+        return {
+            "model": {"backend": info.backend, "name": info.name, "digest": info.digest} if info else {},
+            "embedding": {"model": MODEL_ID},
+            "chunking": {"max_chars": DEFAULT_MAX_CHARS, "overlap_chars": DEFAULT_OVERLAP_CHARS},
+            "retrieval": asdict(config),
+            "settings": generation,
+        }
+
+    def _documents_built(self) -> bool:
+        return (self.services.settings.data_dir / "documents.sqlite").exists()
