@@ -31,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=Path,
         help="Attach an image or a recording (repeatable); the answer is about it.",
     )
-    ask.add_argument("--conversation", help="Continue this conversation id (see the Chat page).")
+    ask.add_argument("--conversation", help="Save the turn in this conversation id (see the Chat page or a "
+                     "previous --json answer), or 'new' to start one; follow-ups then see earlier results.")
     ask.add_argument(
         "--docs",
         choices=("auto", "on", "off"),
@@ -82,8 +83,11 @@ def run_ask(args: argparse.Namespace, services) -> int:
         files.append((path.name, path.read_bytes()))
     progress = None if args.json else _stderr_progress
     use_documents = {"auto": None, "on": True, "off": False}[args.docs]
+    conversation_id = args.conversation
+    if conversation_id == "new":
+        conversation_id = services.conversations.create().id
     turn = services.assistant.ask(
-        question, conversation_id=args.conversation, files=files, progress=progress, use_documents=use_documents
+        question, conversation_id=conversation_id, files=files, progress=progress, use_documents=use_documents
     )
     if args.json:
         result = turn.run()

@@ -82,7 +82,8 @@ def route(question: str, resources: Resources, table_words: set[str], previous: 
         doc_score += 2 * (bool(table_words) and _beyond_tables(words, table_words))
 
     use_sql = sql_score >= 2
-    if not use_sql and resources.tables and previous and RUN_SQL in previous.tools and _is_follow_up(text):
+    if resources.tables and previous and RUN_SQL in previous.tools and _is_follow_up(text):
+        # "now only for 2023" refines the previous query, even when it also names a column.
         use_sql = True
         question = follow_up_question(previous, question)
     parts = split_question(original)
