@@ -65,7 +65,7 @@ def test_chat_in_a_real_browser(running_app, tmp_path):
             "--disable-background-networking", "--disable-component-update", "--disable-sync"])
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(running_app)
-        box = page.get_by_placeholder("Ask a question…")
+        box = page.get_by_placeholder("Ask a question, attach files or record a voice note…")
         box.wait_for(timeout=60_000)
         box.fill("What is the capital of France?")
         box.press("Enter")
