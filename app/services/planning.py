@@ -83,12 +83,17 @@ def _plan_natively(turn: Any, info: ModelInfo, box: ToolBox) -> None:
             turn.docs_required = True
         return box.run(call)
 
+    previous = previous_turn(turn)
+    context = ""
+    if previous and previous.question:
+        sql = f" (answered with the SQL: {' '.join(previous.sql.split())})" if previous.sql else ""
+        context = f"Previous question in this conversation: {previous.question}{sql}\nNow: "
     if specs:
         try:
             if info.backend == "ollama":
-                plan_with_ollama(turn.model, turn.model_question, specs, execute, on_call)
+                plan_with_ollama(turn.model, turn.model_question, specs, execute, on_call, context)
             else:
-                plan_with_qwen(turn.model, turn.model_question, specs, execute, on_call)
+                plan_with_qwen(turn.model, turn.model_question, specs, execute, on_call, context)
         except AssistantError as exc:
             failed = ToolCall("plan_tools", {"question": turn.question}, error=f"Tool planning failed: {exc.message}")
             box.failed_call(failed)

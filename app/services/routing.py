@@ -42,6 +42,9 @@ _FOLLOW_UP = re.compile(
     r"^(now|only|and|but|what about|how about|instead|same|also|just|exclude|excluding|include|including|"
     r"for|in|then|break (it|that) down|split)\b"
 )
+# Requests the model answers by itself: small talk and writing tasks (no search as a fallback).
+_CHAT_ONLY = re.compile(r"^(hi|hello|hey|thanks|thank you|good (morning|afternoon|evening)|write|draft|translate|"
+                        r"suggest|rephrase|rewrite|compose|brainstorm|proofread)\b")
 _GENERIC_WORDS = {"id", "name", "date", "value", "type", "data", "table", "year", "the", "and", "for", "with"}
 _STOPWORDS = set(
     "the and for with are was were what which who whom how many much does did have has had this that these those "
@@ -69,17 +72,17 @@ def route(question: str, resources: Resources, table_words: set[str], previous: 
     """
     original = question
     text = " ".join(question.lower().split())
-    words = set(_WORD.findall(text))
     calls: list[ToolCall] = []
     new_files = {f.kind for f in resources.files if f.new}
 
     sql_score = 0
     if resources.tables:
         sql_score = _data_score(text, table_words) + 2 * ("table" in new_files)
+        if resources.documents and "table" not in new_files and not _names_tables(text, table_words):
+            sql_score = min(sql_score, 1)  # "How many points does locator() wait for?" is about the documents
     doc_score = 0
     if resources.documents:
         doc_score += 2 * bool(_DOC_CUES.search(text)) + bool(_DOC_WEAK.search(text)) + 2 * ("pdf" in new_files)
-        doc_score += 2 * (bool(table_words) and _beyond_tables(words, table_words))
 
     use_sql = sql_score >= 2
     if resources.tables and previous and RUN_SQL in previous.tools and _is_follow_up(text):
@@ -89,6 +92,8 @@ def route(question: str, resources: Resources, table_words: set[str], previous: 
     parts = split_question(original)
     data_parts = [p for p in parts if _is_data_part(p.lower(), table_words)] if len(parts) > 1 else []
     text_parts = [p for p in parts if p not in data_parts]
+    if data_parts and text_parts:
+        doc_score += 2  # a compound question with a part the tables cannot answer
     if use_sql:
         # Each tool gets the part of a compound question it can answer ("How many ..., and what does X mean?").
         sql_question = " ".join(data_parts) if data_parts and text_parts else question
@@ -101,7 +106,7 @@ def route(question: str, resources: Resources, table_words: set[str], previous: 
     else:
         # Documents answer whatever the tables do not: searched when the question reads like a text question,
         # or when nothing else was picked (the relevance floor then decides whether anything matches).
-        use_docs = resources.documents and (doc_score >= 2 or not use_sql)
+        use_docs = resources.documents and (doc_score >= 2 or not (use_sql or _CHAT_ONLY.search(text)))
     if use_docs:
         asks_text = doc_score >= 2 or (doc_score >= 1 and not use_sql) or force_documents
         reason = "document question" if asks_text else "nothing else fits"
@@ -121,8 +126,15 @@ def route(question: str, resources: Resources, table_words: set[str], previous: 
 
 def _data_score(text: str, table_words: set[str]) -> int:
     words = set(_WORD.findall(text))
-    score = 2 * bool(_DATA_STRONG.search(text)) + bool(_DATA_WEAK.search(text))
-    return score + (2 * len((words & table_words) - _GENERIC_WORDS) if table_words else 0)
+    cues = 2 * bool(_DATA_STRONG.search(text)) + bool(_DATA_WEAK.search(text))
+    named = len((words & table_words) - _GENERIC_WORDS) if table_words else 0
+    # One table word alone ("a team email") is weak evidence; with a cue or a second name it is strong.
+    return cues + (2 * named if (named >= 2 or cues) else named)
+
+
+def _names_tables(text: str, table_words: set[str]) -> bool:
+    return bool((set(_WORD.findall(text)) & table_words) - _GENERIC_WORDS) or bool(
+        re.search(r"\b(tables?|columns?|rows?|records?|dataset|spreadsheet|csv|sql|(19|20)\d\d)\b", text))
 
 
 def _is_data_part(text: str, table_words: set[str]) -> bool:
@@ -141,13 +153,6 @@ def split_question(question: str) -> list[str]:
     """A compound question in its parts: 'How many X?, and what does Y mean?' -> two questions."""
     parts = [p.strip(" ,") for p in _SPLIT.split(question) if p and p.strip(" ,")]
     return parts or [question]
-
-
-def _beyond_tables(words: set[str], table_words: set[str]) -> bool:
-    # A data question with several words the tables do not know ("...and which function reads a file?")
-    # asks something else too: the documents may hold that part.
-    leftover = {w for w in words if w not in _STOPWORDS and w not in table_words and not w.isdigit()}
-    return len(leftover) >= 3
 
 
 def _is_follow_up(text: str) -> bool:

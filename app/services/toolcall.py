@@ -22,11 +22,22 @@ MAX_ROUNDS = 3
 MAX_CALLS = 6
 _CALL_BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
 
-PLANNER_INSTRUCTIONS = (
-    "You are the planning step of an analyst's assistant. Decide which tools to call to gather the facts needed "
-    "to answer the user's question. Call every tool that is needed (a question may need both a table and a "
-    "document). When you have enough, or no tool fits, reply with the single word DONE. Do not write the answer."
-)
+_TOOL_HINTS = {
+    "run_sql": "run_sql for numbers and rows in the user's tables",
+    "search_documents": "search_documents for what the user's documents say",
+    "describe_image": "describe_image for an attached image",
+    "read_transcript": "read_transcript for an attached recording",
+}
+
+
+def planner_instructions(specs: list[dict[str, Any]]) -> str:
+    """What the planning step is told, naming only the tools it has."""
+    hints = [_TOOL_HINTS[s["function"]["name"]] for s in specs if s["function"]["name"] in _TOOL_HINTS]
+    return (
+        "You are the planning step of an analyst's assistant. Call the tools that fetch the facts the user's "
+        f"question needs: {'; '.join(hints)}. A question may need several tools. Only when no tool can help "
+        "(small talk, a writing task) reply with the single word NONE. Do not write the answer."
+    )
 
 # Executes one validated call; returns a short text result for the model.
 Execute = Callable[[ToolCall], str]
@@ -36,7 +47,8 @@ def qwen_tool_system(specs: list[dict[str, Any]]) -> str:
     """Qwen2.5's tool prompt (as its chat template renders it), after the planner's instructions."""
     signatures = "\n".join(json.dumps(spec, ensure_ascii=False) for spec in specs)
     return (
-        f"{PLANNER_INSTRUCTIONS}\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+        f"{planner_instructions(specs)}\n\n# Tools\n\n"
+        "You may call one or more functions to assist with the user query.\n\n"
         "You are provided with function signatures within <tools></tools> XML tags:\n"
         f"<tools>\n{signatures}\n</tools>\n\n"
         "For each function call, return a json object with function name and arguments within "
@@ -46,10 +58,28 @@ def qwen_tool_system(specs: list[dict[str, Any]]) -> str:
 
 
 def parse_qwen_calls(text: str) -> list[ToolCall]:
-    """Tool calls in a Qwen-format reply; a block that is not a JSON call becomes a call with an error."""
-    calls = []
-    for match in _CALL_BLOCK.finditer(text):
-        calls.append(call_from_json(match.group(1)))
+    """Tool calls in a Qwen-format reply; a block that is not a JSON call becomes a call with an error.
+
+    llama.cpp drops `<tool_call>` tags from the streamed text when they are special tokens, so a reply
+    without tags is also read for bare `{"name": ..., "arguments": ...}` objects.
+    """
+    calls = [call_from_json(match.group(1)) for match in _CALL_BLOCK.finditer(text)]
+    return calls or _bare_calls(text)
+
+
+def _bare_calls(text: str) -> list[ToolCall]:
+    decoder = json.JSONDecoder()
+    calls, index = [], text.find("{")
+    while index != -1:
+        try:
+            data, end = decoder.raw_decode(text, index)
+        except json.JSONDecodeError:
+            index = text.find("{", index + 1)
+            continue
+        if isinstance(data, dict) and isinstance(data.get("name"), str) and ("arguments" in data or "parameters"
+                                                                              in data):
+            calls.append(call_from_json(data))
+        index = text.find("{", end)
     return calls
 
 
@@ -75,9 +105,10 @@ def call_from_json(raw: Any) -> ToolCall:
 
 
 def plan_with_qwen(model: Any, question: str, specs: list[dict[str, Any]], execute: Execute,
-                   on_call: Callable[[ToolCall], None]) -> int:
-    """Let an embedded Qwen model call tools in rounds; returns the number of rounds used."""
-    messages = [ChatMessage("system", qwen_tool_system(specs)), ChatMessage("user", question)]
+                   on_call: Callable[[ToolCall], None], context: str = "") -> int:
+    """Let an embedded Qwen model call tools in rounds; returns the number of rounds used.
+    `context` is the conversation's previous question and query, for follow-ups."""
+    messages = [ChatMessage("system", qwen_tool_system(specs)), ChatMessage("user", context + question)]
     params = GenerationParams(temperature=0.0, top_p=1.0, max_tokens=256, seed=0)
     seen: set[str] = set()
     calls_made = 0
@@ -98,11 +129,11 @@ def plan_with_qwen(model: Any, question: str, specs: list[dict[str, Any]], execu
 
 
 def plan_with_ollama(model: Any, question: str, specs: list[dict[str, Any]], execute: Execute,
-                     on_call: Callable[[ToolCall], None]) -> int:
+                     on_call: Callable[[ToolCall], None], context: str = "") -> int:
     """Let an Ollama model call tools through the chat API's `tools`; returns the number of rounds used."""
     messages: list[dict[str, Any]] = [
-        {"role": "system", "content": PLANNER_INSTRUCTIONS},
-        {"role": "user", "content": question},
+        {"role": "system", "content": planner_instructions(specs)},
+        {"role": "user", "content": context + question},
     ]
     params = GenerationParams(temperature=0.0, top_p=1.0, max_tokens=256, seed=0)
     seen: set[str] = set()

@@ -140,7 +140,7 @@ def test_qwen_tool_prompt_lists_the_specs():
     system = qwen_tool_system(SPECS)
     assert "<tools>" in system and "</tools>" in system and "<tool_call>" in system
     assert all(json.dumps(spec) in system for spec in SPECS)
-    assert "DONE" in system
+    assert "NONE" in system
 
 
 def test_a_valid_call_is_executed_then_done(fake_model):
@@ -353,3 +353,11 @@ def test_streamed_chat_still_works_next_to_tool_replies(fake_ollama, ollama_mode
     assert text == "Paris."
     rec = Recorder()
     assert plan_with_ollama(ollama_model, "q", SPECS, rec.execute, rec.on_call) == 1
+
+
+def test_a_call_without_tags_is_read_because_llama_cpp_drops_special_tokens():
+    reply = 'I will query the table.\n{"name": "run_sql", "arguments": {"question": "total revenue"}}\n'
+    (call,) = parse_qwen_calls(reply)
+    assert (call.name, call.arguments, call.error) == ("run_sql", {"question": "total revenue"}, "")
+    assert parse_qwen_calls('The answer is {"total": 3}.') == []  # a JSON object that is no call
+    assert parse_qwen_calls("NONE") == []
