@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from app.errors import BadInputError, PromptTooLongError
+from app.errors import AssistantError, BadInputError, PromptTooLongError
 from app.ports import ChatMessage, GenerationParams, ModelInfo, RecordStore
 from app.services import attachments as attach
 from app.services.budget import estimate_tokens, fit_history, message_tokens
@@ -211,6 +211,13 @@ class Assistant:
                 history.append(ChatMessage(msg.role, msg.content))
         return history
 
+    def _with_document_hashes(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Evidence names each passage's document by its sha256 too: ids are local, hashes prove the bytes."""
+        if not items or self._documents_provider is None:
+            return items
+        hashes = {doc_id: _sha256_of(self.documents, doc_id) for doc_id in {e["doc_id"] for e in items}}
+        return [{**e, "document_sha256": hashes[e["doc_id"]]} for e in items]
+
     def record(self, turn: Turn) -> str:
         """Write the turn's request record (append-only)."""
         r = turn.result
@@ -250,7 +257,7 @@ class Assistant:
             "notices": r.notices,
             "citations": r.citations,
             "tools": r.tools,
-            "evidence": evidence(turn.passages),
+            "evidence": self._with_document_hashes(evidence(turn.passages)),
             "guardrails": r.guardrails,
             "flagged": bool(r.guardrails),
             "not_in_documents": r.not_in_documents,
@@ -259,6 +266,13 @@ class Assistant:
                     for e in turn.sql],
         }
         return self.records.append("chat", body)
+
+
+def _sha256_of(documents: Any, doc_id: str) -> str | None:
+    try:
+        return documents.get(doc_id).sha256
+    except (AssistantError, AttributeError):
+        return None
 
 
 def fit_sql(turn: Turn, budget_tokens: int) -> str:

@@ -242,6 +242,7 @@ def test_a_pdf_and_a_csv_answer_a_question_needing_both(make_env, fake_model):
     record = assistant.records.get(result.record_id)
     assert [t["name"] for t in record["tools"]] == ["index_document", "load_table", "run_sql", "search_documents"]
     assert record["evidence"] and record["sql"][0]["result_sha256"] == sqls[0]["result_sha256"]
+    assert {e["document_sha256"] for e in record["evidence"]} == {doc.sha256}  # evidence names the bytes
 
 
 def test_the_same_files_attached_again_are_not_loaded_twice(make_env, fake_model):
