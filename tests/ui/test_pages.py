@@ -207,3 +207,27 @@ def test_settings_test_connection_reports_unreachable(data_dir):
     at.button(key="settings.test").click().run()
     assert not at.exception
     assert any("not reachable" in e.value for e in at.error)
+
+
+def test_regenerate_and_edit_replace_the_last_turn(data_dir, packaged_model_path):
+    at = _app()
+    at.chat_input[0].set_value(QUESTION).run(timeout=300)
+    (first,) = _assistant_texts(at)
+    conv_id = at.session_state["chat.conversation_id"]
+    store = ConversationStore(data_dir / "chats.sqlite")
+
+    at.button(key="chat.regenerate").click().run(timeout=300)
+    assert not at.exception
+    messages = store.messages(conv_id)
+    assert [(m.role, m.content if m.role == "user" else "") for m in messages] == [("user", QUESTION),
+                                                                                  ("assistant", "")]
+    assert messages[1].content.strip()  # a fresh answer replaced the old one, nothing piled up
+
+    edited = "What is the capital of Italy?"
+    at.text_area(key=f"chat.edit.{messages[0].id}").set_value(edited)
+    at.button(key="chat.edit.send").click().run(timeout=300)
+    assert not at.exception
+    messages = store.messages(conv_id)
+    assert [m.role for m in messages] == ["user", "assistant"] and messages[0].content == edited
+    assert "Rome" in messages[1].content and "Paris" in first
+    assert len(SqliteRecordStore(data_dir / "records.sqlite").query()) == 3  # every turn stays in the audit trail
