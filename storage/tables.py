@@ -30,10 +30,12 @@ from multimodal.tables import (
 )
 from storage.tables_engine import BASE_CONFIG, QueryEngine, TableInfo, first_line, quote_ident, sql_literal
 
+# The registry lives in its own schema: `SHOW TABLES` in a user's query lists only the user's tables.
 REGISTRY_SQL = (
-    "CREATE TABLE IF NOT EXISTS _sources (sha256 VARCHAR PRIMARY KEY, file_name VARCHAR, kind VARCHAR, "
+    "CREATE SCHEMA IF NOT EXISTS app_meta",
+    "CREATE TABLE IF NOT EXISTS app_meta._sources (sha256 VARCHAR PRIMARY KEY, file_name VARCHAR, kind VARCHAR, "
     "size_bytes BIGINT, loaded_at TIMESTAMP)",
-    "CREATE TABLE IF NOT EXISTS _tables (table_name VARCHAR PRIMARY KEY, sha256 VARCHAR, origin VARCHAR, "
+    "CREATE TABLE IF NOT EXISTS app_meta._tables (table_name VARCHAR PRIMARY KEY, sha256 VARCHAR, origin VARCHAR, "
     "row_count BIGINT)",
 )
 
@@ -108,6 +110,7 @@ class TableStore:
         with self._writer() as con:
             for stmt in REGISTRY_SQL:
                 con.execute(stmt)
+            _move_registry(con)
         self._engine: QueryEngine | None = QueryEngine.open_store(self.path)
 
     @contextmanager
@@ -130,7 +133,8 @@ class TableStore:
         with self.engine() as eng, eng.cursor() as cur:
             rows = cur.execute(
                 "SELECT s.sha256, s.file_name, s.kind, s.size_bytes, list(t.table_name ORDER BY t.table_name) "
-                "FILTER (WHERE t.table_name IS NOT NULL) FROM _sources s LEFT JOIN _tables t USING (sha256) "
+                "FILTER (WHERE t.table_name IS NOT NULL) FROM app_meta._sources s "
+                "LEFT JOIN app_meta._tables t USING (sha256) "
                 "GROUP BY ALL ORDER BY max(s.loaded_at) DESC").fetchall()
         return [SourceInfo(r[0], r[1], r[2], int(r[3]), tuple(r[4] or ())) for r in rows]
 
@@ -138,7 +142,7 @@ class TableStore:
         """User tables with columns, row counts and the file each came from."""
         with self.engine() as eng, eng.cursor() as cur:
             origin = dict(cur.execute("SELECT t.table_name, s.file_name || coalesce(' / ' || t.origin, '') "
-                                      "FROM _tables t JOIN _sources s USING (sha256)").fetchall())
+                                      "FROM app_meta._tables t JOIN app_meta._sources s USING (sha256)").fetchall())
             infos = eng.tables()
         return [TableInfo(i.name, i.columns, i.row_count, i.schema, origin.get(i.name, "")) for i in infos]
 
@@ -155,8 +159,9 @@ class TableStore:
             self._close_engine()
             try:
                 with self._writer() as con:
-                    known = con.execute("SELECT list(table_name) FROM _tables WHERE sha256 = ?", [digest]).fetchone()
-                    if con.execute("SELECT count(*) FROM _sources WHERE sha256 = ?", [digest]).fetchone()[0]:
+                    known = con.execute("SELECT list(table_name) FROM app_meta._tables WHERE sha256 = ?",
+                                        [digest]).fetchone()
+                    if con.execute("SELECT count(*) FROM app_meta._sources WHERE sha256 = ?", [digest]).fetchone()[0]:
                         return LoadResult(digest, name, sniffed.kind, list(known[0] or []), already_loaded=True)
                     result = LoadResult(digest, name, sniffed.kind, [])
                     self._tmp_root.mkdir(parents=True, exist_ok=True)
@@ -165,7 +170,7 @@ class TableStore:
                     # CSV loading retries with laxer options. Clean up by hand instead.
                     try:
                         _load_kind(con, path, sniffed, name, tmp, result, report)
-                        con.execute("INSERT INTO _sources VALUES (?, ?, ?, ?, now())",
+                        con.execute("INSERT INTO app_meta._sources VALUES (?, ?, ?, ?, now())",
                                     [digest, name, sniffed.kind, path.stat().st_size])
                     except BaseException:
                         _undo(con, result)  # a failed load leaves no half-made tables behind
@@ -183,15 +188,16 @@ class TableStore:
             self._close_engine()
             try:
                 with self._writer() as con:
-                    if not con.execute("SELECT count(*) FROM _sources WHERE sha256 = ?", [sha256]).fetchone()[0]:
+                    if not con.execute("SELECT count(*) FROM app_meta._sources WHERE sha256 = ?",
+                                       [sha256]).fetchone()[0]:
                         raise NotFoundError(f"No loaded file has sha256 {sha256}.")
-                    names = [r[0] for r in con.execute("SELECT table_name FROM _tables WHERE sha256 = ?",
+                    names = [r[0] for r in con.execute("SELECT table_name FROM app_meta._tables WHERE sha256 = ?",
                                                        [sha256]).fetchall()]
                     con.execute("BEGIN TRANSACTION")
                     for table in names:
                         con.execute(f"DROP TABLE IF EXISTS {quote_ident(table)}")
-                    con.execute("DELETE FROM _tables WHERE sha256 = ?", [sha256])
-                    con.execute("DELETE FROM _sources WHERE sha256 = ?", [sha256])
+                    con.execute("DELETE FROM app_meta._tables WHERE sha256 = ?", [sha256])
+                    con.execute("DELETE FROM app_meta._sources WHERE sha256 = ?", [sha256])
                     con.execute("COMMIT")
                     return names
             finally:
@@ -223,8 +229,8 @@ def _connect(path: Path, **kwargs) -> duckdb.DuckDBPyConnection:
 def _undo(con, result: LoadResult) -> None:
     for table in result.tables:
         con.execute(f"DROP TABLE IF EXISTS {quote_ident(table)}")
-    con.execute("DELETE FROM _tables WHERE sha256 = ?", [result.sha256])
-    con.execute("DELETE FROM _sources WHERE sha256 = ?", [result.sha256])
+    con.execute("DELETE FROM app_meta._tables WHERE sha256 = ?", [result.sha256])
+    con.execute("DELETE FROM app_meta._sources WHERE sha256 = ?", [result.sha256])
 
 
 def _load_kind(con, path: Path, sniffed, name: str, tmp: Path, result: LoadResult, report: Progress) -> None:
@@ -298,7 +304,7 @@ def _create(con, reader: str, table: str, origin: str | None, result: LoadResult
     select = ", ".join(f"{quote_ident(d[0])} AS {quote_ident(c)}" for d, c in zip(described, clean, strict=True))
     _with_progress(con, f"CREATE TABLE {quote_ident(name)} AS SELECT {select} FROM {reader}", report)
     rows = con.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchone()[0]
-    con.execute("INSERT INTO _tables VALUES (?, ?, ?, ?)", [name, result.sha256, origin, rows])
+    con.execute("INSERT INTO app_meta._tables VALUES (?, ?, ?, ?)", [name, result.sha256, origin, rows])
     result.tables.append(name)
     result.rows[name] = int(rows)
 
@@ -338,3 +344,13 @@ def _with_progress(con, sql: str, report: Progress) -> None:
         done.set()
         watcher.join(timeout=2)
         time.sleep(0)
+
+
+def _move_registry(con: duckdb.DuckDBPyConnection) -> None:
+    """Databases made before the registry had its own schema keep it in `main`: move it (once)."""
+    old = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = "
+                                     "current_database() AND schema_name = 'main' AND table_name IN "
+                                     "('_sources', '_tables')").fetchall()}
+    for name in sorted(old):
+        con.execute(f"INSERT INTO app_meta.{name} SELECT * FROM main.{name} ON CONFLICT DO NOTHING")
+        con.execute(f"DROP TABLE main.{name}")

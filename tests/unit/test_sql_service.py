@@ -197,3 +197,34 @@ def test_every_table_stays_when_the_question_names_none(store: TableStore, tmp_p
 
     prompt = model.sent[0][1].content
     assert "CREATE TABLE air" in prompt and "CREATE TABLE sales" in prompt
+
+
+def test_show_tables_lists_only_the_users_tables(store: TableStore) -> None:
+    # The registry of loaded files lives in its own schema: a model writing SHOW TABLES sees the data only.
+    shown = TablesService(store).run_sql("SHOW TABLES")
+    assert shown.error is None
+    assert [row[0] for row in shown.rows] == [t.name for t in store.tables()]
+    assert not any(str(row[0]).startswith("_") for row in shown.rows)
+
+
+def test_a_database_from_before_the_registry_schema_is_moved_on_open(tmp_path: Path) -> None:
+    import duckdb
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE _sources (sha256 VARCHAR PRIMARY KEY, file_name VARCHAR, kind VARCHAR, "
+                "size_bytes BIGINT, loaded_at TIMESTAMP)")
+    con.execute("CREATE TABLE _tables (table_name VARCHAR PRIMARY KEY, sha256 VARCHAR, origin VARCHAR, "
+                "row_count BIGINT)")
+    con.execute("CREATE TABLE sales AS SELECT 1 AS units")
+    con.execute("INSERT INTO _sources VALUES ('abc', 'sales.csv', 'csv', 10, now())")
+    con.execute("INSERT INTO _tables VALUES ('sales', 'abc', NULL, 1)")
+    con.close()
+
+    store = TableStore(path)
+    try:
+        assert [(s.file_name, s.tables) for s in store.sources()] == [("sales.csv", ("sales",))]
+        shown = TablesService(store).run_sql("SHOW TABLES")
+        assert [row[0] for row in shown.rows] == ["sales"]
+    finally:
+        store.close()
