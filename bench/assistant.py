@@ -1,10 +1,14 @@
 """Assistant benchmark: tool choice, answer correctness and latency of whole chat turns, router vs native.
 
-    python -m bench.assistant [--model qwen2.5-coder-1.5b] [--modes router,native] [--limit N]
-    python -m bench.assistant --build-questions   # (re)compose bench/data/assistant/questions.jsonl
+    python -m bench.assistant [--set main|heldout] [--model qwen2.5-coder-1.5b] [--modes router,native] [--limit N]
+    python -m bench.assistant --build-questions [--set heldout]   # (re)compose the set's .jsonl
+    python -m bench.assistant --rescore bench/results/assistant-heldout-qwen2.5-coder-1.5b.json
 
-One fresh data dir (a temp folder) holds R-intro.pdf in the document library and the tables of
-laptop.duckdb; every item then goes through `services.assistant.ask` (one conversation per item,
+Two item sets built by the same recipe (see bench/data/assistant/SOURCES.md): `main` (questions.jsonl, over
+laptop.duckdb; the router rules were revised after a run on it) and `heldout` (heldout.jsonl, over who.duckdb
+and nyc.duckdb, other R-intro questions; never used while changing the rules).
+One fresh data dir (a temp folder) holds R-intro.pdf in the document library and the tables of the databases
+the set's items name (`db`); every item then goes through `services.assistant.ask` (one conversation per item,
 the follow-up pair shares one) once per tool mode, set with `services.apply_settings`.
 
 Measured per item and mode: the tools used vs the expected set (exact match of the set, per-tool
@@ -12,7 +16,8 @@ precision/recall), correctness where it can be checked (SQL rows vs the gold row
 bench/sql_eval.py, the gold number in the answer text, the gold page among the cited pages and among
 the retrieved pages), and latency (seconds per tool step, time before the first tool, the non-tool time
 before the answer starts = routing or the model's planning rounds, time to first token, total).
-Figures are printed, never asserted; they go to bench/results/assistant-<model>[-limitN].json.
+Figures are printed, never asserted; they go to bench/results/assistant-<model>[-limitN].json (set main) or
+assistant-<set>-<model>[-limitN].json (other sets).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,27 +47,30 @@ DATA = ROOT / "bench" / "data"
 DOCQA = DATA / "docqa"
 SQLDATA = DATA / "sql"
 QUESTIONS = DATA / "assistant" / "questions.jsonl"
-DATABASE = "laptop.duckdb"
+DATABASE = "laptop.duckdb"  # loaded when a set file names no database (files built before items named theirs)
 SEARCH, SQL = "search_documents", "run_sql"
 TOOLS = (SEARCH, SQL, "describe_image", "read_transcript")
 
-# --- The question set ------------------------------------------------------------------------------
-# Composed from the shared eval items: doc-only = every 5th answerable R-intro question (a fixed stride,
-# not picked by outcome); table-only = every NSQL dev item over laptop.duckdb; mixed = a data question
-# over laptop.duckdb joined with an R-intro question (other R-intro ids than the doc-only ones); no-tool =
-# small talk; a follow-up pair. Gold rows of composed data questions come from the `gold_sql` given.
+# --- The question sets -----------------------------------------------------------------------------
+# Composed from the shared eval items: doc-only = every 5th answerable R-intro question from a fixed offset
+# (a fixed stride, not picked by outcome); table-only = every NSQL dev item over the set's databases; mixed =
+# a data question over those databases joined with an R-intro question (other R-intro ids than the doc-only
+# ones); no-tool = small talk; a follow-up pair. Gold rows of composed data questions come from the `gold_sql`
+# given, run on the set's databases loaded together.
 DOC_STRIDE = 5
 MIXED = [
-    # (table question, gold_sql, R-intro id or None, R part of the question, gold pages when not from an item)
-    ("How many customers are there", "SELECT count(*) FROM customers", None,
+    # (table question, gold_sql, db, R-intro id or None, R part of the question, gold pages when not from an item)
+    ("How many customers are there", "SELECT count(*) FROM customers", DATABASE, None,
      "which R function reads a table from a file?", [39, 40]),
-    ("What is the average price of the laptops?", "SELECT avg(price) FROM laptops", "rintro-009", None, None),
-    ("How many products does maker E make?", "SELECT count(*) FROM products WHERE maker = 'E'", "rintro-010",
-     None, None),
-    ("What is the total amount paid across all sales?", "SELECT sum(paid) FROM sales", "rintro-024", None, None),
-    ("How many different makers are there?", "SELECT count(DISTINCT maker) FROM products", "rintro-029", None,
+    ("What is the average price of the laptops?", "SELECT avg(price) FROM laptops", DATABASE, "rintro-009", None,
      None),
-    ("What is the highest PC price?", "SELECT max(price) FROM pcs", "rintro-039", None, None),
+    ("How many products does maker E make?", "SELECT count(*) FROM products WHERE maker = 'E'", DATABASE,
+     "rintro-010", None, None),
+    ("What is the total amount paid across all sales?", "SELECT sum(paid) FROM sales", DATABASE, "rintro-024", None,
+     None),
+    ("How many different makers are there?", "SELECT count(DISTINCT maker) FROM products", DATABASE, "rintro-029",
+     None, None),
+    ("What is the highest PC price?", "SELECT max(price) FROM pcs", DATABASE, "rintro-039", None, None),
 ]
 NO_TOOL = [
     "Write a one-line greeting for a team email.",
@@ -69,6 +78,7 @@ NO_TOOL = [
     "Suggest a short, upbeat title for a quarterly business review presentation.",
     "Translate 'see you tomorrow' into French.",
 ]
+FOLLOW_UP_DB = DATABASE
 FOLLOW_UP = [
     # "PCs sold" reads as units (sum of quantity) or as sales of PC models (rows): both are accepted.
     ("How many PCs were sold?",
@@ -81,6 +91,61 @@ FOLLOW_UP = [
       "JOIN products pr ON pr.model = s.model WHERE pr.maker = 'A'"]),
 ]
 
+# Held-out set: written before its first run and never used while changing the router rules. The two NSQL dev
+# databases with the most items after laptop (who: 2, nyc: 2; laptop_array/laptop_json are laptop's own data
+# in other layouts, flightinfo has 1) are loaded together. Doc-only = every 5th answerable R-intro question from
+# offset 1 (rintro-002, -007, ..., -037); the R halves of the mixed items = the first 6 of every 5th from
+# offset 2 (rintro-003, -008, -013, -018, -023, -028): none of them is used by the main set.
+HELDOUT_DATABASES = ("who.duckdb", "nyc.duckdb")
+MIXED_HELDOUT = [
+    ("How many taxi rides carried more than one passenger", "SELECT count(*) FROM taxi WHERE passenger_count > 1",
+     "nyc.duckdb", "rintro-003", None, None),
+    ("What is the average trip distance of the taxi rides", "SELECT avg(trip_distance) FROM taxi", "nyc.duckdb",
+     "rintro-008", None, None),
+    ("How many different cities have air quality readings", "SELECT count(DISTINCT city) FROM ambient_air_quality",
+     "who.duckdb", "rintro-013", None, None),
+    ("What is the highest PM2.5 concentration recorded in Canada",
+     "SELECT max(pm25_concentration) FROM ambient_air_quality WHERE country_name = 'Canada'", "who.duckdb",
+     "rintro-018", None, None),
+    ("How many service requests were handled by the NYPD",
+     "SELECT count(*) FROM service_requests WHERE agency = 'NYPD'", "nyc.duckdb", "rintro-023", None, None),
+    ("What is the total of the tips paid on rideshare trips", "SELECT sum(tips) FROM rideshare", "nyc.duckdb",
+     "rintro-028", None, None),
+]
+NO_TOOL_HELDOUT = [
+    "Good morning! How is your day going?",
+    "Write a two-sentence thank-you note to a colleague who covered my shift.",
+    "Suggest three friendly names for a new team chat channel.",
+    "Rewrite 'send me that by Friday' so it sounds more polite.",
+]
+FOLLOW_UP_HELDOUT = [
+    ("How many air quality readings are there for Canada?",
+     ["SELECT count(*) FROM ambient_air_quality WHERE country_name = 'Canada'"]),
+    ("now only those from 2020",
+     ["SELECT count(*) FROM ambient_air_quality WHERE country_name = 'Canada' AND year = 2020"]),
+]
+
+
+@dataclass(frozen=True)
+class QuestionSet:
+    """How one item set is composed, where it is written and what its results file is called."""
+
+    file: Path
+    databases: tuple[str, ...]  # bench/data/sql/databases/<name>, loaded together
+    doc_offset: int
+    mixed: list[tuple[Any, ...]]
+    no_tool: list[str]
+    follow_up: list[tuple[str, list[str]]]
+    follow_up_db: str
+    results_prefix: str
+
+
+SETS = {
+    "main": QuestionSet(QUESTIONS, (DATABASE,), 0, MIXED, NO_TOOL, FOLLOW_UP, FOLLOW_UP_DB, "assistant"),
+    "heldout": QuestionSet(DATA / "assistant" / "heldout.jsonl", HELDOUT_DATABASES, 1, MIXED_HELDOUT,
+                           NO_TOOL_HELDOUT, FOLLOW_UP_HELDOUT, "who.duckdb", "assistant-heldout"),
+}
+
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
@@ -90,39 +155,71 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def build_questions() -> list[dict[str, Any]]:
+def union_connection(databases: tuple[str, ...] | list[str]) -> Any:
+    """An in-memory DuckDB holding the tables of the given databases, copied the way the app loads a .duckdb
+    file (every table under its own name in one database), so gold SQL sees what the assistant sees."""
+    import duckdb
+
+    con = duckdb.connect()
+    for name in databases:
+        con.execute(f"ATTACH '{SQLDATA / 'databases' / name}' AS _src (READ_ONLY)")
+        for (table,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = '_src' "
+                                    "AND schema_name = 'main' ORDER BY ALL").fetchall():
+            con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM _src.main."{table}"')
+        con.execute("DETACH _src")
+    return con
+
+
+def build_questions(qset: QuestionSet | None = None) -> list[dict[str, Any]]:
     """Compose the item set from the shared R-intro and NSQL items (gold rows of composed questions from SQL)."""
     import duckdb
 
+    qset = qset or SETS["main"]
     rintro = {q["id"]: q for q in _jsonl(DOCQA / "r-intro.questions.jsonl")}
     answerable = [q for q in rintro.values() if q["pages"]]
-    con = duckdb.connect(str(SQLDATA / "databases" / DATABASE), read_only=True)
+    con = union_connection(qset.databases)
 
     def gold(sql: str) -> list[list[Any]]:
         return _jsonable(con.execute(sql).fetchall())
 
     docs = [{"kind": "doc", "question": q["question"], "expected_tools": [SEARCH], "pages": q["pages"],
-             "sources": [q["id"]]} for q in answerable[::DOC_STRIDE]]
-    tables = [{"kind": "table", "question": q["question"], "expected_tools": [SQL], "result_rows": q["result_rows"],
-               "ordered": q.get("ordered", False), **({"tie_groups": q["tie_groups"]} if q.get("tie_groups") else {}),
-               "gold_sql": q["gold_sql"], "sources": [q["id"]]}
-              for q in _jsonl(SQLDATA / "nsql.dev.jsonl") if Path(q["db"]).name == DATABASE]
+             "sources": [q["id"]]} for q in answerable[qset.doc_offset::DOC_STRIDE]]
+    tables = []
+    for q in _jsonl(SQLDATA / "nsql.dev.jsonl"):
+        if Path(q["db"]).name not in qset.databases:
+            continue
+        item = {"kind": "table", "question": q["question"], "expected_tools": [SQL], "result_rows": q["result_rows"],
+                "ordered": q.get("ordered", False), **({"tie_groups": q["tie_groups"]} if q.get("tie_groups") else {}),
+                "gold_sql": q["gold_sql"], "sources": [q["id"]], "db": Path(q["db"]).name}
+        # With several databases loaded, questions about "the database" itself (e.g. "show all tables") have
+        # another answer: where the gold SQL runs on the loaded tables and disagrees, its rows there are gold.
+        try:
+            rows = gold(q["gold_sql"])
+        except duckdb.Error:
+            rows = None  # e.g. a catalog-qualified name (nyc.taxi): upstream's rows stand
+        if rows is not None and not rows_match(rows, item):
+            item["result_rows"] = rows
+            item["gold_note"] = (f"result_rows from gold_sql on {' + '.join(qset.databases)} loaded together "
+                                 f"(upstream, on {item['db']} alone: {_jsonable(q['result_rows'])})")
+        tables.append(item)
     used = {d["sources"][0] for d in docs}
     mixed = []
-    for table_q, sql, rid, r_part, pages in MIXED:
+    for table_q, sql, db, rid, r_part, pages in qset.mixed:
         if rid:
             assert rid not in used, rid
-            question, pages = f"{table_q} And {rintro[rid]['question'][0].lower()}{rintro[rid]['question'][1:]}", \
-                rintro[rid]["pages"]
+            r_question = f"{rintro[rid]['question'][0].lower()}{rintro[rid]['question'][1:]}"
+            # "What ...? And which ...?" (main) or "What ..., and which ...?"
+            question = f"{table_q} And {r_question}" if table_q.endswith("?") else f"{table_q}, and {r_question}"
+            pages = rintro[rid]["pages"]
         else:
             question = f"{table_q}, and {r_part}"
         mixed.append({"kind": "mixed", "question": question, "expected_tools": [SEARCH, SQL], "pages": pages,
                       "result_rows": gold(sql), "ordered": False, "gold_sql": sql,
-                      "sources": [rid] if rid else []})
-    chat = [{"kind": "none", "question": q, "expected_tools": []} for q in NO_TOOL]
+                      "sources": [rid] if rid else [], "db": db})
+    chat = [{"kind": "none", "question": q, "expected_tools": []} for q in qset.no_tool]
     pair = [{"kind": "followup", "question": q, "expected_tools": [SQL], "accept_rows": [gold(s) for s in sqls],
-             "gold_sql": sqls[0], "conversation": "followup-1", "turn": n}
-            for n, (q, sqls) in enumerate(FOLLOW_UP, 1)]
+             "gold_sql": sqls[0], "db": qset.follow_up_db, "conversation": "followup-1", "turn": n}
+            for n, (q, sqls) in enumerate(qset.follow_up, 1)]
 
     # Interleave the kinds so that a --limit run still sees every kind (the pair stays together).
     groups = [list(docs), list(tables), list(mixed), list(chat), [pair]]
@@ -141,19 +238,39 @@ def build_questions() -> list[dict[str, Any]]:
     return [{"id": i["id"], **{k: v for k, v in i.items() if k != "id"}} for i in ordered]
 
 
+def check_disjoint(items: list[dict[str, Any]], others: list[dict[str, Any]]) -> None:
+    """A held-out set shares no source item and no question with another set."""
+    sources = {s for i in others for s in i.get("sources", [])}
+    questions = {i["question"] for i in others}
+    shared = sorted({s for i in items for s in i.get("sources", [])} & sources)
+    shared += sorted({i["question"] for i in items} & questions)
+    if shared:
+        raise SystemExit(f"the set shares items with another set: {shared}")
+
+
 def _jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def load_items(limit: int | None) -> list[dict[str, Any]]:
-    """The first `limit` items (a conversation is never cut in half)."""
-    items = _jsonl(QUESTIONS)
+def load_items(path: Path, limit: int | None) -> list[dict[str, Any]]:
+    """The first `limit` items of a set file (a conversation is never cut in half)."""
+    items = _jsonl(path)
     if not limit or limit >= len(items):
         return items
     keep = items[:limit]
     last = keep[-1]["conversation"]
     keep += [i for i in items[limit:] if i["conversation"] == last]
     return keep
+
+
+def set_databases(path: Path) -> list[str]:
+    """The databases a set file's items name (`db`), in order of first use; laptop.duckdb if none does.
+    Taken from the whole file, not the --limit part, so that questions about the database see all of it."""
+    names: list[str] = []
+    for item in _jsonl(path):
+        if item.get("db") and item["db"] not in names:
+            names.append(item["db"])
+    return names or [DATABASE]
 
 
 # --- Scoring ---------------------------------------------------------------------------------------
@@ -420,8 +537,8 @@ def print_summary(summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return ratios
 
 
-def setup(tmp: Path, args: argparse.Namespace) -> Any:
-    """A fresh data dir with R-intro.pdf indexed and laptop.duckdb's tables loaded; the model warmed up."""
+def setup(tmp: Path, args: argparse.Namespace, databases: list[str]) -> Any:
+    """A fresh data dir with R-intro.pdf indexed and the set's databases' tables loaded; the model warmed up."""
     from app.container import build_services
     from app.settings import Settings
 
@@ -436,19 +553,22 @@ def setup(tmp: Path, args: argparse.Namespace) -> Any:
     t0 = time.monotonic()
     doc = services.documents.ingest_file(DOCQA / "R-intro.pdf")
     ingest_s = time.monotonic() - t0
-    copy = tmp / DATABASE
-    shutil.copyfile(SQLDATA / "databases" / DATABASE, copy)
-    loaded = services.tables.load_file(copy)
+    tables: dict[str, Any] = {}
+    for name in databases:
+        copy = tmp / name
+        shutil.copyfile(SQLDATA / "databases" / name, copy)
+        loaded = services.tables.load_file(copy)
+        tables.update({t: loaded.rows.get(t) for t in loaded.tables})
     t0 = time.monotonic()
     warm = services.assistant.ask("Say hello.", use_documents=False).run()  # loads the model (not measured)
     info = {"code": _code_version(), "ingest_s": round(ingest_s, 1), "pages": doc.pages, "chunks": doc.chunks,
             "doc_status": doc.status,
-            "tables": {t: loaded.rows.get(t) for t in loaded.tables}, "warmup_s": round(time.monotonic() - t0, 1),
+            "databases": databases, "tables": tables, "warmup_s": round(time.monotonic() - t0, 1),
             "warmup_load_s": round(warm.load_s, 1), "threads": settings.embedded_threads,
             "batch_threads": settings.embedded_batch_threads, "ctx": settings.embedded_ctx,
             "max_tokens": settings.max_tokens, "models_dir": str(settings.resolved_models_dir)}
     print(f"setup: {doc.pages} pages / {doc.chunks} chunks indexed in {ingest_s:.0f} s; tables "
-          f"{', '.join(loaded.tables)}; model loaded in {warm.load_s:.0f} s "
+          f"{', '.join(tables)} ({' + '.join(databases)}); model loaded in {warm.load_s:.0f} s "
           f"({settings.embedded_threads} thread(s), max {settings.max_tokens} answer tokens)", flush=True)
     return services, info
 
@@ -456,46 +576,55 @@ def setup(tmp: Path, args: argparse.Namespace) -> Any:
 def main(argv: list[str] | None = None) -> int:
     """Parse flags, build the data dir, run each mode, print and save the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", dest="qset", choices=sorted(SETS), default="main",
+                        help="Item set: main (questions.jsonl) or heldout (heldout.jsonl, never used to tune).")
     parser.add_argument("--model", default="qwen2.5-coder-1.5b", help="Embedded model key.")
     parser.add_argument("--modes", default="router,native", help="Tool modes to run, comma-separated.")
     parser.add_argument("--limit", type=int, help="Only the first N items (a follow-up pair is kept whole).")
     parser.add_argument("--max-tokens", type=int, default=256, help="Answer length cap (bounds the run time).")
     parser.add_argument("--threads", type=int, help="Generation threads (default: the app's default).")
     parser.add_argument("--models-dir", type=Path, help="Model cache (default: ANALYST_MODELS_DIR or settings).")
-    parser.add_argument("--build-questions", action="store_true", help="Rewrite questions.jsonl and exit.")
+    parser.add_argument("--build-questions", action="store_true", help="Rewrite the set's .jsonl and exit.")
     parser.add_argument("--rescore", type=Path, help="Recompute the answer checks and summary of a results file.")
     args = parser.parse_args(argv)
+    qset = SETS[args.qset]
     if args.rescore:
-        return rescore(args.rescore)
+        return rescore(args.rescore, qset.file)
     if args.build_questions:
-        items = build_questions()
-        QUESTIONS.parent.mkdir(parents=True, exist_ok=True)
-        QUESTIONS.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
-        print(f"wrote {QUESTIONS.relative_to(ROOT)}: {len(items)} items")
+        items = build_questions(qset)
+        for other, oset in SETS.items():  # sets never share an item
+            if other != args.qset and oset.file.exists():
+                check_disjoint(items, _jsonl(oset.file))
+        qset.file.parent.mkdir(parents=True, exist_ok=True)
+        qset.file.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
+        print(f"wrote {qset.file.relative_to(ROOT)}: {len(items)} items")
         return 0
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    items = load_items(args.limit)
-    print(f"== {args.model}: {len(items)} items x modes {', '.join(modes)}", flush=True)
+    items = load_items(qset.file, args.limit)
+    databases = set_databases(qset.file)
+    print(f"== {args.model}, set {args.qset}: {len(items)} items x modes {', '.join(modes)}", flush=True)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-assistant-") as tmp:
-        services, info = setup(Path(tmp), args)
+        services, info = setup(Path(tmp), args, databases)
         rows: dict[str, list[dict[str, Any]]] = {}
-        name = f"assistant-{args.model}" + (f"-limit{args.limit}" if args.limit else "")
+        name = f"{qset.results_prefix}-{args.model}" + (f"-limit{args.limit}" if args.limit else "")
         try:
             for mode in modes:
                 rows[mode] = run_mode(services, mode, items)
                 if mode != modes[-1]:  # a run stopped part-way still leaves the finished modes' figures
-                    _save(name, args, modes, items, info, started, rows, quiet=True)
+                    _save(name, args, qset, modes, items, info, started, rows, quiet=True)
         finally:
             services.close()
-    _save(name, args, modes, items, info, started, rows)
+    _save(name, args, qset, modes, items, info, started, rows)
     return 0
 
 
-def rescore(path: Path) -> int:
-    """Recompute the number-in-answer check, the summaries and the ratios of a saved run (no model needed)."""
+def rescore(path: Path, default_questions: Path = QUESTIONS) -> int:
+    """Recompute the number-in-answer check, the summaries and the ratios of a saved run (no model needed).
+    The items are read from the set file the run recorded (`questions`), else from --set's file."""
     report = json.loads(path.read_text(encoding="utf-8"))
-    items = {i["id"]: i for i in _jsonl(QUESTIONS)}
+    questions = ROOT / report["questions"] if report.get("questions") else default_questions
+    items = {i["id"]: i for i in _jsonl(questions)}
     for rows in report["rows"].values():
         for row in rows:
             item = items[row["id"]]
@@ -524,13 +653,14 @@ def _code_version() -> dict[str, Any]:
     return {"commit": git("rev-parse", "HEAD"), "app_changes": git("status", "--short", "app", "storage").splitlines()}
 
 
-def _save(name: str, args: argparse.Namespace, modes: list[str], items: list[dict[str, Any]], info: dict[str, Any],
-          started: float, rows: dict[str, list[dict[str, Any]]], quiet: bool = False) -> None:
+def _save(name: str, args: argparse.Namespace, qset: QuestionSet, modes: list[str], items: list[dict[str, Any]],
+          info: dict[str, Any], started: float, rows: dict[str, list[dict[str, Any]]], quiet: bool = False) -> None:
     summaries = {mode: summarise(r) for mode, r in rows.items()}
     ratios = {} if quiet else print_summary(summaries)
     write_results(name, {
         "benchmark": "assistant", "when": datetime.now(UTC).isoformat(timespec="seconds"), "model": args.model,
-        "modes": modes, "modes_done": list(rows), "items": len(items), "questions": str(QUESTIONS.relative_to(ROOT)),
+        "modes": modes, "modes_done": list(rows), "items": len(items), "set": args.qset,
+        "questions": str(qset.file.relative_to(ROOT)),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "note": "shared 2-core machine with other jobs running: latencies are noisy"},
         "setup": info, "wall_s": round(time.monotonic() - started, 1), "summary": summaries,
