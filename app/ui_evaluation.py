@@ -82,11 +82,15 @@ def run_form(services: Any, evals: Evaluations) -> None:
     model_label = left.selectbox("Model", list(models), key="evaluation.model")
     only = middle.multiselect("Measure", list(KINDS), default=list(KINDS), key="evaluation.only")
     limit = right.number_input("Limit (0 = all)", min_value=0, value=0, step=1, key="evaluation.limit")
+    judges = {"The model being evaluated": None, **{k: v for k, v in models.items() if v}}
+    judge_label = left.selectbox("Faithfulness judge", list(judges), key="evaluation.judge",
+                                 help="Keep one judge for runs you want to compare: a model judging itself is lenient.")
     if not st.button("Run evaluation", type="primary", disabled=not eval_set.items or not only, key="evaluation.run"):
         return
     st.caption("Pressing Stop (top right) or changing a widget cancels the run; the items done so far are kept.")
     report, clear = progress_reporter(f"Evaluating {eval_set.name}…")
-    options = RunOptions(model=models[model_label], only=tuple(only), limit=int(limit) or None)
+    options = RunOptions(model=models[model_label], only=tuple(only), limit=int(limit) or None,
+                         judge=judges[judge_label])
     try:
         run = evals.run(eval_set, options, progress=report)
     except AssistantError as exc:

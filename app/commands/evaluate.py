@@ -17,6 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("set", type=Path, help="A .jsonl file of document and/or SQL questions.")
     # Its own dest: the global --model (before the subcommand) also changes settings, this one only the run.
     run.add_argument("--model", dest="eval_model", help="embedded:KEY or ollama:NAME (default: the model in settings).")
+    run.add_argument("--judge", help="A fixed model that judges faithfulness (embedded:KEY or ollama:NAME), so runs "
+                     "of different models are judged alike (default: the run's own model).")
     run.add_argument("--limit", type=int, help="Only the first N items (a quick run).")
     run.add_argument("--only", help="Comma-separated subset of retrieval,sql,answers (default: all).")
     run.add_argument("--docs", type=Path, help="Folder with the set's PDFs (default: the set's folder).")
@@ -39,8 +41,9 @@ def run_eval(args: argparse.Namespace, services) -> int:
     from app.evaluation.report import run_text
     from app.services.evaluation import Evaluations, RunOptions, load_set, parse_model, parse_only
 
-    options = RunOptions(model=args.eval_model, only=parse_only(args.only), limit=args.limit)
+    options = RunOptions(model=args.eval_model, only=parse_only(args.only), limit=args.limit, judge=args.judge)
     parse_model(options.model)  # an unknown model name fails before anything else happens
+    parse_model(options.judge)
     eval_set = load_set(args.set, args.docs)
     for problem in eval_set.problems:
         sys.stderr.write(f"{args.set}:{problem.line}: skipped: {problem.message}\n")

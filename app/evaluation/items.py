@@ -31,7 +31,9 @@ class ItemScorer:
         choice: dict | None,
         doc_ids: set[str] | None,
         embed: Callable[[list[str]], Any] | None = None,
+        defer_judge: bool = False,
     ) -> None:
+        self.defer_judge = defer_judge  # a separate judge model runs after every answer (one model loaded at a time)
         self.services = services
         self.only = only
         self.model = model
@@ -134,13 +136,10 @@ class ItemScorer:
             metrics["faithfulness_lexical"] = round(lexical, 4)
             detail["unsupported_sentences"] = unsupported
         claims = scoring.sentences(answer)
-        try:
-            verdict, raw = judge_faithfulness(self.model, cited, claims)
-        except AssistantError as exc:  # the judge failing is not the answer failing
-            verdict, raw = Verdict(None, error=exc.message), ""
-        detail["judge"] = {"reply": raw[:500], "error": verdict.error, "supported": list(verdict.supported)}
-        if verdict.score is not None:
-            metrics["faithfulness_judge"] = round(verdict.score, 4)
+        if self.defer_judge:
+            detail["judge_input"] = {"passages": cited, "claims": claims}
+        else:
+            apply_judge(self.model, cited, claims, metrics, detail)
         vectors = self._embedder()([item.question, answer])
         metrics["answer_relevance"] = round(max(0.0, scoring.cosine(list(vectors[0]), list(vectors[1]))), 4)
 
@@ -181,3 +180,15 @@ def _cited_texts(citations: list[dict[str, Any]], kept: list[Any]) -> list[str]:
     """Full text of each cited passage (the citation's quote is cut at 300 characters)."""
     by_chunk = {getattr(p, "chunk_id", None): p.text for p in kept}
     return [by_chunk.get(c.get("chunk_id")) or c.get("quote", "") for c in citations]
+
+
+def apply_judge(model: Any, cited: list[str], claims: list[str], metrics: dict[str, Any],
+                detail: dict[str, Any]) -> None:
+    """Ask the judge model whether the claims are supported; store its verdict in the item's result."""
+    try:
+        verdict, raw = judge_faithfulness(model, cited, claims)
+    except AssistantError as exc:  # the judge failing is not the answer failing
+        verdict, raw = Verdict(None, error=exc.message), ""
+    detail["judge"] = {"reply": raw[:500], "error": verdict.error, "supported": list(verdict.supported)}
+    if verdict.score is not None:
+        metrics["faithfulness_judge"] = round(verdict.score, 4)

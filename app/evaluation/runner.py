@@ -29,6 +29,7 @@ class RunOptions:
     model: str | None = None  # "embedded:KEY", "ollama:NAME", a bare embedded key, or None for the settings
     only: tuple[str, ...] = KINDS
     limit: int | None = None
+    judge: str | None = None  # a fixed judge model for faithfulness (compare models fairly); None = the run's model
 
 
 def parse_model(spec: str | None) -> dict[str, str] | None:
@@ -91,11 +92,14 @@ class EvaluationRunner:
         doc_ids = self._ingest(eval_set, report) if any(i.kind == DOCQA for i in items) else None
         snapshot = self._snapshot(choice, model)
         label = f"{model.info.backend}:{model.info.name}" if model else "none (retrieval only)"
+        snapshot["judge"] = options.judge or label  # a change of judge is a change of setting
         problems = [{"line": p.line, "message": p.message} for p in eval_set.problems]
         run_id = self.store.start_run(
             eval_set.name, str(eval_set.path), eval_set.sha256, label, list(only), snapshot, problems
         )
-        scorer = ItemScorer(self.services, only, model, choice, doc_ids, self._embed)
+        judge_choice = parse_model(options.judge) if options.judge else None
+        scorer = ItemScorer(self.services, only, model, choice, doc_ids, self._embed,
+                            defer_judge=judge_choice is not None)
         results: list[dict[str, Any]] = []
         status, error = FINISHED, ""
         try:
@@ -107,6 +111,8 @@ class EvaluationRunner:
                 result = scorer.score(item)
                 results.append(result)
                 self.store.add_item(run_id, n, result)
+            if judge_choice is not None:
+                self._judge_all(run_id, results, judge_choice, report)
             report(1.0, f"{len(results)} item(s) done")
         except Exception as exc:  # a bug: keep the partial run, marked failed, and let it surface
             status, error = FAILED, f"{type(exc).__name__}: {exc}"
@@ -117,6 +123,21 @@ class EvaluationRunner:
         finally:
             self.store.finish_run(run_id, status, aggregate(results), error)
         return run_id
+
+    def _judge_all(self, run_id: int, results: list[dict[str, Any]], choice: dict, report: Progress) -> None:
+        """Judge every answer with the fixed judge model (loaded once, after the answering model)."""
+        from app.evaluation.items import apply_judge
+
+        pending = [(n, r) for n, r in enumerate(results) if r.get("detail", {}).get("judge_input")]
+        if not pending:
+            return
+        judge = self.services.router.get_model(report, choice)
+        for done, (n, result) in enumerate(pending):
+            report(done / len(pending), f"Judging {done + 1}/{len(pending)}: {result['id']}")
+            detail = result["detail"]
+            given = detail.pop("judge_input")
+            apply_judge(judge, given["passages"], given["claims"], result["metrics"], detail)
+            self.store.add_item(run_id, n, result)
 
     # ---- setup --------------------------------------------------------------------------------------
 

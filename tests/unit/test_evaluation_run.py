@@ -165,3 +165,31 @@ def test_a_small_real_run_with_the_embedded_model(embedded_settings, mini):
     assert all(i["detail"]["sql"] or i["detail"]["error"] for i in sql)
     assert run["settings"]["model"]["name"] == "qwen2.5-coder-0.5b" and run["settings"]["settings"]["seed"] == 42
     assert rerun["previous_id"] is None  # a retrieval-only run is compared with retrieval-only runs
+
+
+def test_a_fixed_judge_scores_every_answer_after_the_run(settings_factory, mini, monkeypatch):
+    # Two models are compared fairly when one judge scores both; the judge runs after all answers because
+    # only one embedded model is loaded at a time.
+    services = build_services(settings_factory(backend="embedded"))
+    answerer, judge = RuleModel(), RuleModel()
+    asked: list[dict | None] = []
+
+    def get_model(progress=None, overrides=None):
+        asked.append(overrides)
+        return judge if overrides and overrides.get("embedded_model") == "qwen2.5-coder-1.5b" else answerer
+
+    monkeypatch.setattr(services.router, "get_model", get_model)
+    try:
+        options = RunOptions(model="embedded:qwen2.5-coder-0.5b", judge="embedded:qwen2.5-coder-1.5b")
+        run = Evaluations(services).run(load_set(mini), options)
+    finally:
+        services.close()
+
+    keys = [o["embedded_model"] for o in asked if o]
+    assert keys[-1] == "qwen2.5-coder-1.5b" and keys.count("qwen2.5-coder-1.5b") == 1  # the judge is loaded last
+    assert not any("You check whether an answer is supported" in p for p in answerer.prompts)
+    assert sum("You check whether an answer is supported" in p for p in judge.prompts) == 2
+    items = {i["id"]: i for i in run["items"]}
+    assert items["hb-002"]["metrics"]["faithfulness_judge"] == 0.5 and "judge_input" not in items["hb-002"]["detail"]
+    assert run["aggregates"]["faithfulness_judge"]["n"] == 2
+    assert run["settings"]["judge"] == "embedded:qwen2.5-coder-1.5b"
