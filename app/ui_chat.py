@@ -197,18 +197,18 @@ def message_actions(services: Services, conversation_id: str, messages: list[Mes
     if question is None:
         return
     answer = messages[-1]
-    cols = st.columns([1, 1, 1, 5])
-    if cols[0].button("Regenerate", icon=":material/refresh:", key="chat.regenerate"):
+    row = st.container(horizontal=True)
+    if row.button("Regenerate", icon=":material/refresh:", key="chat.regenerate"):
         st.session_state[KEY_PENDING] = {"from": question.id, "text": question.content,
                                          "attachments": question.meta.get("attachments") or []}
         st.rerun()
-    with cols[1].popover("Edit", icon=":material/edit:"):
+    with row.popover("Edit", icon=":material/edit:"):
         edited = st.text_area("Question", value=question.content, key=f"chat.edit.{question.id}")
         if st.button("Send", icon=":material/send:", key="chat.edit.send", disabled=not edited.strip()):
             st.session_state[KEY_PENDING] = {"from": question.id, "text": edited,
                                              "attachments": question.meta.get("attachments") or []}
             st.rerun()
-    with cols[2].popover("Copy", icon=":material/content_copy:"):
+    with row.popover("Copy", icon=":material/content_copy:"):
         st.caption("Use the copy button at the top right of the box.")
         st.code(answer.content or "", language=None, wrap_lines=True)
 
