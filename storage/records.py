@@ -140,21 +140,8 @@ class SqliteRecordStore:
         until: str | None = None,
         **filters: Any,
     ) -> list[dict[str, Any]]:
-        """Newest-first record bodies, filtered by ts range and equality on indexed columns."""
-        clauses, args = [], []
-        for key, value in filters.items():
-            if key not in _INDEXED:
-                raise ValueError(f"cannot filter records by {key!r}")
-            if value is not None:
-                clauses.append(f"{key} = ?")
-                args.append(value)
-        if since:
-            clauses.append("ts >= ?")
-            args.append(since)
-        if until:
-            clauses.append("ts < ?")
-            args.append(until)
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        """Newest-first record bodies, filtered by ts range and equality on indexed columns (any kind)."""
+        where, args = _where(since, until, kind=filters.pop("kind", None), **filters)
         rows = (
             self._connect()
             .execute(f"SELECT body FROM records {where} ORDER BY seq DESC LIMIT ?", (*args, int(limit)))
@@ -162,20 +149,9 @@ class SqliteRecordStore:
         )
         return [json.loads(r["body"]) for r in rows]
 
-    def iter_all(self, batch: int = 500):
+    def iter_all(self, batch: int = 500) -> Iterator[dict[str, Any]]:
         """Every record body, oldest first, read in batches (exports of any size stay in bounded memory)."""
-        last = 0
-        while True:
-            rows = (
-                self._connect()
-                .execute("SELECT seq, body FROM records WHERE seq > ? ORDER BY seq LIMIT ?", (last, batch))
-                .fetchall()
-            )
-            if not rows:
-                return
-            for row in rows:
-                yield json.loads(row["body"])
-            last = rows[-1]["seq"]
+        return self.iter_matching(batch, kind=None)
 
     def get(self, record_id: str) -> dict[str, Any] | None:
         """One record body by id."""
@@ -201,7 +177,7 @@ class SqliteRecordStore:
         offset: int = 0,
     ) -> list[dict[str, Any]]:
         """Newest-first record bodies matching every given filter (None = any); see `_where` for each."""
-        where, args = _where(since, until, user, model, tool, flagged, status, kind, text)
+        where, args = _where(since, until, tool, flagged, text, kind, user=user, model=model, status=status)
         rows = (
             self._connect()
             .execute(
@@ -346,19 +322,20 @@ def _check_anchor(anchor: dict[str, Any] | None, retention: dict[str, Any] | Non
 def _where(
     since: str | None = None,
     until: str | None = None,
-    user: str | None = None,
-    model: str | None = None,
     tool: str | None = None,
     flagged: bool | None = None,
-    status: str | None = None,
-    kind: str | None = "chat",
     text: str | None = None,
+    kind: str | None = "chat",
+    **equal: Any,
 ) -> tuple[str, tuple]:
-    """SQL WHERE clause for the search filters: ts in [since, until), equality on user/model/status/kind,
-    a tool step named `tool`, `flagged` true (or false/missing), `text` in the question or answer."""
+    """SQL WHERE clause for the filters: ts in [since, until), equality on kind and the indexed columns in
+    `equal` (user, backend, model, status, conversation_id; None = any), a tool step named `tool`,
+    `flagged` true (or false/missing), `text` in the question or answer."""
     clauses: list[str] = []
     args: list[Any] = []
-    for column, value in (("user", user), ("model", model), ("status", status), ("kind", kind)):
+    for column, value in {"kind": kind, **equal}.items():
+        if column not in _INDEXED:
+            raise ValueError(f"cannot filter records by {column!r}")
         if value is not None:
             clauses.append(f"{column} = ?")
             args.append(value)
