@@ -152,11 +152,15 @@ class Assistant:
             tmp.replace(path)
         return {**ref, "path": str(path), "kind": classify(path)}
 
+    def indexed_documents(self) -> list[Any]:
+        """Fully indexed documents of the library ([] when there is none, without opening the index)."""
+        if self._documents_provider is None or not self.documents_present():
+            return []
+        return [doc for doc in self.documents.list_documents() if doc.status == "indexed"]
+
     def has_documents(self) -> bool:
         """True when at least one document is fully indexed."""
-        if self._documents_provider is None or not self.documents_present():
-            return False
-        return any(doc.status == "indexed" for doc in self.documents.list_documents())
+        return bool(self.indexed_documents())
 
     def build_prompt(self, turn: Turn, info: ModelInfo) -> tuple[list[ChatMessage], GenerationParams]:
         """System prompt + as much history as fits + the question; raises if the question alone cannot fit."""

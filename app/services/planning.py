@@ -32,7 +32,8 @@ _UNUSABLE = {
 def run_tools(turn: Any, info: ModelInfo) -> ToolBox:
     """Everything between the question and the answer; failures become failed steps, not failed turns."""
     assistant = turn._assistant
-    resources = conversation_resources(turn)
+    history = _earlier_messages(turn)
+    resources = conversation_resources(turn, history)
     box = ToolBox(turn, resources, turn.on_step)
     for stored in resources.files:
         if not stored.new:
@@ -51,9 +52,9 @@ def run_tools(turn: Any, info: ModelInfo) -> ToolBox:
     mode = tool_mode(assistant.settings.tool_mode, info)
     turn.tool_mode = turn.result.tool_mode = mode
     if mode == "native":
-        _plan_natively(turn, info, box)
+        _plan_natively(turn, info, box, previous_turn(history))
     else:
-        calls = route(turn.model_question, resources, _table_words(assistant, resources), previous_turn(turn),
+        calls = route(turn.model_question, resources, _table_words(assistant, resources), previous_turn(history),
                       force_documents=turn.use_documents)
         for call in calls:
             if call.name == SEARCH_DOCUMENTS:
@@ -71,7 +72,7 @@ def tool_mode(setting: str, info: ModelInfo) -> str:
     return "native" if info.backend == "ollama" and info.supports_tools else "router"
 
 
-def _plan_natively(turn: Any, info: ModelInfo, box: ToolBox) -> None:
+def _plan_natively(turn: Any, info: ModelInfo, box: ToolBox, previous: PreviousTurn | None) -> None:
     resources = box.resources
     specs = tool_specs(resources)
 
@@ -83,7 +84,6 @@ def _plan_natively(turn: Any, info: ModelInfo, box: ToolBox) -> None:
             turn.docs_required = True
         return box.run(call)
 
-    previous = previous_turn(turn)
     context = ""
     if previous and previous.question:
         sql = f" (answered with the SQL: {' '.join(previous.sql.split())})" if previous.sql else ""
@@ -105,15 +105,16 @@ def _plan_natively(turn: Any, info: ModelInfo, box: ToolBox) -> None:
             box.run(ToolCall(tool, {"name": stored.name}))
 
 
-def conversation_resources(turn: Any) -> Resources:
-    """The documents, tables and files this turn's tools can reach."""
+def conversation_resources(turn: Any, history: list[Any]) -> Resources:
+    """The documents, tables and files this turn's tools can reach (`history`: the conversation's earlier
+    messages)."""
     assistant = turn._assistant
-    files = [*_earlier_files(turn), *turn.stored]
-    resources = Resources(documents=assistant.has_documents(), files=files)
+    files = [*_earlier_files(history, turn.stored), *turn.stored]
+    indexed = assistant.indexed_documents()
+    resources = Resources(documents=bool(indexed), files=files)
     earlier_pdfs = {f.sha256 for f in files if f.kind == "pdf" and not f.new}
-    if earlier_pdfs and assistant.documents is not None:
-        resources.doc_ids = [d.id for d in assistant.documents.list_documents()
-                             if d.sha256 in earlier_pdfs and d.status == "indexed"]
+    if earlier_pdfs:
+        resources.doc_ids = [d.id for d in indexed if d.sha256 in earlier_pdfs]
     if assistant.tables_present() or any(f.kind == "table" for f in files):
         try:
             tables = assistant.tables
@@ -126,13 +127,19 @@ def conversation_resources(turn: Any) -> Resources:
     return resources
 
 
-def _earlier_files(turn: Any) -> list[StoredFile]:
+def _earlier_messages(turn: Any) -> list[Any]:
+    """The conversation's messages before this turn (read once per turn)."""
     conversation_id = turn.result.conversation_id
     if not conversation_id:
         return []
-    files, seen = [], {f.sha256 for f in turn.stored}
-    for message in turn._assistant.conversations.messages(conversation_id):
-        if message.role != "user" or message.id == turn._user_message_id:
+    skip = (turn._user_message_id, turn._answer_message_id)
+    return [m for m in turn._assistant.conversations.messages(conversation_id) if m.id not in skip]
+
+
+def _earlier_files(history: list[Any], current: list[StoredFile]) -> list[StoredFile]:
+    files, seen = [], {f.sha256 for f in current}
+    for message in history:
+        if message.role != "user":
             continue
         for ref in message.meta.get("attachments") or []:
             path = ref.get("path")
@@ -144,15 +151,10 @@ def _earlier_files(turn: Any) -> list[StoredFile]:
     return files
 
 
-def previous_turn(turn: Any) -> PreviousTurn | None:
+def previous_turn(history: list[Any]) -> PreviousTurn | None:
     """The conversation's last answered question and the tools it used (for follow-ups like 'now for 2023')."""
-    conversation_id = turn.result.conversation_id
-    if not conversation_id:
-        return None
     question, found = "", None
-    for message in turn._assistant.conversations.messages(conversation_id):
-        if message.id in (turn._user_message_id, turn._answer_message_id):
-            continue
+    for message in history:
         if message.role == "user":
             question = message.content
         elif message.role == "assistant" and message.meta.get("tools"):
