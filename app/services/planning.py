@@ -44,6 +44,10 @@ def run_tools(turn: Any, info: ModelInfo) -> ToolBox:
             box.add_table(stored)
         elif stored.kind in _UNUSABLE:
             reason = f"{stored.name} could not be used: {_UNUSABLE[stored.kind]}"
+            suffix = Path(stored.name).suffix.lower()
+            if stored.kind == "unknown" and suffix:
+                reason += f" Its name ends in {suffix}, but the content is not such a file: it may be damaged " \
+                          "or mislabelled."
             call = ToolCall("read_attachment", {"name": stored.name}, error=reason)
             box.failed_call(call)
             turn.result.notices.append(call.error)
