@@ -34,6 +34,18 @@ def show_error(exc: AssistantError) -> None:
     st.error(f"**{exc.message}**" + (f"\n\n{exc.hint}" if exc.hint else ""), icon=":material/error:")
 
 
+def report_render_error(services: Services, where: str, exc: BaseException, **context: str | None) -> None:
+    """A part of a page that could not be drawn: recorded (kind "ui_error", counted by Monitoring), never raised.
+
+    The caller shows what could not be drawn; the rest of the page is drawn as usual."""
+    body = {"user": services.settings.user, "status": "error", "where": where,
+            "error": f"{type(exc).__name__}: {exc}"[:500], **context}
+    try:
+        services.records.append("ui_error", body)
+    except Exception:  # noqa: BLE001 - a record that cannot be written must not break the page either
+        pass
+
+
 def progress_reporter(label: str) -> tuple[Callable[[float, str], None], Callable[[], None]]:
     """A progress bar and a callback for long steps; returns (callback, clear)."""
     bar = st.progress(0.0, text=label)

@@ -12,7 +12,7 @@ from app.errors import AssistantError
 from app.llm.router import embedded_choices
 from app.services.export import conversation_markdown
 from app.services.ingest_media import content_kind, read_head
-from app.ui import KEY_CONVERSATION, KEY_MODEL_CHOICE, progress_reporter, show_error
+from app.ui import KEY_CONVERSATION, KEY_MODEL_CHOICE, progress_reporter, report_render_error, show_error
 from storage.conversations import ERROR, INTERRUPTED, STOPPED, STREAMING, Message
 
 ATTACHMENT_TYPES = ["pdf", "csv", "tsv", "txt", "xlsx", "parquet", "json", "jsonl", "duckdb", "db",
@@ -38,7 +38,7 @@ def conversation_sidebar(services: Services) -> str | None:
     if current and current not in {c.id for c in conversations}:
         current = None  # deleted, maybe in another tab
     st.sidebar.subheader("Conversations")
-    if st.sidebar.button("New conversation", icon=":material/add:", use_container_width=True):
+    if st.sidebar.button("New conversation", icon=":material/add:", width="stretch"):
         current = store.create().id
         conversations = store.list()
     if current is None and conversations:
@@ -47,11 +47,11 @@ def conversation_sidebar(services: Services) -> str | None:
     for conv in conversations[:50]:
         label = conv.title
         kind = "primary" if conv.id == current else "secondary"
-        if st.sidebar.button(label, key=f"chat.open.{conv.id}", type=kind, use_container_width=True):
+        if st.sidebar.button(label, key=f"chat.open.{conv.id}", type=kind, width="stretch"):
             st.session_state[KEY_CONVERSATION] = conv.id
             st.rerun()
     if current:
-        with st.sidebar.popover("Rename, export or delete", use_container_width=True):
+        with st.sidebar.popover("Rename, export or delete", width="stretch"):
             title = st.text_input("Title", value=store.get(current).title, key=f"chat.title.{current}")
             if st.button("Rename", key="chat.rename"):
                 try:
@@ -93,42 +93,98 @@ def model_picker(services: Services) -> None:
 
 def render_citations(services: Services, message: Message) -> None:
     """Each citation opens its passage: a recording plays from the cited moment, an image shows itself,
-    and a toggle shows the whole page (or transcript) with the passage highlighted; SQL shows query and rows."""
-    for cite in message.meta.get("citations") or []:
-        kind = cite.get("kind", "pdf")
-        if kind == "sql":
-            with st.expander(f"[{cite.get('label', cite['n'])}] SQL result · {cite.get('row_count', 0)} row(s)",
-                             icon=":material/table_chart:"):
-                st.code(cite.get("sql", ""), language="sql")
-                render_rows(cite.get("columns") or [], cite.get("rows") or [], cite.get("row_count", 0))
+    a PDF passage shows its page; SQL shows query and rows. A citation that cannot be shown says so
+    instead of breaking the conversation."""
+    for index, cite in enumerate(message.meta.get("citations") or []):
+        if not isinstance(cite, dict):
             continue
-        if kind == "audio" and cite.get("timestamp"):
-            label, icon = f"[{cite['n']}] {cite['source']} @ {cite['timestamp']}", ":material/graphic_eq:"
-        elif kind == "image":
-            label, icon = f"[{cite['n']}] {cite['source']}", ":material/image:"
-        else:
-            label, icon = f"[{cite['n']}] {cite['source']}, page {cite['page']}", ":material/description:"
-        with st.expander(label, icon=icon):
-            st.markdown(f"> {cite['quote']}")
-            if kind in ("audio", "image"):
-                try:
-                    from app.services.ingest_media import media_type
+        kind = cite.get("kind", "pdf")
+        try:
+            if kind == "sql":
+                render_sql_citation(cite, f"{message.id}.{index}")
+            elif kind in ("audio", "image"):
+                render_media_citation(services, cite, f"{message.id}.{index}")
+            else:
+                render_pdf_citation(services, cite, f"{message.id}.{index}")
+        except Exception as exc:  # noqa: BLE001 - one damaged citation must not make the conversation unopenable
+            report_render_error(services, "chat citation", exc, conversation_id=message.conversation_id)
+            st.caption(f":orange[:material/warning:] Citation {cite.get('n', index + 1)} could not be shown "
+                       f"({type(exc).__name__}).")
 
-                    stored = services.documents.file_path(cite["doc_id"])
-                    if kind == "audio":
-                        st.audio(str(stored), format=media_type(stored), start_time=int(cite.get("start") or 0))
-                    else:
-                        st.image(str(stored), caption=cite["source"], width=320)
-                except AssistantError as exc:
-                    show_error(exc)
-            toggle = {"audio": "Show the transcript", "image": "Show the text read"}.get(kind, "Show the page")
-            if st.toggle(toggle, key=f"chat.page.{message.id}.{cite['n']}"):
-                try:
-                    page = services.documents.page_text(cite["doc_id"], cite["page"])
-                except AssistantError as exc:
-                    show_error(exc)
-                    continue
-                st.html(highlighted_page(page, int(cite.get("char_start", 0)), int(cite.get("char_end", 0))))
+
+def render_sql_citation(cite: dict, key: str) -> None:
+    """An SQL result the answer cites: the query and its rows."""
+    with st.expander(f"[{cite.get('label', cite.get('n', ''))}] SQL result · {cite.get('row_count', 0)} row(s)",
+                     icon=":material/table_chart:"):
+        st.code(cite.get("sql", ""), language="sql")
+        render_rows(cite.get("columns") or [], cite.get("rows") or [], cite.get("row_count", 0))
+
+
+def render_media_citation(services: Services, cite: dict, key: str) -> None:
+    """A moment in a recording (played from there) or an image; the transcript or text read on request.
+
+    Recordings attached to a question are cited from the attachment (no document id): they play from the
+    stored attachment; indexed recordings and images play from the document library."""
+    kind = cite.get("kind")
+    source = cite.get("source", "recording" if kind == "audio" else "image")
+    if kind == "audio":
+        label = f"[{cite.get('n', '')}] {source}" + (f" @ {cite['timestamp']}" if cite.get("timestamp") else "")
+        icon = ":material/graphic_eq:"
+    else:
+        label, icon = f"[{cite.get('n', '')}] {source}", ":material/image:"
+    with st.expander(label, icon=icon):
+        if cite.get("quote"):
+            st.markdown(f"> {cite['quote']}")
+        stored = _media_path(services, cite)
+        if stored is None:
+            st.caption("The file itself is no longer stored; the quoted text above is what was cited.")
+        elif kind == "audio":
+            from app.services.ingest_media import media_type
+
+            st.audio(str(stored), format=media_type(stored), start_time=int(cite.get("start") or 0))
+        else:
+            st.image(str(stored), caption=source, width=320)
+        doc_id = cite.get("doc_id")
+        if not doc_id:
+            return  # an attachment: its transcript is in the conversation, not in the library
+        toggle = "Show the transcript" if kind == "audio" else "Show the text read"
+        if st.toggle(toggle, key=f"chat.page.{key}"):
+            try:
+                page = services.documents.page_text(doc_id, cite.get("page") or 1)
+            except AssistantError as exc:
+                show_error(exc)
+                return
+            st.html(highlighted_page(page, int(cite.get("char_start") or 0), int(cite.get("char_end") or 0)))
+
+
+def _media_path(services: Services, cite: dict) -> Path | None:
+    """Where the cited recording or image is stored: the library (doc_id) or the attachments folder (sha256)."""
+    if cite.get("doc_id"):
+        try:
+            return services.documents.file_path(cite["doc_id"])
+        except AssistantError:
+            return None
+    sha = str(cite.get("sha256") or "")
+    if sha.isalnum():
+        path = services.settings.data_dir / "attachments" / sha
+        return path if path.is_file() else None
+    return None
+
+
+def render_pdf_citation(services: Services, cite: dict, key: str) -> None:
+    """A passage of a document: the quote, and the page with the passage highlighted on request."""
+    with st.expander(f"[{cite.get('n', '')}] {cite.get('source', 'document')}, page {cite.get('page', '?')}",
+                     icon=":material/description:"):
+        st.markdown(f"> {cite.get('quote', '')}")
+        if not cite.get("doc_id"):
+            return
+        if st.toggle("Show the page", key=f"chat.page.{key}"):
+            try:
+                page = services.documents.page_text(cite["doc_id"], cite.get("page") or 1)
+            except AssistantError as exc:
+                show_error(exc)
+                return
+            st.html(highlighted_page(page, int(cite.get("char_start") or 0), int(cite.get("char_end") or 0)))
 
 
 def highlighted_page(page: str, start: int, end: int, context: int = 500) -> str:
@@ -145,7 +201,7 @@ def render_rows(columns: list[str], rows: list[list], total: int) -> None:
     import pandas as pd
 
     if columns:
-        st.dataframe(pd.DataFrame(rows, columns=columns), hide_index=True, use_container_width=True)
+        st.dataframe(pd.DataFrame(rows, columns=columns), hide_index=True, width="stretch")
     if total > len(rows):
         st.caption(f"First {len(rows)} of {total} row(s).")
 
@@ -232,28 +288,40 @@ def take_pending(services: Services, conversation_id: str) -> tuple[str, list[tu
 
 
 def render_message(services: Services, message: Message) -> None:
-    """One stored message with its model, timings, notices and status."""
-    with st.chat_message(message.role):
-        if message.content:
-            st.markdown(message.content)
-        meta = message.meta
-        if message.role == "assistant":
-            if message.status == ERROR:
-                error = f"**{meta.get('error', 'The answer failed.')}**\n\n{meta.get('hint', '')}"
-                st.error(error, icon=":material/error:")
-            elif message.status in _STATUS_NOTE:
-                st.caption(_STATUS_NOTE[message.status])
-            render_steps(message)
-            render_citations(services, message)
-            for notice in meta.get("notices") or []:
-                if notice.startswith("Guardrail"):
-                    st.caption(f":orange[:material/shield:] {notice}")
-                else:
-                    st.caption(f":material/info: {notice}")
-            if meta.get("model"):
-                st.caption(_stats_line(meta))
-        elif meta.get("attachments"):
-            render_attachments(services, message.id, meta["attachments"])
+    """One stored message with its model, timings, notices and status.
+
+    No stored message may make a conversation unopenable: whatever fails to draw is named, recorded
+    for Monitoring, and the rest of the conversation is drawn as usual."""
+    with st.chat_message(message.role if message.role in ("user", "assistant") else "assistant"):
+        try:
+            _render_message_body(services, message)
+        except Exception as exc:  # noqa: BLE001 - see the docstring; the error is recorded, not hidden
+            report_render_error(services, "chat message", exc, conversation_id=message.conversation_id)
+            st.warning(f"Part of this message could not be shown ({type(exc).__name__}). The rest of the "
+                       "conversation is unaffected.", icon=":material/warning:")
+
+
+def _render_message_body(services: Services, message: Message) -> None:
+    if message.content:
+        st.markdown(message.content)
+    meta = message.meta if isinstance(message.meta, dict) else {}
+    if message.role == "assistant":
+        if message.status == ERROR:
+            error = f"**{meta.get('error', 'The answer failed.')}**\n\n{meta.get('hint', '')}"
+            st.error(error, icon=":material/error:")
+        elif message.status in _STATUS_NOTE:
+            st.caption(_STATUS_NOTE[message.status])
+        render_steps(message)
+        render_citations(services, message)
+        for notice in meta.get("notices") or []:
+            if notice.startswith("Guardrail"):
+                st.caption(f":orange[:material/shield:] {notice}")
+            else:
+                st.caption(f":material/info: {notice}")
+        if meta.get("model"):
+            st.caption(_stats_line(meta))
+    elif meta.get("attachments"):
+        render_attachments(services, message.id, meta["attachments"])
 
 
 def render_attachments(services: Services, message_id: str, refs: list[dict]) -> None:

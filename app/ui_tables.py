@@ -22,7 +22,7 @@ def result_chart(frame: pd.DataFrame, chart) -> None:
         x=alt.X(field=_field(chart.x), type=x_type, title=chart.x),
         y=alt.Y(field=_field(chart.y), type="quantitative", title=chart.y),
     )
-    st.altair_chart(spec, use_container_width=True)
+    st.altair_chart(spec, width="stretch")
 
 
 def show_sql_error(answer) -> None:

@@ -61,20 +61,20 @@ else:
         [{"name": d.name, "kind": d.kind, "pages": d.pages, "chunks": d.chunks, "status": d.status,
           "added": dt.datetime.fromtimestamp(d.added_at).strftime("%Y-%m-%d %H:%M"),
           "fallback pages": d.fallback_pages, "id": d.id} for d in documents],
-        hide_index=True, use_container_width=True,
+        hide_index=True, width="stretch",
     )
     labels = {d.id: f"{d.name} ({d.id})" for d in documents}
     chosen = st.selectbox("Document", list(labels), format_func=labels.get, key="documents.chosen")
     col_reindex, col_delete, col_resume = st.columns(3)
     try:
-        if col_reindex.button("Re-index", use_container_width=True):
+        if col_reindex.button("Re-index", width="stretch"):
             with st.spinner("Re-indexing…"):
                 result = lib.reindex(chosen, password=password or None)
             (st.success if result.status == "indexed" else st.error)(result.error or "Re-indexed.")
-        if col_delete.button("Delete", use_container_width=True):
+        if col_delete.button("Delete", width="stretch"):
             lib.delete(chosen)
             st.rerun()
-        if lib.pending() and col_resume.button("Finish interrupted", use_container_width=True):
+        if lib.pending() and col_resume.button("Finish interrupted", width="stretch"):
             with st.spinner("Indexing interrupted documents…"):
                 lib.resume()
             st.rerun()

@@ -130,7 +130,7 @@ INFERRED_MOMENT = "The model gave no timestamp; the moment of the recording that
 
 def _segment_citation(rec: Attachment, segment: Any, n: int) -> dict[str, Any]:
     return {
-        "n": n, "source": rec.name, "page": None, "kind": "audio",
+        "n": n, "source": rec.name, "page": None, "kind": "audio", "sha256": rec.sha256,
         "timestamp": format_timestamp(segment.start), "start": segment.start, "end": segment.end,
         "quote": segment.text.strip(),
     }

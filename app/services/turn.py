@@ -137,17 +137,16 @@ class Turn:
         try:
             self._use_tools(info)
             if self._not_in_documents():
+                # Answered without the model, but saved and shown like any answer (with the search step).
                 self.result.not_in_documents = True
+                self._open_answer_message(info)
                 parts.append(NOT_IN_DOCUMENTS)
                 yield NOT_IN_DOCUMENTS
                 finished = True
                 return
             self._prompt, params = self._assistant.build_prompt(self, info)
             self._prompt = self.guard.prompt(self._prompt)
-            if self.result.conversation_id:
-                self._answer_message_id = store.add_message(
-                    self.result.conversation_id, "assistant", "", STREAMING, {"model": info.label}
-                ).id
+            self._open_answer_message(info)
             last_save = generation_started = time.monotonic()
             for chunk in self.model.stream(self._prompt, params):
                 if chunk.usage is not None:
@@ -183,6 +182,13 @@ class Turn:
             elif self.result.status not in ("error", "blocked"):
                 # Closed early: the stop button, a rerun, or the consumer going away.
                 self._finish("".join(parts), STOPPED)
+
+    def _open_answer_message(self, info: ModelInfo) -> None:
+        """The answer's message in the conversation, saved before its first word so a reload shows it."""
+        if self.result.conversation_id and not self._answer_message_id:
+            self._answer_message_id = self._assistant.conversations.add_message(
+                self.result.conversation_id, "assistant", "", STREAMING, {"model": info.label}
+            ).id
 
     def _use_tools(self, info: ModelInfo) -> None:
         """Add this turn's PDFs and tables, pick the tools (router or the model), run them, keep the evidence."""
