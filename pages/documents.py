@@ -4,6 +4,7 @@ table, delete, re-index, search (recordings cited and played at a timestamp)."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import streamlit as st
 
@@ -14,6 +15,61 @@ from app.services.transcribe import format_timestamp
 from app.ui import get_services, show_error
 
 KEY_QUERY = "documents.query"
+KEEP_OPEN = ("Keep this page open until indexing is done: leaving the page or closing the tab stops it. "
+             "Nothing half-indexed becomes searchable, and **Finish interrupted** picks it up again.")
+
+def page_progress(bar, name: str | None = None):  # noqa: ANN001, ANN201 - a Streamlit progress bar
+    """A progress callback drawing page-by-page (or transcribed-minute) progress of one file on `bar`.
+
+    `name` overrides the file name in the events (uploads are indexed from a temporary path)."""
+
+    def on_progress(event) -> None:  # noqa: ANN001 - IngestProgress
+        label = name or event.path
+        if event.file_count > 1:
+            label += f" ({event.file_index} of {event.file_count})"
+        if event.stage == "page" and event.pages:
+            bar.progress(min(1.0, event.page / event.pages), text=f"{label}: page {event.page} of {event.pages}")
+        elif event.stage == "transcribe" and event.total_seconds:
+            bar.progress(min(1.0, event.seconds / event.total_seconds), text=f"{label}: transcribed "
+                         f"{format_timestamp(event.seconds)} of {format_timestamp(event.total_seconds)}")
+
+    return on_progress
+
+
+def show_result(result, name: str) -> None:  # noqa: ANN001 - IngestResult
+    """One file's outcome, as a success, info or error line."""
+    if result.status == "indexed":
+        extra = f", {result.fallback_pages} pages needed a fallback" if result.fallback_pages else ""
+        size = f"{result.pages} pages, " if result.kind == "pdf" else ""
+        st.success(f"{name}: {size}{result.chunks} passages{extra}.")
+    elif result.status == "skipped":
+        st.info(f"{name} is already in the library.")
+    else:
+        st.error(result.error if name in result.error else f"{name}: {result.error}")
+
+
+def finish_interrupted(count: int) -> None:
+    """Index the interrupted documents again, with the same page-by-page progress as an upload."""
+    overall = st.progress(0.0, text=f"0 of {count} documents")
+    bar = st.progress(0.0, text="Starting…")
+    show_page = page_progress(bar)
+
+    def on_progress(event) -> None:  # noqa: ANN001 - IngestProgress
+        show_page(event)
+        if event.stage == "done":
+            overall.progress(min(1.0, event.file_index / event.file_count),
+                             text=f"{event.file_index} of {event.file_count} documents")
+
+    try:
+        results = lib.resume(progress=on_progress)
+    except AssistantError as exc:
+        bar.empty()
+        show_error(exc)
+        return
+    bar.empty()
+    for result in results:
+        show_result(result, Path(result.path).name)
+
 
 lib = get_services().documents
 st.title("Documents")
@@ -23,37 +79,30 @@ st.caption("PDFs, images (the text in them) and recordings (their transcript) ar
 with st.form("documents.upload", clear_on_submit=True):
     uploads = st.file_uploader("Add PDFs, images or recordings", type=UPLOAD_TYPES, accept_multiple_files=True)
     password = st.text_input("Password (only for encrypted PDFs)", type="password")
+    # Indexing runs inside this page's script run (there is no background job queue yet): say so before
+    # the click, not after the work is lost.
+    st.caption(KEEP_OPEN)
     submitted = st.form_submit_button("Add to library", type="primary")
+
 
 if submitted and uploads:
     overall = st.progress(0.0, text=f"0 of {len(uploads)} files")
     for n, upload in enumerate(uploads, start=1):
         bar = st.progress(0.0, text=upload.name)
-
-        def on_progress(event, bar=bar, name=upload.name) -> None:  # noqa: ANN001 - IngestProgress
-            if event.stage == "page" and event.pages:
-                bar.progress(event.page / event.pages, text=f"{name}: page {event.page} of {event.pages}")
-            elif event.stage == "transcribe" and event.total_seconds:
-                bar.progress(min(1.0, event.seconds / event.total_seconds), text=f"{name}: transcribed "
-                             f"{format_timestamp(event.seconds)} of {format_timestamp(event.total_seconds)}")
-
-        result = lib.ingest_bytes(upload.getvalue(), upload.name, password or None, on_progress, n, len(uploads))
+        result = lib.ingest_bytes(upload.getvalue(), upload.name, password or None, page_progress(bar, upload.name),
+                                  n, len(uploads))
         bar.empty()
-        if result.status == "indexed":
-            extra = f", {result.fallback_pages} pages needed a fallback" if result.fallback_pages else ""
-            size = f"{result.pages} pages, " if result.kind == "pdf" else ""
-            st.success(f"{upload.name}: {size}{result.chunks} passages{extra}.")
-        elif result.status == "skipped":
-            st.info(f"{upload.name} is already in the library.")
-        else:
-            st.error(result.error if upload.name in result.error else f"{upload.name}: {result.error}")
+        show_result(result, upload.name)
         overall.progress(n / len(uploads), text=f"{n} of {len(uploads)} files")
 
-documents = lib.list_documents()
 st.subheader("Library")
 if pending := lib.pending():  # e.g. the user left this page while a file was being indexed
     st.warning(f"Not searchable yet, indexing was interrupted: {', '.join(d.name for d in pending)}. "
-               "Press **Finish interrupted** below (keep this page open while files are indexed).")
+               "**Finish interrupted** indexes them again; " + KEEP_OPEN[0].lower() + KEEP_OPEN[1:])
+    # Drawn above the table, so the table below already shows the finished documents (no rerun needed).
+    if st.button("Finish interrupted", key="documents.resume"):
+        finish_interrupted(len(pending))
+documents = lib.list_documents()
 if not documents:
     st.info("No documents yet. Add files above.")
 else:
@@ -65,18 +114,15 @@ else:
     )
     labels = {d.id: f"{d.name} ({d.id})" for d in documents}
     chosen = st.selectbox("Document", list(labels), format_func=labels.get, key="documents.chosen")
-    col_reindex, col_delete, col_resume = st.columns(3)
+    col_reindex, col_delete = st.columns(2)
     try:
         if col_reindex.button("Re-index", width="stretch"):
-            with st.spinner("Re-indexing…"):
-                result = lib.reindex(chosen, password=password or None)
+            bar = st.progress(0.0, text="Re-indexing…")
+            result = lib.reindex(chosen, password=password or None, progress=page_progress(bar))
+            bar.empty()
             (st.success if result.status == "indexed" else st.error)(result.error or "Re-indexed.")
         if col_delete.button("Delete", width="stretch"):
             lib.delete(chosen)
-            st.rerun()
-        if lib.pending() and col_resume.button("Finish interrupted", width="stretch"):
-            with st.spinner("Indexing interrupted documents…"):
-                lib.resume()
             st.rerun()
     except AssistantError as exc:
         show_error(exc)

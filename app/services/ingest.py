@@ -288,7 +288,7 @@ class DocumentLibrary(MediaIngestion):
         emit("done", doc.pages, doc.pages)
         record = self.registry.get(doc.id)
         assert record is not None
-        return result_for(Path(doc.stored_path), record, INDEXED, started)
+        return result_for(Path(doc.name), record, INDEXED, started)  # named like reindex's results, not by sha
 
     # ---- library management -----------------------------------------------------------------
 
@@ -320,12 +320,12 @@ class DocumentLibrary(MediaIngestion):
             self.registry.remove(doc_id)
             _unlink(Path(doc.stored_path))
 
-    def reindex(self, doc_id: str, password: str | None = None,
-                progress: ProgressCallback | None = None) -> IngestResult:
+    def reindex(self, doc_id: str, password: str | None = None, progress: ProgressCallback | None = None,
+                file_index: int = 1, file_count: int = 1) -> IngestResult:
         """Extract, chunk and embed a document again from its stored copy."""
         doc = self.get(doc_id)
         started = time.monotonic()
-        emit = emitter(progress, doc.name, 1, 1)
+        emit = emitter(progress, doc.name, file_index, file_count)
         emit("start")
         try:
             with self._exclusive():
@@ -355,7 +355,7 @@ class DocumentLibrary(MediaIngestion):
                 with self._exclusive():
                     results.append(self._reembed(doc, emit, started))
             else:
-                results.append(self.reindex(doc.id, progress=progress))
+                results.append(self.reindex(doc.id, progress=progress, file_index=n, file_count=len(todo)))
         return results
 
     # ---- retrieval ----------------------------------------------------------------------------
