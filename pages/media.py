@@ -66,8 +66,10 @@ with audio_tab:
         digest = hashlib.sha256(data).hexdigest() + size + language
         done = st.session_state.setdefault(KEY_TRANSCRIPTS, {})
         if digest not in done and cols[2].button("Transcribe", type="primary", key="media.go"):
-            # Pressing Cancel reruns the page, which stops this run at the next progress update.
-            st.button("Cancel", key="media.cancel")
+            # Pressing Cancel reruns the page, which stops this run at the next progress update. It sits in a
+            # placeholder so it can be removed once there is nothing left to cancel.
+            cancel = st.empty()
+            cancel.button("Cancel", key="media.cancel")
             bar = st.progress(0.0, text="Transcribing…")
 
             def report(seconds: float, total: float | None) -> None:
@@ -82,6 +84,7 @@ with audio_tab:
             except AssistantError as exc:
                 show_error(exc)
             bar.empty()
+            cancel.empty()
         if digest in done:
             transcript = done[digest]
             for warning in transcript["warnings"]:
