@@ -71,15 +71,15 @@ def conversation_sidebar(services: Services) -> str | None:
 
 
 @st.cache_data(ttl=300, show_spinner=False)
-def _embedded_choices() -> dict[str, str]:
+def _embedded_choices(configured: str) -> dict[str, str]:
     # Checking ~30 installed packages on every rerun is wasted I/O; installs change rarely.
-    return embedded_choices()
+    return embedded_choices(configured)
 
 
 def model_picker(services: Services) -> None:
     """Per-session model choice: follow Settings, an embedded model, or a pulled Ollama model."""
     options: dict[str, dict | None] = {"As in Settings": None}
-    for key, label in _embedded_choices().items():
+    for key, label in _embedded_choices(services.settings.embedded_model).items():
         options[f"Embedded · {label}"] = {"backend": "embedded", "embedded_model": key}
     status = services.router.ollama_status()
     for name in status.models:

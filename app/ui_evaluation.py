@@ -26,7 +26,8 @@ def model_options(services: Any) -> dict[str, str | None]:
     from app.llm.router import embedded_choices
 
     options: dict[str, str | None] = {AS_IN_SETTINGS: None}
-    options.update({f"{label} (embedded)": f"embedded:{key}" for key, label in embedded_choices().items()})
+    embedded = embedded_choices(services.settings.embedded_model)  # test-only models only when configured
+    options.update({f"{label} (embedded)": f"embedded:{key}" for key, label in embedded.items()})
     status = services.router.ollama_status()
     options.update({f"{name} (Ollama)": f"ollama:{name}" for name in status.models})
     return options

@@ -46,7 +46,8 @@ def settings_form(services: Services) -> dict[str, Any] | None:
                                                      **opts("ollama_num_ctx"))
         values["ollama_timeout"] = col2.number_input("Ollama timeout (s)", 1.0, 3600.0, float(s.ollama_timeout),
                                                      **opts("ollama_timeout"))
-        keys = list(CATALOG)
+        # Test-only models are offered only when already chosen (e.g. by ANALYST_EMBEDDED_MODEL).
+        keys = [k for k, spec in CATALOG.items() if spec.user_facing or k == s.embedded_model]
         values["embedded_model"] = col1.selectbox("Embedded model", keys, index=keys.index(s.embedded_model),
                                                   format_func=lambda k: CATALOG[k].display_name,
                                                   **opts("embedded_model"))

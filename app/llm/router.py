@@ -152,9 +152,12 @@ class ModelRouter:
         return model
 
 
-def embedded_choices() -> dict[str, str]:
-    """Embedded model keys with a label saying whether each is installed."""
+def embedded_choices(configured: str | None = None) -> dict[str, str]:
+    """Embedded model keys a user may pick, with a label saying whether each is installed.
+
+    Test-only models (SmolLM2) are left out unless `configured` (the settings' embedded model) names one."""
     return {
         key: spec.display_name + ("" if is_installed(key) else " — not installed")
         for key, spec in CATALOG.items()
+        if spec.user_facing or key == configured
     }

@@ -231,3 +231,17 @@ def test_regenerate_and_edit_replace_the_last_turn(data_dir, packaged_model_path
     assert [m.role for m in messages] == ["user", "assistant"] and messages[0].content == edited
     assert "Rome" in messages[1].content and "Paris" in first
     assert len(SqliteRecordStore(data_dir / "records.sqlite").query()) == 3  # every turn stays in the audit trail
+
+
+def test_the_test_only_model_is_not_offered_unless_configured(data_dir, monkeypatch):
+    at = _app()
+    assert not at.exception
+    assert not any("SmolLM2" in o for o in at.selectbox(key="chat.model_picker").options)
+    at.switch_page("../pages/settings.py").run()
+    shown = at.selectbox(key="settings.embedded_model").options  # display names
+    assert not any("SmolLM2" in o for o in shown) and any("Qwen2.5-Coder-0.5B" in o for o in shown)
+
+    monkeypatch.setenv("ANALYST_EMBEDDED_MODEL", "smollm2-135m")  # chosen on purpose: shown, so it can be seen
+    st.cache_resource.clear()
+    at = _app()
+    assert any("SmolLM2" in o for o in at.selectbox(key="chat.model_picker").options)

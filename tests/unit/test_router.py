@@ -122,10 +122,13 @@ def test_update_settings_switches_host(settings_factory, fake_ollama, closed_por
     assert router.settings.ollama_host == fake_ollama.host
 
 
-def test_embedded_choices_label_every_catalog_model():
+def test_embedded_choices_offer_the_user_models_and_the_test_model_only_when_configured():
     choices = embedded_choices()
-    assert set(choices) == {"qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "smollm2-135m"}
+    assert set(choices) == {"qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"}  # SmolLM2 is for plumbing tests only
     assert "not installed" not in choices["qwen2.5-coder-0.5b"]
+    assert set(embedded_choices("qwen2.5-coder-0.5b")) == set(choices)
+    configured = embedded_choices("smollm2-135m")  # chosen explicitly (settings, env or --model): still shown
+    assert set(configured) == {"qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "smollm2-135m"}
 
 
 def test_ollama_backend_without_a_chat_model_is_reported_not_raised_by_choose(settings_factory, fake_ollama):
