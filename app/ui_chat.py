@@ -39,7 +39,8 @@ def conversation_sidebar(services: Services) -> str | None:
         current = None  # deleted, maybe in another tab
     st.sidebar.subheader("Conversations")
     if st.sidebar.button("New conversation", icon=":material/add:", width="stretch"):
-        current = store.create().id
+        # An untouched "New conversation" is reused: clicking twice must not list two empty ones.
+        current = _empty_conversation(store, conversations) or store.create().id
         conversations = store.list()
     if current is None and conversations:
         current = conversations[0].id
@@ -68,6 +69,14 @@ def conversation_sidebar(services: Services) -> str | None:
                 st.session_state[KEY_CONVERSATION] = None
                 st.rerun()
     return current
+
+
+def _empty_conversation(store, conversations) -> str | None:  # noqa: ANN001 - ConversationStore, list
+    """The newest conversation that still has its default title and no message, if any."""
+    for conv in conversations:  # most recently active first
+        if conv.title == "New conversation" and not store.messages(conv.id):
+            return conv.id
+    return None
 
 
 @st.cache_data(ttl=300, show_spinner=False)

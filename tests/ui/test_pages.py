@@ -145,6 +145,22 @@ def test_new_conversation_button(data_dir):
     assert at.session_state["chat.conversation_id"] == conversations[0].id
 
 
+def test_new_conversation_reuses_an_empty_one(data_dir):
+    data_dir.mkdir(parents=True)
+    store = ConversationStore(data_dir / "chats.sqlite")
+    asked = store.create()
+    store.add_message(asked.id, "user", "How many vans?")
+    store.rename(asked.id, "How many vans?")
+    at = _app()
+    for _ in range(2):  # the second click comes while the new conversation is still empty
+        next(b for b in at.sidebar.button if b.label == "New conversation").click().run()
+    assert not at.exception
+    titles = sorted(c.title for c in store.list())
+    assert titles == ["How many vans?", "New conversation"]
+    assert [b.label for b in at.sidebar.button].count("New conversation") == 2  # the button and one entry
+    assert at.session_state["chat.conversation_id"] != asked.id
+
+
 def test_an_unreachable_ollama_backend_shows_the_fix_and_keeps_the_question(data_dir, monkeypatch):
     monkeypatch.setenv("ANALYST_BACKEND", "ollama")
     at = _app()
