@@ -11,12 +11,14 @@ import streamlit as st
 from app.errors import AssistantError
 from app.evaluation.metrics import COST_METRICS, QUALITY_METRICS
 from app.evaluation.runner import KINDS
+from app.evaluation.store import CANCELLED
 from app.services.evaluation import Evaluations, RunOptions, load_set
 from app.ui import progress_reporter, show_error
 
 KEY_RUN = "evaluation.run_id"
 KEY_SHOWN = "evaluation.shown"
 KEY_UPLOADED = "evaluation.uploaded"
+KEY_RUNNING = "evaluation.running"  # set while a run is under way; still set on the next run = it was stopped
 AS_IN_SETTINGS = "As in Settings"
 _ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,8 +62,23 @@ def pick_set(evals: Evaluations) -> Path | None:
     return sets[chosen]
 
 
+def stopped_notice(evals: Evaluations) -> None:
+    """After Stop (or any click that reran the page mid-run): say so and show the stopped run."""
+    if not st.session_state.pop(KEY_RUNNING, False):
+        return
+    runs = evals.list_runs()
+    if runs and runs[0]["status"] == CANCELLED:
+        run = runs[0]
+        st.session_state[KEY_RUN] = st.session_state[KEY_SHOWN] = run["id"]
+        st.info(f"Run {run['id']} was stopped before the end; the {run['aggregates'].get('items', 0)} item(s) "
+                "done so far are kept.", icon=":material/stop_circle:")
+    else:
+        st.info("The evaluation was stopped before its first item.", icon=":material/stop_circle:")
+
+
 def run_form(services: Any, evals: Evaluations) -> None:
     """Set, model, metric groups and limit; runs with a progress bar and stores the run id in the session."""
+    stopped_notice(evals)
     path = pick_set(evals)
     if path is None:
         return
@@ -88,16 +105,26 @@ def run_form(services: Any, evals: Evaluations) -> None:
                                  help="Keep one judge for runs you want to compare: a model judging itself is lenient.")
     if not st.button("Run evaluation", type="primary", disabled=not eval_set.items or not only, key="evaluation.run"):
         return
-    st.caption("Pressing Stop (top right) or changing a widget cancels the run; the items done so far are kept.")
+    # Clicking Stop reruns the page, which interrupts the run at its next progress update; the runner then
+    # stores it as cancelled with the items done (see stopped_notice). Both go away when the run ends.
+    running = st.empty()
+    with running.container():
+        st.button("Stop", icon=":material/stop_circle:", key="evaluation.stop")
+        st.caption("**Stop** (or changing anything on this page) ends the run; the items done so far are kept.")
+    st.session_state[KEY_RUNNING] = True
     report, clear = progress_reporter(f"Evaluating {eval_set.name}…")
     options = RunOptions(model=models[model_label], only=tuple(only), limit=int(limit) or None,
                          judge=judges[judge_label])
     try:
         run = evals.run(eval_set, options, progress=report)
     except AssistantError as exc:
+        st.session_state.pop(KEY_RUNNING, None)
+        running.empty()
         clear()
         show_error(exc)
         return
+    st.session_state.pop(KEY_RUNNING, None)
+    running.empty()
     clear()
     st.session_state[KEY_RUN] = run["id"]
     st.session_state[KEY_SHOWN] = run["id"]  # the run picker below shows the new run, not the last one picked

@@ -134,3 +134,40 @@ def test_a_retrieval_only_run_from_the_page(data_dir):
     at.button(key="evaluation.run").click().run()  # a second run is shown at once, and compared with the first
     assert at.subheader[0].value == "Run 2: mini · none (retrieval only)"
     assert (at.selectbox(key="evaluation.compare_a").value, at.selectbox(key="evaluation.compare_b").value) == (1, 2)
+
+
+def test_a_run_has_a_real_stop_that_keeps_the_items_done(data_dir, monkeypatch):
+    import app.ui_evaluation as page
+
+    real_reporter = page.progress_reporter
+
+    def stopping_reporter(label):  # noqa: ANN001, ANN202
+        report, clear = real_reporter(label)
+
+        def report_then_stop(fraction: float, message: str) -> None:
+            report(fraction, message)
+            if message.startswith("2/"):
+                st.stop()  # what a click on Stop does: the script run ends at this progress update
+
+        return report_then_stop, clear
+
+    build_mini.build(data_dir / "eval" / "mini")
+    at = _open()
+    at.multiselect(key="evaluation.only").set_value(["retrieval"])
+    monkeypatch.setattr(page, "progress_reporter", stopping_reporter)
+    at.button(key="evaluation.run").click().run()
+    assert any(b.label == "Stop" for b in at.button)  # a Stop button exists while the run runs
+    assert not any("top right" in c.value for c in at.caption)
+
+    at.run()  # the rerun the click causes
+    assert not at.exception
+    assert any("Run 1 was stopped before the end; the 1 item(s)" in i.value for i in at.info)
+    assert at.subheader[0].value == "Run 1: mini · none (retrieval only)"
+    assert any(c.value.startswith("cancelled") for c in at.caption)
+
+    monkeypatch.setattr(page, "progress_reporter", real_reporter)
+    at.button(key="evaluation.run").click().run()
+    assert not at.exception
+    assert at.subheader[0].value == "Run 2: mini · none (retrieval only)"
+    assert not any(b.label == "Stop" for b in at.button)  # finished: nothing left to stop
+    assert not any("was stopped" in i.value for i in at.info)
