@@ -489,6 +489,14 @@ def stream_turn(
             status.update(label="Stopped by an error", state="error", expanded=False)
             show_error(exc)
             return
+        except Exception as exc:  # noqa: BLE001 - the page failed while drawing the answer (a bug)
+            # Recorded as a failed turn (not "stopped") and as a display error, so Monitoring shows it;
+            # the partial answer stays saved and the rest of the page is drawn.
+            turn.close(error=exc)
+            report_render_error(services, "chat answer", exc, conversation_id=conversation_id)
+            st.error(f"**The answer could not be shown ({type(exc).__name__}).** It was recorded (see Monitoring); "
+                     "reload the page to see what was saved.", icon=":material/error:")
+            return
         finally:
             turn.close()
     st.rerun()

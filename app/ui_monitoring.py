@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from app.container import Services
-from app.services.monitoring import STEP_LABELS, STEPS, slim, summarise, timeseries
+from app.services.monitoring import STEP_LABELS, STEPS, display_errors, slim, summarise, timeseries
 
 PERIODS = {
     "Last 24 hours": timedelta(hours=24),
@@ -28,8 +28,11 @@ DEFINITIONS = """
   summed per turn and cover only the turns that used them.
 - **Tokens/s** = output tokens ÷ generation time.
 - **Percentiles** interpolate between the closest ranks; with few turns (see *n*) p95 and p99 sit near the maximum.
-- **Rates** are shares of all turns: errors, guardrail rejections (*blocked*), turns a guardrail flagged. *Not in
-  documents* is the share of turns that searched the documents and answered that they hold nothing.
+- **Rates** are shares of all turns: errors (failed turns, also those whose answer the page could not draw),
+  guardrail rejections (*blocked*), turns a guardrail flagged. *Not in documents* is the share of turns that
+  searched the documents and answered that they hold nothing.
+- **Display errors** are parts of a page that could not be drawn (a message, a citation, a whole page); they are
+  recorded as they happen and counted per turn of the period.
 """
 
 
@@ -178,23 +181,45 @@ def charts(records: list[dict[str, Any]], bucket: str) -> None:
     )  # fmt: skip
 
 
+def display_error_panel(ui_errors: list[dict[str, Any]], turns: int) -> None:
+    """How many parts of pages could not be drawn in the period, and the latest few with where and why."""
+    figures = display_errors(ui_errors, turns)
+    st.subheader("Display errors")
+    cols = st.columns(3)
+    cols[0].metric("Display errors", f"{figures['count']:,}", help="Parts of a page that could not be drawn.")
+    cols[1].metric("Display errors per turn", _pct(figures["rate"]), help=f"{turns} turn(s) in this period")
+    if not figures["count"]:
+        st.caption("No part of a page failed to draw in this period.")
+        return
+    st.dataframe(
+        pd.DataFrame(figures["latest"]).rename(columns={"ts": "When (UTC)", "where": "Where", "error": "Error",
+                                                         "user": "User", "conversation_id": "Conversation"}),
+        hide_index=True, width="stretch", key="monitoring.display_errors",
+    )  # fmt: skip
+
+
 def monitoring_page(services: Services) -> None:
     """The whole Monitoring page."""
     services.apply_retention(every_s=3600)  # a server may run for weeks: prune at most hourly
     st.title("Monitoring")
     st.caption("How fast and how well the assistant answers, per model, from the request records on this machine.")
     store = services.records
-    if store.count_matching(kind="chat") == 0:
+    # Display errors count too: a page that crashed before any turn finished is not "nothing recorded".
+    if store.count_matching(kind="chat") == 0 and store.count_matching(kind="ui_error") == 0:
         st.info(EMPTY, icon=":material/monitoring:")
         return
     since, until, bucket = period()
     group_label = st.radio("Group by", list(GROUPS), horizontal=True, key="monitoring.group")
     records = [slim(r) for r in store.iter_matching(kind="chat", since=since, until=until)]
+    ui_errors = list(store.iter_matching(kind="ui_error", since=since, until=until))
     if not records:
+        if ui_errors:
+            display_error_panel(ui_errors, 0)
         st.info("No turns in this period — choose a longer one.", icon=":material/event_busy:")
         return
     (overall,) = summarise(records, group_by=None)
     overview(overall)
+    display_error_panel(ui_errors, overall["turns"])
     summaries = summarise(records, group_by=GROUPS[group_label])
     st.subheader(f"Per {group_label.lower()}")
     model_table(summaries, group_label)

@@ -19,6 +19,10 @@ share them. Definitions, as shown on the Monitoring page:
 - Guardrail rejection rate = turns with status "blocked"; flagged rate = turns a guardrail
   flagged (older records without the field count as not flagged); not-in-documents rate =
   share of the turns that searched the documents whose answer said the documents hold nothing.
+- Error rate = turns with status "error": failed turns, including a turn whose answer the page
+  could not draw (it is recorded as failed, not as stopped).
+- Display errors are records of kind "ui_error": a part of a page that could not be drawn
+  (`report_render_error`). They are not turns; their rate is per turn of the same period.
 """
 
 from __future__ import annotations
@@ -161,6 +165,19 @@ def _summary(group: str, turns: list[dict[str, Any]]) -> dict[str, Any]:
         "tokens_per_s": percentiles(tokens_per_second(r) for r in done),
         "tokens_in": percentiles(_num(r.get("tokens_in")) for r in done),
         "tokens_out": percentiles(_num(r.get("tokens_out")) for r in done),
+    }
+
+
+def display_errors(records: Iterable[dict[str, Any]], turns: int, latest: int = 5) -> dict[str, Any]:
+    """Rendering errors (records of kind "ui_error"): {"count", "rate" (per turn, None without turns),
+    "latest": the newest `latest` as {"ts", "where", "error", "user", "conversation_id"}}."""
+    errors = sorted((r for r in records if r.get("kind") == "ui_error"), key=lambda r: str(r.get("ts") or ""),
+                    reverse=True)
+    return {
+        "count": len(errors),
+        "rate": _rate(len(errors), turns),
+        "latest": [{k: r.get(k) for k in ("ts", "where", "error", "user", "conversation_id")}
+                   for r in errors[:latest]],
     }
 
 

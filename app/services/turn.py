@@ -112,8 +112,18 @@ class Turn:
             self._iterator = self._generate()
         return self._iterator
 
-    def close(self) -> None:
-        """Stop generating (the stop button); the partial answer is kept and recorded."""
+    def close(self, error: Exception | None = None) -> None:
+        """Stop generating (the stop button); the partial answer is kept and recorded.
+
+        With `error`, the consumer failed mid-answer (e.g. the page could not draw it): the turn is recorded
+        as failed, not as stopped, so Monitoring counts it as an error."""
+        if error is not None and self._iterator is not None and not self.result.record_id:
+            try:
+                # Raised at the paused `yield`: the generator's own failure path records the turn, keeping the
+                # partial answer, then raises it again.
+                self._iterator.throw(error)
+            except Exception:  # noqa: BLE001 - the same error, already recorded; the caller reports it
+                pass
         if self._iterator is not None:
             self._iterator.close()
         elif self.model is not None and not self.result.record_id:

@@ -180,3 +180,29 @@ def test_monitoring_page_shows_percentiles(records):
     at.radio(key="monitoring.group").set_value("User").run()
     assert not at.exception
     assert list(at.dataframe[0].value["User"]) == ["ann"]
+
+
+def test_monitoring_shows_display_errors_and_counts_failed_turns(records, data_dir):
+    now = datetime.now(UTC)
+    for minutes, where in ((20, "chat citation"), (10, "page Chat")):
+        records.append("ui_error", {"ts": (now - timedelta(minutes=minutes)).isoformat(timespec="milliseconds"),
+                                    "user": "ann", "status": "error", "where": where,
+                                    "error": f"TypeError: {where} broke", "conversation_id": "c1"})
+    at = _page("monitoring")
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Error rate"] == "33.3%"  # the failed turn (status "error") among 3 turns
+    assert metrics["Display errors"] == "2" and metrics["Display errors per turn"] == "66.7%"
+    latest = next(df.value for df in at.dataframe if "Where" in df.value.columns)
+    assert list(latest["Where"]) == ["page Chat", "chat citation"]  # newest first
+    assert list(latest["Error"]) == ["TypeError: page Chat broke", "TypeError: chat citation broke"]
+
+
+def test_monitoring_is_not_empty_when_only_a_display_error_was_recorded(data_dir):
+    data_dir.mkdir(parents=True)
+    SqliteRecordStore(data_dir / "records.sqlite").append(
+        "ui_error", {"user": "ann", "status": "error", "where": "page Documents", "error": "ValueError: x"})
+    at = _page("monitoring")
+    assert not at.exception
+    assert not any("No turns recorded yet" in i.value for i in at.info)
+    assert {m.label: m.value for m in at.metric}["Display errors"] == "1"

@@ -8,7 +8,15 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from app.services.monitoring import percentiles, slim, step_seconds, summarise, timeseries, tokens_per_second
+from app.services.monitoring import (
+    display_errors,
+    percentiles,
+    slim,
+    step_seconds,
+    summarise,
+    timeseries,
+    tokens_per_second,
+)
 
 T0 = datetime(2025, 5, 1, 9, 30, tzinfo=UTC)
 
@@ -143,3 +151,20 @@ def test_timeseries_buckets_and_fills_gaps():
     with pytest.raises(ValueError):
         timeseries(records, bucket="week")
     assert timeseries([]) == []
+
+
+def test_display_errors_are_counted_per_turn_with_the_latest_first():
+    def ui_error(i: int, where: str) -> dict:
+        return {"kind": "ui_error", "ts": (T0 + timedelta(minutes=i)).isoformat(), "user": "ann", "status": "error",
+                "where": where, "error": f"KeyError: 'k{i}'", "conversation_id": "c1"}
+
+    records = [_turn(0), _turn(1, status="error"), ui_error(1, "chat citation"), ui_error(3, "chat message"),
+               ui_error(2, "page Chat")]
+    (summary,) = summarise(records, group_by=None)
+    assert summary["turns"] == 2 and summary["errors"] == 1  # display errors are not turns …
+    assert summary["rates"]["error"] == pytest.approx(1 / 2)  # … and the failed turn counts as an error
+    figures = display_errors(records, turns=summary["turns"], latest=2)
+    assert figures["count"] == 3 and figures["rate"] == pytest.approx(3 / 2)
+    assert [e["where"] for e in figures["latest"]] == ["chat message", "page Chat"]
+    assert figures["latest"][0]["error"] == "KeyError: 'k3'" and figures["latest"][0]["conversation_id"] == "c1"
+    assert display_errors([_turn(0)], turns=0) == {"count": 0, "rate": None, "latest": []}
