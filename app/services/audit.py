@@ -251,10 +251,17 @@ def _where(item: dict[str, Any]) -> str:
 
 
 def citation_label(cite: dict[str, Any]) -> str:
-    """A citation as people read it: `[1] report.pdf p. 3`, `[2] meeting.m4a @ 12:31` or `[3] SQL`."""
+    """A citation as people read it: `[1] report.pdf p. 3`, `[2] meeting.m4a @ 12:31` or
+    `[3] SQL result S1 · 3 rows`."""
     number = f"[{cite['n']}] " if cite.get("n") is not None else ""
     if cite.get("kind") == "sql":
-        return f"{number}SQL {_name(cite)}".strip()
+        # Built from the label, not the source ("SQL result S1"), which would read "SQL SQL result S1".
+        label = f"SQL result {cite['label']}" if cite.get("label") else "SQL result"
+        if cite.get("row_count") is None:
+            return f"{number}{label}"
+        rows = int(cite["row_count"])
+        more = "+" if cite.get("truncated") else ""
+        return f"{number}{label} · {rows:,}{more} row{'' if rows == 1 and not more else 's'}"
     return f"{number}{_name(cite)} {_where(cite)}".strip()
 
 

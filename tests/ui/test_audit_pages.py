@@ -206,3 +206,16 @@ def test_monitoring_is_not_empty_when_only_a_display_error_was_recorded(data_dir
     assert not at.exception
     assert not any("No turns recorded yet" in i.value for i in at.info)
     assert {m.label: m.value for m in at.metric}["Display errors"] == "1"
+
+
+def test_audit_labels_sql_citations_cleanly(data_dir):
+    data_dir.mkdir(parents=True)
+    store = SqliteRecordStore(data_dir / "records.sqlite")
+    cite = {"n": 1, "kind": "sql", "label": "S1", "source": "SQL result S1", "sql": "SELECT region FROM sales",
+            "columns": ["region"], "rows": [["East"], ["North"], ["South"]], "row_count": 3, "truncated": False}
+    record_id = store.append("chat", _turn(1, 5, citations=[cite]))
+    at = _page("audit")
+    at.selectbox(key="audit.open").set_value(record_id).run()
+    assert not at.exception
+    line = next(m.value for m in at.markdown if m.value.startswith("**Citations:**"))
+    assert line == "**Citations:** [1] SQL result S1 · 3 rows"

@@ -81,6 +81,12 @@ def test_evidence_view_of_a_turn():
     ]  # fmt: skip
     assert ev.guardrails[0]["kinds"] == "email" and ev.tokens == {"in": 10, "out": 5, "estimated": True}
     assert [citation_label(c) for c in ev.citations] == ["[1] contract.pdf p. 4", "[2] meeting.m4a @ 12:31"]
+    # SQL results as the turn cites them (toolbox.SqlEvidence.citation): named once, with their size.
+    sql = {"n": 3, "kind": "sql", "label": "S1", "source": "SQL result S1", "row_count": 3, "truncated": False}
+    assert citation_label(sql) == "[3] SQL result S1 · 3 rows"
+    assert citation_label({**sql, "row_count": 1}) == "[3] SQL result S1 · 1 row"
+    assert citation_label({**sql, "row_count": 500, "truncated": True}) == "[3] SQL result S1 · 500+ rows"
+    assert citation_label({"n": 4, "kind": "sql"}) == "[4] SQL result"  # an older record without the fields
     empty = evidence({"kind": "chat"})
     assert empty.passages == [] and empty.steps == [] and empty.error is None and not empty.flagged
 
