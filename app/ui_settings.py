@@ -17,6 +17,15 @@ def _help(name: str) -> str:
     return Settings.model_fields[name].description or ""
 
 
+def _seconds(column: Any, label: str, lo: float, hi: float, value: float, step: float, extra: dict[str, Any]) -> float:
+    """A seconds setting: whole values as whole numbers ("300", not Streamlit's default "300.00"); a value with
+    a fraction (set in the file or the environment) keeps it, with two decimals."""
+    lo, hi = min(lo, value), max(hi, value)  # a value set outside the form's range must not break the page
+    if float(value).is_integer():
+        return column.number_input(label, int(lo), int(hi), int(value), int(step), format="%d", **extra)
+    return column.number_input(label, float(lo), float(hi), float(value), float(step), format="%.2f", **extra)
+
+
 def _choice(column: Any, label: str, options: list[str], current: str, extra: dict[str, Any]) -> str:
     return column.selectbox(label, options, index=options.index(current), **extra)
 
@@ -44,8 +53,8 @@ def settings_form(services: Services) -> dict[str, Any] | None:
                                                  **opts("ollama_model"))
         values["ollama_num_ctx"] = col1.number_input("Ollama context (num_ctx)", 512, 262144, s.ollama_num_ctx, 512,
                                                      **opts("ollama_num_ctx"))
-        values["ollama_timeout"] = col2.number_input("Ollama timeout (s)", 1.0, 3600.0, float(s.ollama_timeout),
-                                                     **opts("ollama_timeout"))
+        values["ollama_timeout"] = _seconds(col2, "Ollama timeout (s)", 1, 3600, s.ollama_timeout, 1,
+                                            opts("ollama_timeout"))
         # Test-only models are offered only when already chosen (e.g. by ANALYST_EMBEDDED_MODEL).
         keys = [k for k, spec in CATALOG.items() if spec.user_facing or k == s.embedded_model]
         values["embedded_model"] = col1.selectbox("Embedded model", keys, index=keys.index(s.embedded_model),
@@ -72,8 +81,8 @@ def settings_form(services: Services) -> dict[str, Any] | None:
                                                  **opts("whisper_model"))
         values["whisper_threads"] = col2.number_input("Speech threads", 1, 64, s.whisper_threads,
                                                       **opts("whisper_threads"))
-        values["max_audio_seconds"] = col3.number_input("Longest recording (s)", 1.0, 86400.0,
-                                                        float(s.max_audio_seconds), 60.0, **opts("max_audio_seconds"))
+        values["max_audio_seconds"] = _seconds(col3, "Longest recording (s)", 1, 86400, s.max_audio_seconds, 60,
+                                               opts("max_audio_seconds"))
         values["image_max_side"] = col1.number_input("Image size for vision models (px)", 256, 8192,
                                                      s.image_max_side, 64, **opts("image_max_side"))
         st.subheader("Tools, guardrails and audit")

@@ -297,3 +297,24 @@ def test_an_answer_the_page_cannot_draw_is_a_failed_turn_and_a_display_error(dat
     at.switch_page("../pages/monitoring.py").run()
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Error rate"] == "100.0%" and metrics["Display errors"] == "1"
+
+
+def test_settings_shows_whole_seconds_as_whole_numbers(data_dir, monkeypatch):
+    at = _app()
+    at.switch_page("../pages/settings.py").run()
+    assert not at.exception
+    timeout, longest = at.number_input(key="settings.ollama_timeout"), at.number_input(key="settings.max_audio_seconds")
+    assert (timeout.value, timeout.proto.format) == (300, "%d")  # not "300.00"
+    assert (longest.value, longest.proto.format) == (14400, "%d")
+    assert at.number_input(key="settings.embedded_ctx").value == 2048  # integer settings stay integers
+    assert at.slider(key="settings.temperature").value == 0.0
+
+    monkeypatch.setenv("ANALYST_OLLAMA_TIMEOUT", "2.5")  # a fraction keeps its decimals
+    monkeypatch.setenv("ANALYST_MAX_AUDIO_SECONDS", "200000")  # beyond the form's range: shown, not an error
+    st.cache_resource.clear()
+    at = _app()
+    at.switch_page("../pages/settings.py").run()
+    assert not at.exception
+    timeout = at.number_input(key="settings.ollama_timeout")
+    assert (timeout.value, timeout.proto.format) == (2.5, "%.2f")
+    assert at.number_input(key="settings.max_audio_seconds").value == 200000
