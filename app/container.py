@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from app.errors import ConfigError, NotFoundError
@@ -57,6 +58,35 @@ class Services:
             "documents",
             lambda: DocumentLibrary(self.settings.data_dir, transcriber_provider=lambda: self.transcriber),
         )
+
+    @property
+    def evaluation_library_dir(self) -> Path:
+        """Where evaluation sets' documents are indexed: apart from the user's library, never in their search."""
+        return self.settings.data_dir / "eval" / "library"
+
+    @property
+    def evaluation_documents(self) -> Any:
+        """The evaluation sets' own document library (the bundled evaluation's PDFs must not join the user's)."""
+        from app.services.ingest import DocumentLibrary
+
+        return self._once(
+            "evaluation_documents",
+            lambda: DocumentLibrary(self.evaluation_library_dir, transcriber_provider=lambda: self.transcriber),
+        )
+
+    @property
+    def evaluation_assistant(self) -> Any:
+        """An assistant like the chat's (same router, records), answering from the evaluation library only;
+        it has no tables, so the user's tables cannot change a score either."""
+
+        def build() -> Assistant:
+            assistant = Assistant(self.router, self.conversations, self.records)
+            assistant.attach_documents(lambda: self.evaluation_documents,
+                                       lambda: (self.evaluation_library_dir / "documents.sqlite").exists())
+            assistant.attach_transcriber(lambda: self.transcriber)
+            return assistant
+
+        return self._once("evaluation_assistant", build)
 
     @property
     def tables(self) -> Any:

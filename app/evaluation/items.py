@@ -68,7 +68,7 @@ class ItemScorer:
         return result
 
     def _search(self, question: str) -> list[Any]:
-        library, doc_ids = self.services.documents, self.doc_ids
+        library, doc_ids = self.services.evaluation_documents, self.doc_ids
         k = library.config.k
         if doc_ids is None:
             return library.search(question, k=k)
@@ -101,7 +101,8 @@ class ItemScorer:
 
     def _answer(self, item: EvalItem, result: dict[str, Any]) -> None:
         metrics, detail, doc_ids = result["metrics"], result["detail"], self.doc_ids
-        turn = self.services.assistant.ask(item.question, use_documents=True, model_choice=self.choice)
+        # The evaluation's assistant: the same answer path as the chat, over the evaluation library only.
+        turn = self.services.evaluation_assistant.ask(item.question, use_documents=True, model_choice=self.choice)
         outcome = turn.run()
         answer = outcome.answer or ""
         result.update(

@@ -1,7 +1,10 @@
 """Running a set against the app's own services: retrieval, SQL and answers, one item at a time.
 
 Every item goes through the same public paths the app uses (`documents.search`,
-`assistant.ask(...).run()`, `TablesService.ask`), so a score measures what users get.
+`assistant.ask(...).run()`, `TablesService.ask`), so a score measures what users get; the set's
+documents are indexed in their own library (`services.evaluation_documents`, under
+<data_dir>/eval/library) and answered by an assistant that searches only that library, so running
+an evaluation never adds its PDFs to the user's Documents or chat search.
 Each result is stored as soon as it is known; `should_stop` is checked between items.
 """
 
@@ -145,7 +148,7 @@ class EvaluationRunner:
         """Index the set's PDFs (already indexed content is skipped by sha256); their doc ids, or None for all."""
         if not eval_set.documents:
             return None
-        library = self.services.documents
+        library = self.services.evaluation_documents  # the set's own library, never the user's
         ids: set[str] = set()
         count = len(eval_set.documents)
         for index, path in enumerate(eval_set.documents, start=1):
@@ -174,7 +177,7 @@ class EvaluationRunner:
         from app.services.search import SearchConfig
 
         # Building the library just to read its config would open Chroma; the defaults are what it uses then.
-        config = self.services.documents.config if self._documents_built() else SearchConfig()
+        config = self.services.evaluation_documents.config if self._documents_built() else SearchConfig()
         generation = {
             "temperature": s.temperature,
             "top_p": s.top_p,
@@ -196,4 +199,4 @@ class EvaluationRunner:
         }
 
     def _documents_built(self) -> bool:
-        return (self.services.settings.data_dir / "documents.sqlite").exists()
+        return (self.services.evaluation_library_dir / "documents.sqlite").exists()

@@ -18,6 +18,7 @@ __all__ = ["Evaluations", "EvalSet", "RunOptions", "load_set", "parse_model", "p
 
 STORE_FILE = "evaluations.sqlite"
 SETS_DIR = "eval"  # <data_dir>/eval/*.jsonl: sets the user keeps (the page saves uploads there)
+LIBRARY_DIR = "library"  # <data_dir>/eval/library: the sets' documents, indexed apart from the user's library
 _BUNDLED = Path(__file__).resolve().parents[2] / "bench" / "data"
 _BUNDLED_SETS = ("docqa", "sql")  # other bench/data folders hold benchmark inputs that are not question sets
 
@@ -36,7 +37,8 @@ class Evaluations:
 
     def available_sets(self) -> list[Path]:
         """Sets in the data dir, then the examples bundled with the app (bench/data)."""
-        own = sorted(self.sets_dir.glob("*/*.jsonl")) + sorted(self.sets_dir.glob("*.jsonl"))
+        own = sorted(p for p in self.sets_dir.glob("*/*.jsonl") if p.parent.name != LIBRARY_DIR)
+        own += sorted(self.sets_dir.glob("*.jsonl"))
         bundled = [p for folder in _BUNDLED_SETS for p in sorted((_BUNDLED / folder).glob("*.jsonl"))]
         return own + bundled
 

@@ -171,3 +171,20 @@ def test_a_run_has_a_real_stop_that_keeps_the_items_done(data_dir, monkeypatch):
     assert at.subheader[0].value == "Run 2: mini · none (retrieval only)"
     assert not any(b.label == "Stop" for b in at.button)  # finished: nothing left to stop
     assert not any("was stopped" in i.value for i in at.info)
+
+
+def test_running_an_evaluation_leaves_the_users_documents_alone(data_dir):
+    build_mini.build(data_dir / "eval" / "mini")
+    at = _open()
+    at.multiselect(key="evaluation.only").set_value(["retrieval"])
+    at.button(key="evaluation.run").click().run()
+    assert not at.exception and at.subheader[0].value == "Run 1: mini · none (retrieval only)"
+    assert (data_dir / "eval" / "library" / "documents.sqlite").exists()  # the set's PDF went to its own library
+
+    at.switch_page("../pages/documents.py").run()
+    assert not at.exception
+    assert any("No documents yet" in i.value for i in at.info)
+    at.switch_page("../pages/chat.py").run()
+    assert any("No documents yet" in c.value for c in at.sidebar.caption)  # chat search does not see it either
+    at.switch_page("../pages/evaluation.py").run()
+    assert "library" not in " ".join(at.selectbox(key="evaluation.set").options)

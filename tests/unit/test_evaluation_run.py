@@ -72,8 +72,13 @@ def test_a_scripted_run_scores_every_metric(settings_factory, mini, monkeypatch)
     events: list[str] = []
     try:
         run = Evaluations(services).run(load_set(mini), RunOptions(), progress=lambda f, m: events.append(m))
+        # The set's PDF is indexed in the evaluation's own library, never in the user's Documents or chat search.
+        assert [d.name for d in services.evaluation_documents.list_documents()] == ["handbook.pdf"]
+        assert services.assistant.indexed_documents() == [] and services.documents.list_documents() == []
+        assert services.documents.search("How often are passwords rotated?") == []
     finally:
         services.close()
+    assert services.evaluation_library_dir == services.settings.data_dir / "eval" / "library"
 
     assert run["status"] == "finished" and run["model"] == "fake:rule-model"
     assert any("Indexing handbook.pdf" in e for e in events) and any(e.startswith("4/4 shop-002") for e in events)
