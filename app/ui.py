@@ -17,6 +17,7 @@ from app.settings import load_settings
 # Session-state keys, namespaced by page so pages never collide.
 KEY_CONVERSATION = "chat.conversation_id"
 KEY_MODEL_CHOICE = "chat.model_choice"
+OLLAMA_FIX = ":material/build: Start Ollama with `ollama serve`, or set its host in Settings."
 
 
 @st.cache_resource(show_spinner="Starting Analyst Assistant…")
@@ -76,5 +77,8 @@ def status_panel(services: Services) -> None:
             st.caption(f":gray[:material/cloud_off:] Ollama not reachable at {status.host}")
             if services.settings.backend == "ollama":
                 st.warning(status.hint or status.error, icon=":material/build:")
+            else:
+                # The embedded model answers meanwhile, but the fix is one line: show it (the README promises it).
+                st.caption(OLLAMA_FIX)
         if choice.backend == "ollama" and not choice.model:
             st.warning("No Ollama chat model: run `ollama pull qwen2.5:7b`.", icon=":material/build:")

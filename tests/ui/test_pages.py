@@ -318,3 +318,14 @@ def test_settings_shows_whole_seconds_as_whole_numbers(data_dir, monkeypatch):
     timeout = at.number_input(key="settings.ollama_timeout")
     assert (timeout.value, timeout.proto.format) == (2.5, "%.2f")
     assert at.number_input(key="settings.max_audio_seconds").value == 200000
+
+
+def test_the_sidebar_shows_the_one_line_fix_when_ollama_is_not_reachable(data_dir, monkeypatch):
+    for backend in ("embedded", "auto"):  # the embedded model answers, and the fix is still one line away
+        monkeypatch.setenv("ANALYST_BACKEND", backend)
+        st.cache_resource.clear()
+        at = _app()
+        assert not at.exception
+        captions = " ".join(c.value for c in at.sidebar.caption)
+        assert "Ollama not reachable at http://127.0.0.1:9" in captions
+        assert "Start Ollama with `ollama serve`, or set its host in Settings." in captions
