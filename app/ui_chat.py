@@ -122,11 +122,14 @@ def render_citations(services: Services, message: Message) -> None:
 
 
 def render_sql_citation(cite: dict, key: str) -> None:
-    """An SQL result the answer cites: the query and its rows."""
+    """An SQL result the answer cites: the query, its rows and a chart — the one place a turn shows them."""
+    from app.ui_results import render_sql_result
+
     with st.expander(f"[{cite.get('label', cite.get('n', ''))}] SQL result · {cite.get('row_count', 0)} row(s)",
                      icon=":material/table_chart:"):
-        st.code(cite.get("sql", ""), language="sql")
-        render_rows(cite.get("columns") or [], cite.get("rows") or [], cite.get("row_count", 0))
+        render_sql_result(cite.get("sql", ""), cite.get("columns") or [], cite.get("rows") or [],
+                          int(cite.get("row_count") or 0), key=f"chat.sql.{key}", types=cite.get("types"),
+                          truncated=bool(cite.get("truncated")))
 
 
 def render_media_citation(services: Services, cite: dict, key: str) -> None:
@@ -206,12 +209,12 @@ def highlighted_page(page: str, start: int, end: int, context: int = 500) -> str
 
 
 def render_rows(columns: list[str], rows: list[list], total: int) -> None:
-    """A small result table, with how many rows exist in all."""
-    import pandas as pd
+    """A small result table (numbers keep their decimals), with how many rows exist in all."""
+    from app.ui_results import render_rows as render_result_rows
 
     if columns:
-        st.dataframe(pd.DataFrame(rows, columns=columns), hide_index=True, width="stretch")
-    if total > len(rows):
+        render_result_rows(columns, rows, total)
+    elif total > len(rows):
         st.caption(f"First {len(rows)} of {total} row(s).")
 
 
@@ -230,12 +233,16 @@ def step_line(step: dict) -> str:
 
 
 def render_step(step: dict) -> None:
-    """A finished step with what came back (SQL and rows, passages, text read)."""
-    st.markdown(step_line(step))
+    """A finished step with what came back (the SQL on one line, passages, text read).
+
+    An SQL step's rows are not drawn here: the answer's SQL citation shows them once, with a chart."""
+    if step.get("sql") and step.get("columns") is not None:
+        # The output sentence repeats the first rows in words; the row count is enough next to the citation.
+        st.markdown(step_line({**step, "output": f"{step.get('row_count', 0)} row(s)"}))
+    else:
+        st.markdown(step_line(step))
     if step.get("sql"):
-        st.code(step["sql"], language="sql")
-    if step.get("columns"):
-        render_rows(step["columns"], step.get("rows") or [], step.get("row_count", 0))
+        st.code(" ".join(str(step["sql"]).split()), language="sql", wrap_lines=True)
     if step.get("passages"):
         st.caption(" · ".join(f"{p['source']} p.{p['page']}" for p in step["passages"][:8]))
     if step.get("text"):

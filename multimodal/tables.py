@@ -57,12 +57,15 @@ def sha256_file(path: Path, progress: Progress | None = None) -> str:
     return digest.hexdigest()
 
 
-def sniff(path: Path) -> Sniffed:
-    """Decide the table kind from the file's bytes, not its extension."""
+def sniff(path: Path, name: str | None = None) -> Sniffed:
+    """Decide the table kind from the file's bytes, not its extension; messages call the file `name`.
+
+    `name` is the user's file name when `path` is a temporary copy (an upload)."""
+    name = name or path.name
     with path.open("rb") as fh:
         head = fh.read(SNIFF_BYTES)
     if not head:
-        raise BadInputError(f"{path.name} is empty.", "Choose a file that contains a table.")
+        raise BadInputError(f"{name} is empty.", "Choose a file that contains a table.")
     if head.startswith(b"PAR1"):
         return Sniffed("parquet")
     if len(head) >= 12 and head[8:12] == b"DUCK":
@@ -70,13 +73,13 @@ def sniff(path: Path) -> Sniffed:
     if head.startswith(b"PK\x03\x04"):
         if _is_xlsx(path):
             return Sniffed("excel")
-        raise BadInputError(f"{path.name} is a zip archive, not a table.", "Unzip it and load the files inside.")
+        raise BadInputError(f"{name} is a zip archive, not a table.", "Unzip it and load the files inside.")
     if head.startswith(b"\xd0\xcf\x11\xe0"):
-        raise BadInputError(f"{path.name} is an old binary Excel (.xls) file.", "Save it as .xlsx or CSV first.")
+        raise BadInputError(f"{name} is an old binary Excel (.xls) file.", "Save it as .xlsx or CSV first.")
     encoding = detect_encoding(head)
     text = head.decode(encoding, errors="replace").lstrip("\ufeff").lstrip()
     if "\x00" in text:
-        raise BadInputError(f"{path.name} is not a text table or a known table format.",
+        raise BadInputError(f"{name} is not a text table or a known table format.",
                             "Supported: CSV/TSV, Excel .xlsx, Parquet, JSON, DuckDB.")
     if text[:1] in "[{" and _looks_like_json(text):
         return Sniffed("json", encoding)
@@ -197,14 +200,21 @@ class SheetDump:
     rows: int
 
 
-def dump_excel_sheets(path: Path, tmp_dir: Path, progress: Progress | None = None) -> Iterator[SheetDump]:
-    """Stream every sheet of an .xlsx file into its own UTF-8 CSV, so DuckDB can type and load it."""
+def dump_excel_sheets(path: Path, tmp_dir: Path, progress: Progress | None = None,
+                      file_name: str | None = None) -> Iterator[SheetDump]:
+    """Stream every sheet of an .xlsx file into its own UTF-8 CSV, so DuckDB can type and load it.
+
+    Messages call the file `file_name` (the user's file name when `path` is a temporary copy)."""
     from openpyxl import load_workbook
 
+    # Opened as a file object: openpyxl refuses a path whose name does not end in .xlsx, and uploads and chat
+    # attachments are stored under names without one. The bytes were already sniffed as a workbook.
+    fh = path.open("rb")
     try:
-        wb = load_workbook(path, read_only=True, data_only=True)
+        wb = load_workbook(fh, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
-        raise BadInputError(f"{path.name} cannot be read as an Excel workbook ({exc}).",
+        fh.close()
+        raise BadInputError(f"{file_name or path.name} cannot be read as an Excel workbook ({exc}).",
                             "Open and re-save it in Excel, or export the sheet as CSV.") from exc
     try:
         names = wb.sheetnames
@@ -216,6 +226,7 @@ def dump_excel_sheets(path: Path, tmp_dir: Path, progress: Progress | None = Non
             yield SheetDump(name, out if rows else None, rows)
     finally:
         wb.close()
+        fh.close()
 
 
 def _write_sheet(rows: Iterator[tuple], out: Path) -> int:

@@ -1,4 +1,4 @@
-"""Tables page: load files, browse the schema, ask a question, see and edit the SQL, chart, download."""
+"""Tables page: load files, browse the schema, ask a question or write SQL, see the result, chart, download."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import streamlit as st
 
 from app.errors import AssistantError
 from app.ui import get_services, progress_reporter, show_error
-from app.ui_tables import result_chart, show_sql_error
+from app.ui_results import render_sql_result
+from app.ui_tables import schema_columns, show_sql_error
 
 KEY_LOADED = "tables.loaded_uploads"
 KEY_ANSWER = "tables.answer"
@@ -26,7 +27,8 @@ for upload in st.file_uploader("Load table files", type=FILE_TYPES, accept_multi
         continue  # Streamlit reruns the script on every click: load each upload once
     report, clear = progress_reporter(f"Loading {upload.name}…")
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "upload"
+        # Saved under the user's own file name: anything that names the file names theirs.
+        path = Path(tmp) / (Path(upload.name).name or "upload")
         path.write_bytes(upload.getbuffer())
         try:
             result = tables.load_file(path, progress=report, file_name=upload.name)
@@ -43,11 +45,14 @@ for upload in st.file_uploader("Load table files", type=FILE_TYPES, accept_multi
 
 with st.expander("Schema", expanded=False):
     infos = tables.tables()
+    renames = tables.names()
     if not infos:
         st.info("No tables yet: load a CSV, Excel, Parquet, JSON or DuckDB file above.")
     for info in infos:
         st.markdown(f"**{info.name}** — {info.row_count:,} rows · {info.source}")
-        st.dataframe(pd.DataFrame([{"column": c.name, "type": c.type} for c in info.columns]), hide_index=True)
+        columns, note = schema_columns(info, renames.get(info.name))
+        st.dataframe(columns, hide_index=True)
+        st.caption(note)
     chosen = st.selectbox("Inspect a table", [i.name for i in infos], index=None)
     if chosen:
         sample = tables.preview(chosen)
@@ -59,29 +64,47 @@ with st.expander("Schema", expanded=False):
         tables.delete_source(sources[doomed])
         st.rerun()
 
-question = st.text_input("Ask a question about your tables", key="tables.question")
-if st.button("Ask", type="primary", disabled=not question.strip()):
-    try:
-        with st.spinner("Writing and running SQL…"):
-            st.session_state[KEY_ANSWER] = tables.ask(question)
-        st.session_state[KEY_SQL] = st.session_state[KEY_ANSWER].sql
-    except AssistantError as exc:
-        show_error(exc)
+# A form: Enter in the box submits, and one click on Ask sends the text typed so far. (A plain button that
+# is disabled until the box has text swallows the first click: that click only commits the text.)
+with st.form("tables.ask_form", border=False):
+    question = st.text_input("Ask a question about your tables", key="tables.question",
+                             placeholder="e.g. Total revenue by region, highest first")
+    asked = st.form_submit_button("Ask", type="primary", icon=":material/send:")
+if asked:
+    if not question.strip():
+        st.warning("Type a question first, then press Enter or **Ask**.", icon=":material/edit:")
+    else:
+        try:
+            with st.spinner("Writing and running SQL…"):
+                st.session_state[KEY_ANSWER] = tables.ask(question)
+            # Set before the editor below is drawn in this run, so it shows the generated SQL.
+            st.session_state[KEY_SQL] = st.session_state[KEY_ANSWER].sql
+        except AssistantError as exc:
+            show_error(exc)
+
+# The editor is always there: an analyst may write SQL without asking first.
+with st.form("tables.sql_form", border=False):
+    sql = st.text_area("SQL — write a read-only query, or edit the generated one (Ctrl+Enter runs it)", key=KEY_SQL,
+                       height=140, placeholder="SELECT region, sum(revenue) AS revenue FROM sales GROUP BY region "
+                                               "ORDER BY revenue DESC")
+    run = st.form_submit_button("Run SQL", icon=":material/play_arrow:")
+if run:
+    if not sql.strip():
+        st.warning("Write a query first, e.g. `SELECT * FROM <table> LIMIT 10` (the tables are under Schema).",
+                   icon=":material/edit:")
+    else:
+        previous = st.session_state.get(KEY_ANSWER)
+        st.session_state[KEY_ANSWER] = tables.run_sql(sql, question=previous.question if previous else "")
 
 answer = st.session_state.get(KEY_ANSWER)
 if answer is not None:
-    sql = st.text_area("SQL (edit and run again)", key=KEY_SQL, height=140)
-    if st.button("Run SQL"):
-        answer = st.session_state[KEY_ANSWER] = tables.run_sql(sql, question=answer.question)
     if answer.error:
         show_sql_error(answer)
     else:
         st.markdown(answer.answer)
+        # The query is in the editor above; the shared result view adds the rows and the chart.
+        render_sql_result(answer.sql, answer.columns, answer.rows, len(answer.rows), key="tables.result",
+                          types=answer.types, truncated=answer.truncated, show_sql=False)
         frame = pd.DataFrame(answer.rows, columns=answer.columns)
-        if answer.truncated:
-            st.caption(f"Showing the first {len(answer.rows):,} rows; the result was cut.")
-        st.dataframe(frame, hide_index=True)
-        if answer.chart is not None:
-            result_chart(frame, answer.chart)
         st.download_button("Download CSV", frame.to_csv(index=False).encode("utf-8"), "result.csv", "text/csv")
     st.caption(f"{answer.attempts} attempt(s) · {answer.seconds:.1f} s")

@@ -7,6 +7,7 @@ close the locked read-only engine, load in a short-lived writable connection, an
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import threading
@@ -37,7 +38,13 @@ REGISTRY_SQL = (
     "size_bytes BIGINT, loaded_at TIMESTAMP)",
     "CREATE TABLE IF NOT EXISTS app_meta._tables (table_name VARCHAR PRIMARY KEY, sha256 VARCHAR, origin VARCHAR, "
     "row_count BIGINT)",
+    # Names as they were in the file, beside the snake_case names they were stored under (kind 'table' or
+    # 'column'). Added later: tables loaded before it have no rows here, and the Tables page says so.
+    "CREATE TABLE IF NOT EXISTS app_meta._names (table_name VARCHAR, kind VARCHAR, position INTEGER, "
+    "original VARCHAR, stored VARCHAR)",
 )
+KIND_LABELS = {"csv": "CSV", "excel": "an Excel workbook", "parquet": "Parquet", "json": "JSON",
+               "duckdb": "a DuckDB database"}
 
 
 @dataclass
@@ -51,6 +58,15 @@ class LoadResult:
     rows: dict[str, int] = field(default_factory=dict)
     already_loaded: bool = False
     warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class NameChange:
+    """One table or column name: as it was in the file, and as it is stored (and queried)."""
+
+    kind: str  # "table" or "column"
+    original: str
+    stored: str
 
 
 @dataclass(frozen=True)
@@ -146,14 +162,29 @@ class TableStore:
             infos = eng.tables()
         return [TableInfo(i.name, i.columns, i.row_count, i.schema, origin.get(i.name, "")) for i in infos]
 
+    def names(self) -> dict[str, list[NameChange]]:
+        """Per table: its own and its columns' names in the file and as stored, in column order.
+
+        Tables loaded before the names were recorded are absent."""
+        with self.engine() as eng, eng.cursor() as cur:
+            rows = cur.execute("SELECT table_name, kind, original, stored FROM app_meta._names "
+                               "ORDER BY table_name, kind DESC, position").fetchall()
+        out: dict[str, list[NameChange]] = {}
+        for table, kind, original, stored in rows:
+            out.setdefault(table, []).append(NameChange(kind, original, stored))
+        return out
+
     def load_file(self, path: Path, progress: Progress | None = None, file_name: str | None = None) -> LoadResult:
-        """Load a CSV/TSV, Excel, Parquet, JSON or DuckDB file; the same bytes load only once."""
+        """Load a CSV/TSV, Excel, Parquet, JSON or DuckDB file; the same bytes load only once.
+
+        `file_name` is the name the user knows the file by (an upload is saved under a temporary name):
+        every message and warning names it, never the temporary path."""
         path = Path(path)
         if not path.is_file():
             raise BadInputError(f"{path} does not exist or is not a file.")
         name = file_name or path.name
         report = progress or (lambda _f, _m: None)
-        sniffed = sniff(path)
+        sniffed = sniff(path, name)
         digest = sha256_file(path, report)
         with self._rw.write():
             self._close_engine()
@@ -172,11 +203,20 @@ class TableStore:
                         _load_kind(con, path, sniffed, name, tmp, result, report)
                         con.execute("INSERT INTO app_meta._sources VALUES (?, ?, ?, ?, now())",
                                     [digest, name, sniffed.kind, path.stat().st_size])
-                    except BaseException:
+                    except BaseException as exc:
                         _undo(con, result)  # a failed load leaves no half-made tables behind
+                        if isinstance(exc, duckdb.Error):
+                            raise BadInputError(
+                                f"{name} cannot be read as {KIND_LABELS[sniffed.kind]}: "
+                                f"{_scrub(first_line(exc), name, path, tmp)}",
+                                "The file may be damaged or incomplete: open it in the program that made it, "
+                                "save or export it again, and load the new file.") from exc
+                        if isinstance(exc, BadInputError) and _scrub(exc.message, name, path, tmp) != exc.message:
+                            raise BadInputError(_scrub(exc.message, name, path, tmp), exc.hint) from exc
                         raise
                     finally:
                         shutil.rmtree(tmp, ignore_errors=True)
+                    result.warnings = [_scrub(w, name, path, tmp) for w in result.warnings]
                     report(1.0, "done")
                     return result
             finally:
@@ -196,6 +236,7 @@ class TableStore:
                     con.execute("BEGIN TRANSACTION")
                     for table in names:
                         con.execute(f"DROP TABLE IF EXISTS {quote_ident(table)}")
+                        con.execute("DELETE FROM app_meta._names WHERE table_name = ?", [table])
                     con.execute("DELETE FROM app_meta._tables WHERE sha256 = ?", [sha256])
                     con.execute("DELETE FROM app_meta._sources WHERE sha256 = ?", [sha256])
                     con.execute("COMMIT")
@@ -226,9 +267,22 @@ def _connect(path: Path, **kwargs) -> duckdb.DuckDBPyConnection:
                             "Close the other Analyst Assistant process (app or CLI) and try again.") from exc
 
 
+_DUCKDB_CATEGORY = re.compile(r"\b(?:Invalid Input|IO|Conversion|Binder|Parser|Catalog|Not implemented|Internal|"
+                              r"Serialization|Out of Range|Invalid) Error:\s*")
+
+
+def _scrub(text: str, name: str, path: Path, tmp: Path) -> str:
+    """DuckDB names the file it read: an upload's temporary path means nothing to the user, their file name does."""
+    text = re.sub(re.escape(str(tmp)) + r"[^'\"\s]*", lambda _m: name, text)
+    text = text.replace(str(path), name)
+    # "Invalid Input Error: ..." names DuckDB's internals, not the problem.
+    return _DUCKDB_CATEGORY.sub("", text).strip()
+
+
 def _undo(con, result: LoadResult) -> None:
     for table in result.tables:
         con.execute(f"DROP TABLE IF EXISTS {quote_ident(table)}")
+        con.execute("DELETE FROM app_meta._names WHERE table_name = ?", [table])
     con.execute("DELETE FROM app_meta._tables WHERE sha256 = ?", [result.sha256])
     con.execute("DELETE FROM app_meta._sources WHERE sha256 = ?", [result.sha256])
 
@@ -243,7 +297,7 @@ def _load_kind(con, path: Path, sniffed, name: str, tmp: Path, result: LoadResul
             result.warnings.append(f"Converted from {sniffed.encoding} to UTF-8.")
         _load_csv(con, src, stem, None, sniffed.delimiter, result, report, header=None)
     elif sniffed.kind == "excel":
-        dumps = list(dump_excel_sheets(path, tmp, report))
+        dumps = list(dump_excel_sheets(path, tmp, report, name))
         for dump in dumps:
             if dump.csv_path is None:
                 result.warnings.append(f"Sheet {dump.sheet!r} is empty and was skipped.")
@@ -289,14 +343,16 @@ def _load_csv(con, src: Path, table: str, origin: str | None, delimiter: str | N
             result.warnings.append(f"Table {result.tables[-1]}: some rows are malformed ({first_error}); "
                                    "loaded every column as text and skipped rows that could not be read.")
         return
-    raise BadInputError(f"{origin or table} cannot be read as CSV: {first_error}",
+    where = f"Sheet {origin!r} of {result.file_name}" if origin else result.file_name
+    raise BadInputError(f"{where} cannot be read as CSV: {first_error}",
                         "Check the delimiter and quoting, or re-export the file.")
 
 
 def _create(con, reader: str, table: str, origin: str | None, result: LoadResult, report: Progress) -> None:
     described = con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
     if not described:
-        raise BadInputError(f"{table} has no columns.")
+        where = f"{origin!r} in {result.file_name}" if origin else result.file_name
+        raise BadInputError(f"{where} has no columns.", "Add a header row and data, then load it again.")
     clean = unique_names([d[0] for d in described], "column")
     taken = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = "
                                        "current_database()").fetchall()]
@@ -305,6 +361,11 @@ def _create(con, reader: str, table: str, origin: str | None, result: LoadResult
     _with_progress(con, f"CREATE TABLE {quote_ident(name)} AS SELECT {select} FROM {reader}", report)
     rows = con.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchone()[0]
     con.execute("INSERT INTO app_meta._tables VALUES (?, ?, ?, ?)", [name, result.sha256, origin, rows])
+    # Keep the file's own names: the page shows what each was renamed to (a stale entry of a dropped table goes).
+    con.execute("DELETE FROM app_meta._names WHERE table_name = ?", [name])
+    con.executemany("INSERT INTO app_meta._names VALUES (?, ?, ?, ?, ?)",
+                    [[name, "table", 0, table, name]]
+                    + [[name, "column", i, d[0], c] for i, (d, c) in enumerate(zip(described, clean, strict=True))])
     result.tables.append(name)
     result.rows[name] = int(rows)
 

@@ -55,6 +55,8 @@ def run_sql(args: argparse.Namespace, services) -> int:
     lines = [f"SQL: {answer.sql}"] if answer.sql and not args.raw else []
     if answer.error:
         lines.append(f"error: {answer.error}")
+        if answer.error_hint:
+            lines.append(f"what to do: {answer.error_hint}")
     else:
         lines.append("\t".join(answer.columns))
         lines += ["\t".join("" if v is None else str(v) for v in row) for row in answer.rows]

@@ -12,6 +12,7 @@ from typing import Any
 from app.errors import AssistantError, BadInputError
 from app.ports import ChatModel, GenerationParams
 from app.services.sql_answer import ChartSpec, describe_result, phrase_answer, suggest_chart
+from app.services.sql_errors import explain_sql_error
 from app.services.sql_prompt import (
     build_messages,
     cannot_answer_reason,
@@ -22,7 +23,7 @@ from app.services.sql_prompt import (
 )
 from app.services.sql_safety import UnsafeSQLError, check_sql
 from multimodal.tables import Progress
-from storage.tables import LoadResult, SourceInfo, TableStore
+from storage.tables import LoadResult, NameChange, SourceInfo, TableStore
 from storage.tables_engine import QueryEngine, QueryError, QueryResult, QueryTimeoutError, TableInfo
 
 ModelSource = ChatModel | Callable[[], ChatModel] | None
@@ -38,7 +39,9 @@ class SqlAnswer:
     types: list[str] = field(default_factory=list)
     rows: list[list[Any]] = field(default_factory=list)
     truncated: bool = False
-    error: str | None = None
+    error: str | None = None  # what went wrong, in words (DuckDB's own text is in error_detail)
+    error_hint: str = ""  # what to do about it
+    error_detail: str = ""  # DuckDB's message, for experts; empty when the error did not come from DuckDB
     attempts: int = 0
     cannot_answer: bool = False
     answer: str = ""
@@ -46,9 +49,12 @@ class SqlAnswer:
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        """The CLI's JSON shape."""
-        return {"sql": self.sql, "columns": self.columns, "rows": self.rows, "truncated": self.truncated,
-                "error": self.error, "attempts": self.attempts}
+        """The CLI's JSON shape; a failed query adds what to do (`error_hint`) and DuckDB's text (`error_detail`)."""
+        out = {"sql": self.sql, "columns": self.columns, "rows": self.rows, "truncated": self.truncated,
+               "error": self.error, "attempts": self.attempts}
+        if self.error:
+            out.update(error_hint=self.error_hint, error_detail=self.error_detail)
+        return out
 
 
 class TablesService:
@@ -106,6 +112,11 @@ class TablesService:
         """Loaded files and their tables."""
         return self._store.sources() if self._store is not None else []
 
+    def names(self) -> dict[str, list[NameChange]]:
+        """Per loaded table: its own and its columns' names in the file beside the snake_case names they are
+        stored (and queried) under. Tables loaded before names were recorded, and --db files, are absent."""
+        return self._store.names() if self._store is not None else {}
+
     def tables(self) -> list[TableInfo]:
         """Tables with columns, types, row counts and source file."""
         if self._store is not None:
@@ -141,11 +152,21 @@ class TablesService:
         try:
             result = self._execute(sql)
         except AssistantError as exc:
-            answer.error = exc.message
+            answer.error, answer.error_hint, answer.error_detail = self._explain(exc)
         else:
             self._fill(answer, result)
         answer.seconds = time.monotonic() - start
         return answer
+
+    def _explain(self, exc: AssistantError) -> tuple[str, str, str]:
+        """(message, hint, DuckDB's text) for a failed query: DuckDB's binder and parser errors in words."""
+        if not isinstance(exc, QueryError):
+            return exc.message, exc.hint, ""
+        # QueryError keeps only DuckDB's first line; the full text (candidates, the caret line) is its cause.
+        raw = str(exc.__cause__) if exc.__cause__ is not None else exc.message
+        with self._eng() as eng:
+            explained = explain_sql_error(raw, eng.tables())
+        return explained.message, explained.hint, explained.detail
 
     def _execute(self, sql: str) -> QueryResult:
         with self._eng() as eng:
@@ -178,6 +199,7 @@ class TablesService:
             schema = select_schema(eng, question, self._schema_budget(model), groups=groups, only=only)
         messages = build_messages(schema, question)
         params = GenerationParams(temperature=0.0, top_p=1.0, max_tokens=self._max_tokens, seed=0)
+        failure: AssistantError | None = None  # the last attempt's error, explained once the repairs run out
         for attempt in range(1, self.max_repairs + 2):
             answer.attempts = attempt
             reply = "".join(chunk.text for chunk in model.stream(messages, params))
@@ -189,13 +211,14 @@ class TablesService:
                 answer.answer = answer.error
                 break
             if sql is None:
-                error, sql = "The reply contained no SQL query.", ""
+                error, sql, failure = "The reply contained no SQL query.", "", None
             else:
                 answer.sql = sql
                 try:
                     result = self._execute(sql)
                 except (UnsafeSQLError, QueryError, QueryTimeoutError) as exc:
-                    error = exc.message
+                    # The model repairs from DuckDB's own words; the person reads the explanation below.
+                    error, failure = exc.message, exc
                 else:
                     answer.error = None
                     self._fill(answer, result)
@@ -206,6 +229,8 @@ class TablesService:
             with self._eng() as eng:
                 hint = repair_hint(error, eng.tables())
             messages = repair_messages(messages, reply, sql or "(none)", error, hint)
+        if answer.error and failure is not None and not answer.cannot_answer:
+            answer.error, answer.error_hint, answer.error_detail = self._explain(failure)
         answer.seconds = time.monotonic() - start
         return answer
 

@@ -52,6 +52,7 @@ class SqlEvidence:
     row_count: int = 0
     truncated: bool = False
     error: str = ""
+    types: list[str] = field(default_factory=list)  # DuckDB's column types: DECIMAL(p,s) keeps its scale on screen
 
     @property
     def result_sha256(self) -> str:
@@ -63,7 +64,8 @@ class SqlEvidence:
         """How the answer cites this result."""
         return {"n": n, "kind": "sql", "label": self.label, "source": f"SQL result {self.label}", "sql": self.sql,
                 "columns": self.columns, "rows": self.rows[:MAX_SQL_ROWS_SHOWN], "row_count": self.row_count,
-                "truncated": self.truncated, "result_sha256": self.result_sha256, "question": self.question}
+                "truncated": self.truncated, "result_sha256": self.result_sha256, "question": self.question,
+                "types": self.types}
 
     def block(self, max_rows: int = MAX_SQL_ROWS_SHOWN) -> str:
         """The result as the model reads it."""
@@ -158,7 +160,7 @@ class ToolBox:
                       sql=answer.sql)
             return f"Error: {answer.error}"
         evidence = SqlEvidence(f"S{len(self.sql) + 1}", question, answer.sql, answer.columns, answer.rows,
-                               len(answer.rows), answer.truncated)
+                               len(answer.rows), answer.truncated, types=list(answer.types))
         self.sql.append(evidence)
         self._end(step, output=f"{evidence.row_count} row(s)" + (f": {answer.answer}" if answer.answer else ""),
                   sql=answer.sql, columns=answer.columns, rows=answer.rows[:MAX_SQL_ROWS_SHOWN],
