@@ -6,6 +6,7 @@ Navigation is explicit (`st.navigation`), so the page scripts live in the top-le
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -16,7 +17,7 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts only this file's folder on
 import streamlit as st  # noqa: E402
 
 from app.errors import AssistantError  # noqa: E402
-from app.ui import get_services, show_error, status_panel  # noqa: E402
+from app.ui import get_services, report_render_error, show_error, status_panel  # noqa: E402
 
 PAGES = ROOT / "pages"
 
@@ -43,4 +44,12 @@ except AssistantError as exc:  # e.g. an unreadable settings file or data direct
 st.sidebar.title(":material/query_stats: Analyst Assistant")
 st.sidebar.caption("Private and local: nothing leaves this machine.")
 status_panel(services)
-navigation.run()
+try:
+    navigation.run()
+except Exception as exc:  # noqa: BLE001 - last resort: a bug must not replace the page with a traceback
+    # Streamlit's own stop/rerun signals are BaseExceptions and pass through untouched.
+    logging.getLogger("analyst_assistant").exception("page %s failed", navigation.title)
+    report_render_error(services, f"page {navigation.title}", exc)
+    st.error(f"**This page hit an internal error ({type(exc).__name__}).**\n\nIt was recorded (see Monitoring) "
+             "and your data is untouched. Reload the page or open another conversation; if it happens again, "
+             "report it with the time shown in Monitoring.", icon=":material/error:")

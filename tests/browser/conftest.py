@@ -53,13 +53,14 @@ class RunningApp:
 
 
 @pytest.fixture()
-def app_factory(tmp_path: Path, models_dir: Path) -> Iterator[Callable[..., RunningApp]]:
-    """Start `python -m app serve` on the embedded 0.5B; keyword arguments become ANALYST_* variables."""
+def app_factory(request, tmp_path: Path, models_dir: Path) -> Iterator[Callable[..., RunningApp]]:
+    """Start `python -m app serve` on the embedded 0.5B; keyword arguments become ANALYST_* variables
+    (`data_dir=` reuses a data directory prepared by the test, e.g. with `app_env` and the CLI)."""
     procs: list[tuple[subprocess.Popen, object]] = []
 
     def start(**settings: str) -> RunningApp:
         port = _free_port()
-        data_dir = tmp_path / f"data-{port}"
+        data_dir = Path(settings.pop("data_dir", tmp_path / f"data-{port}"))
         env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYST_") and k != "OLLAMA_HOST"}
         env.update({
             "ANALYST_DATA_DIR": str(data_dir), "ANALYST_MODELS_DIR": str(models_dir),
@@ -83,7 +84,11 @@ def app_factory(tmp_path: Path, models_dir: Path) -> Iterator[Callable[..., Runn
         pytest.fail("the app did not start: " + log_path.read_text(errors="replace")[-2000:])
 
     yield start
+    report = getattr(request.node, "rep_call", None)
     for proc, log in procs:
+        if report is not None and report.failed:
+            log.flush()  # type: ignore[attr-defined]
+            print("app log (tail):\n" + Path(log.name).read_text(errors="replace")[-3000:])  # type: ignore[attr-defined]
         proc.terminate()
         try:
             proc.wait(timeout=30)
@@ -93,14 +98,35 @@ def app_factory(tmp_path: Path, models_dir: Path) -> Iterator[Callable[..., Runn
 
 
 @pytest.fixture()
+def app_env(models_dir: Path) -> Callable[[Path], dict[str, str]]:
+    """The environment the served app gets, for preparing its data dir with the CLI first."""
+
+    def build(data_dir: Path) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYST_") and k != "OLLAMA_HOST"}
+        env.update({"ANALYST_DATA_DIR": str(data_dir), "ANALYST_MODELS_DIR": str(models_dir),
+                    "ANALYST_BACKEND": "embedded", "ANALYST_EMBEDDED_MODEL": "qwen2.5-coder-0.5b",
+                    "ANALYST_OLLAMA_HOST": "http://127.0.0.1:9"})
+        return env
+
+    return build
+
+
+@pytest.fixture()
 def running_app(app_factory) -> RunningApp:
     """The app with default test settings."""
     return app_factory()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
 @pytest.fixture()
-def browser_page(packaged_model_path):
-    """A fresh Chromium page (1400x900); closed after the test."""
+def browser_page(request, packaged_model_path):
+    """A fresh Chromium page (1400x900); on failure a full-page screenshot is kept and its path printed."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -108,4 +134,11 @@ def browser_page(packaged_model_path):
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.set_default_timeout(60_000)
         yield page
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            # Outside tmp_path: pytest prunes old temp dirs, and the picture is wanted after the run.
+            shot = ROOT / ".pytest_cache" / "browser" / f"{request.node.name}.png"
+            shot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"screenshot of the failing page: {shot}")
         browser.close()
