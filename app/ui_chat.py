@@ -13,12 +13,15 @@ from app.llm.router import embedded_choices
 from app.services.export import conversation_markdown
 from app.services.ingest_media import content_kind, read_head
 from app.ui import KEY_CONVERSATION, KEY_MODEL_CHOICE, progress_reporter, report_render_error, show_error
-from storage.conversations import ERROR, INTERRUPTED, STOPPED, STREAMING, Message
+from storage.conversations import ERROR, INTERRUPTED, STOPPED, STREAMING, Message, Scope
 
 ATTACHMENT_TYPES = ["pdf", "csv", "tsv", "txt", "xlsx", "parquet", "json", "jsonl", "duckdb", "db",
                     "png", "jpg", "jpeg", "gif", "webp", "bmp", "tif", "tiff",
                     "wav", "mp3", "m4a", "ogg", "oga", "opus", "flac", "webm"]
 KEY_PENDING = "chat.pending"  # a regenerate or edited question waiting to be sent
+KEY_NEW_SCOPE = "chat.scope.new"  # documents and tables chosen before the conversation exists
+# A message longer than this is shown collapsed: a 20,000-character paste was a wall of text in the chat.
+COLLAPSE_CHARS, COLLAPSE_LINES = 1_200, 15
 _STEP_ICONS = {"search_documents": ":material/manage_search:", "run_sql": ":material/table_chart:",
                "describe_image": ":material/image:", "read_transcript": ":material/graphic_eq:",
                "index_document": ":material/description:", "load_table": ":material/upload_file:"}
@@ -318,7 +321,9 @@ def render_message(services: Services, message: Message) -> None:
 
 
 def _render_message_body(services: Services, message: Message) -> None:
-    if message.content:
+    if message.content and message.role == "user":
+        user_text(message.content)
+    elif message.content:
         st.markdown(message.content)
     meta = message.meta if isinstance(message.meta, dict) else {}
     if message.role == "assistant":
@@ -370,6 +375,22 @@ def render_attachments(services: Services, message_id: str, refs: list[dict]) ->
                 st.success(f"{name} is in your documents ({result.chunks} passage(s)).")
 
 
+def user_text(text: str) -> None:
+    """A user's message; a long one shows its first lines and the rest in an expander."""
+    lines = text.splitlines()
+    if len(text) <= COLLAPSE_CHARS and len(lines) <= COLLAPSE_LINES:
+        st.markdown(text)
+        return
+    head = "\n".join(lines[:8])
+    if len(head) > 600:
+        cut = head.rfind(" ", 0, 600)
+        head = head[:cut if cut > 300 else 600]
+    st.markdown(head + " …")
+    with st.expander(f"Show the whole message ({len(text):,} characters, {len(lines):,} line(s))",
+                     icon=":material/unfold_more:"):
+        st.markdown(text[len(head):].lstrip())
+
+
 def _stats_line(meta: dict) -> str:
     parts = [meta["model"], "sees images" if meta.get("vision") else "text only"]
     if (meta.get("load_s") or 0) > 0.5:
@@ -396,6 +417,44 @@ def documents_toggle(services: Services) -> bool:
                                 "Off: documents are never searched. Add documents on the Documents page or attach "
                                 "a PDF to a question.")
     return bool(on)
+
+
+def scope_picker(services: Services, conversation_id: str | None, use_documents: bool, where=None) -> Scope:
+    """Sidebar: which documents and tables this conversation uses (none picked = all); saved with the
+    conversation, so a reload or another tab keeps the choice."""
+    box = where if where is not None else st.sidebar
+    store = services.conversations
+    saved = store.scope(conversation_id) if conversation_id else st.session_state.get(KEY_NEW_SCOPE, Scope())
+    key = conversation_id or "new"
+    documents = {d.id: d.name for d in services.assistant.indexed_documents()} if use_documents else {}
+    picked_docs = list(saved.documents)
+    if documents:
+        picked_docs = box.multiselect(
+            "Documents this conversation uses", list(documents), format_func=lambda i: documents.get(i, i),
+            default=[d for d in saved.documents if d in documents], placeholder="All documents",
+            key=f"chat.scope.docs.{key}",
+            help="Questions search only these documents (and PDFs attached in this conversation). None picked: all.")
+    tables: list[str] = []
+    if services.assistant.tables_present():
+        try:
+            tables = [t.name for t in services.tables.tables()]
+        except AssistantError as exc:
+            box.caption(f":material/table_chart: Tables cannot be listed right now: {exc.message}")
+        except Exception as exc:  # noqa: BLE001 - a sidebar list must not take the conversation down with it
+            report_render_error(services, "chat scope", exc, conversation_id=conversation_id)
+            box.caption(f":material/table_chart: Tables cannot be listed right now ({type(exc).__name__}).")
+    picked_tables = list(saved.tables)
+    if tables:
+        picked_tables = box.multiselect(
+            "Tables this conversation uses", tables, default=[t for t in saved.tables if t in tables],
+            placeholder="All tables", key=f"chat.scope.tables.{key}",
+            help="SQL uses only these tables (and tables attached in this conversation). None picked: all.")
+    scope = Scope(list(picked_docs), list(picked_tables))
+    if conversation_id is None:
+        st.session_state[KEY_NEW_SCOPE] = scope  # saved with the conversation its first message creates
+    elif scope != saved:
+        store.set_scope(conversation_id, scope)
+    return scope
 
 
 def documents_choice(on: bool) -> bool | None:
@@ -432,6 +491,7 @@ def stream_turn(
     model_choice: dict | None,
     use_documents: bool | None = False,
     files: list[tuple[str, bytes]] | None = None,
+    scope: Scope | None = None,
 ) -> None:
     """Ask, then stream the answer into the page with a Stop button; everything is saved as it goes."""
     if services.assistant.is_in_flight(conversation_id, question, [name for name, _ in files or []]):
@@ -442,13 +502,13 @@ def stream_turn(
     try:
         turn = services.assistant.ask(
             question, conversation_id=conversation_id, model_choice=model_choice, use_documents=use_documents,
-            files=files or [],
+            files=files or [], scope=scope,
         )
     except AssistantError as exc:
         show_error(exc)
         return
     with st.chat_message("user"):
-        st.markdown(turn.question)
+        user_text(turn.question)
         for name, _ in files or []:
             st.caption(f":material/attach_file: {name}")
     if files:
@@ -480,6 +540,8 @@ def stream_turn(
         # Clicking Stop reruns the script, which interrupts this loop; `finally` keeps the partial answer.
         st.button("Stop", icon=":material/stop_circle:", key="chat.stop")
         st.caption(f"Answering with {info.label}…")
+        if reading := services.assistant.reading_notice(turn):
+            st.info(reading, icon=":material/hourglass_top:")  # said before the wait, not after it
         placeholder = st.empty()
         text = ""
         try:

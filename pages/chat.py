@@ -12,6 +12,7 @@ from app.ui_chat import (
     model_picker,
     read_chat_input,
     render_message,
+    scope_picker,
     stream_turn,
     take_pending,
 )
@@ -19,7 +20,9 @@ from app.ui_chat import (
 services = get_services()
 model_picker(services)
 use_documents = documents_toggle(services)
+scope_slot = st.sidebar.container()  # filled below, once the conversation is known
 conversation_id = conversation_sidebar(services)
+scope = scope_picker(services, conversation_id, use_documents, scope_slot)
 
 st.title("Chat")
 if conversation_id:
@@ -41,4 +44,5 @@ if pending is not None:
     if conversation_id is None:
         conversation_id = services.conversations.create().id
         st.session_state[KEY_CONVERSATION] = conversation_id
-    stream_turn(services, conversation_id, question, model_choice(), documents_choice(use_documents), files)
+    stream_turn(services, conversation_id, question, model_choice(), documents_choice(use_documents), files,
+                scope=scope)

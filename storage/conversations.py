@@ -40,7 +40,14 @@ CREATE TABLE IF NOT EXISTS messages (
     owner TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS messages_conv ON messages(conversation_id, seq);
+CREATE TABLE IF NOT EXISTS conversation_scope (
+    conversation_id TEXT PRIMARY KEY REFERENCES conversations(id) ON DELETE CASCADE,
+    documents TEXT NOT NULL DEFAULT '[]',
+    tables TEXT NOT NULL DEFAULT '[]'
+);
 """
+# conversation_scope is its own table (not a column) so databases written before it existed gain it with
+# CREATE TABLE IF NOT EXISTS, and a conversation without a row simply uses everything.
 
 # Message status values.
 OK, STREAMING, STOPPED, ERROR, INTERRUPTED = "ok", "streaming", "stopped", "error", "interrupted"
@@ -62,6 +69,19 @@ class Message:
     status: str = OK
     meta: dict[str, Any] = field(default_factory=dict)
     created_at: str = ""
+
+
+@dataclass
+class Scope:
+    """Which documents (ids) and tables (names) a conversation uses; an empty list means all of them."""
+
+    documents: list[str] = field(default_factory=list)
+    tables: list[str] = field(default_factory=list)
+
+    @property
+    def is_all(self) -> bool:
+        """True when nothing is narrowed."""
+        return not (self.documents or self.tables)
 
 
 @dataclass
@@ -184,7 +204,34 @@ class ConversationStore:
             )
         return result
 
+    def scope(self, conversation_id: str) -> Scope:
+        """The documents and tables this conversation uses (all of them unless narrowed)."""
+        row = self._con().execute("SELECT documents, tables FROM conversation_scope WHERE conversation_id = ?",
+                                  (conversation_id,)).fetchone()
+        if row is None:
+            return Scope()
+        return Scope(_names(row["documents"]), _names(row["tables"]))
+
+    def set_scope(self, conversation_id: str, scope: Scope) -> None:
+        """Narrow (or, with empty lists, widen back) what the conversation uses; kept across restarts."""
+        self.get(conversation_id)
+        self._con().execute(
+            "INSERT INTO conversation_scope (conversation_id, documents, tables) VALUES (?,?,?) "
+            "ON CONFLICT(conversation_id) DO UPDATE SET documents = excluded.documents, tables = excluded.tables",
+            (conversation_id, json.dumps(list(dict.fromkeys(scope.documents))),
+             json.dumps(list(dict.fromkeys(scope.tables)))),
+        )
+
     def title_from(self, question: str) -> str:
         """A short title made from the first question."""
         words = " ".join(question.split())
         return (words[:57] + "…") if len(words) > 60 else (words or "New conversation")
+
+
+def _names(raw: str) -> list[str]:
+    # A hand-edited or damaged value reads as "all" rather than breaking the conversation.
+    try:
+        value = json.loads(raw or "[]")
+    except json.JSONDecodeError:
+        return []
+    return [str(v) for v in value if isinstance(v, str | int) and str(v)] if isinstance(value, list) else []

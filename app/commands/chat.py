@@ -8,6 +8,7 @@ from pathlib import Path
 
 from app.commands.common import command, emit
 from app.errors import BadInputError
+from storage.conversations import Scope
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,6 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="Answer from your ingested documents with citations (auto: when any are indexed).",
     )
+    ask.add_argument("--docs-only", action="append", default=[], metavar="ID/NAME",
+                     help="Search only this document (id or file name; repeatable). With --conversation, the "
+                     "conversation keeps this choice.")
+    ask.add_argument("--tables", metavar="NAME,...", default="",
+                     help="Let SQL use only these tables (comma-separated). With --conversation, the conversation "
+                     "keeps this choice.")
 
 
 def run_status(args: argparse.Namespace, services) -> int:
@@ -87,12 +94,17 @@ def run_ask(args: argparse.Namespace, services) -> int:
     if conversation_id == "new":
         conversation_id = services.conversations.create().id
     turn = services.assistant.ask(
-        question, conversation_id=conversation_id, files=files, progress=progress, use_documents=use_documents
+        question, conversation_id=conversation_id, files=files, progress=progress, use_documents=use_documents,
+        scope=_scope(args, services),
     )
     if args.json:
         result = turn.run()
     else:
         turn.on_step = _stderr_step
+        turn.resolve_model()
+        if reading := services.assistant.reading_notice(turn):
+            sys.stderr.write(f"note: {reading}\n")  # before the wait, so a long pause is expected
+            sys.stderr.flush()
         for text in turn:
             sys.stdout.write(text)
             sys.stdout.flush()
@@ -106,6 +118,30 @@ def run_ask(args: argparse.Namespace, services) -> int:
     if args.json:
         emit(args, {k: v for k, v in result.as_json().items()}, result.answer)
     return 0
+
+
+def _scope(args: argparse.Namespace, services) -> Scope | None:
+    """--docs-only and --tables as a Scope (None when neither is given); unknown names are a user error."""
+    wanted_tables = [t.strip() for t in args.tables.split(",") if t.strip()]
+    if not (args.docs_only or wanted_tables):
+        return None
+    doc_ids = []
+    if args.docs_only:
+        documents = services.assistant.indexed_documents()
+        for wanted in args.docs_only:
+            found = [d for d in documents if wanted in (d.id, d.name) or wanted.lower() == d.name.lower()]
+            if not found:
+                names = ", ".join(f"{d.name} ({d.id})" for d in documents[:20]) or "none yet"
+                raise BadInputError(f"No indexed document is called {wanted!r}.",
+                                    f"Use an id or file name from `python -m app docs list` (indexed: {names}).")
+            doc_ids.extend(d.id for d in found)
+    if wanted_tables:
+        known = [t.name for t in services.tables.tables()] if services.assistant.tables_present() else []
+        missing = [t for t in wanted_tables if t not in known]
+        if missing:
+            raise BadInputError(f"No table is called {', '.join(missing)}.",
+                                f"Tables: {', '.join(known) or 'none yet (load some with `tables load`)'}.")
+    return Scope(doc_ids, wanted_tables)
 
 
 def _citation_line(cite: dict) -> str:

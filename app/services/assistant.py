@@ -15,11 +15,13 @@ from app.errors import AssistantError, BadInputError, PromptTooLongError
 from app.ports import ChatMessage, GenerationParams, ModelInfo, RecordStore
 from app.services import attachments as attach
 from app.services.budget import estimate_tokens, fit_history, message_tokens
+from app.services.focus import pasted_prompt
 from app.services.grounding import evidence, grounded_question
+from app.services.reading import reading_estimate
 from app.services.toolbox import classify
 from app.services.tools import StoredFile
 from app.services.turn import Progress, Turn, TurnResult, _file_ref, _image_ref
-from storage.conversations import ERROR, OK, ConversationStore
+from storage.conversations import ERROR, OK, ConversationStore, Scope
 
 __all__ = ["Assistant", "Turn", "TurnResult"]
 
@@ -106,10 +108,12 @@ class Assistant:
         model_choice: dict | None = None,
         use_documents: bool | None = None,
         files: Sequence[tuple[str, bytes]] = (),
+        scope: Scope | None = None,
     ) -> Turn:
         """Validate the question, save it, and return a Turn ready to stream.
 
         `files` are (name, bytes) attachments (images, recordings); `images` are unnamed images.
+        `scope`: the documents and tables this conversation uses (saved with it); None uses the saved one.
         """
         text = (question or "").strip()
         files = [*files, *((f"image-{i + 1}", data) for i, data in enumerate(images))]
@@ -118,8 +122,10 @@ class Assistant:
         limit = self.settings.max_prompt_chars
         if len(text) > limit:
             raise BadInputError(
-                f"The message is {len(text):,} characters; the limit is {limit:,}.",
-                "Attach long text as a document instead of pasting it.",
+                f"The message is {len(text):,} characters (about {estimate_tokens(text):,} tokens); the limit is "
+                f"{limit:,} characters, so it was not sent.",
+                "Shorten it to the part you need, or save the text as a PDF document and attach it: its passages are "
+                "then searched instead of being read in full. The limit is the max_prompt_chars setting.",
             )
         if not text:
             text = "Describe the attachment(s)."
@@ -130,8 +136,13 @@ class Assistant:
             raise BadInputError("Document search is not available.", "Ingest documents first.")
         kept = [self._keep_file(name, data) for name, data in files]
         turn.stored = [StoredFile(ref["name"], ref["sha256"], ref["path"], ref["kind"], new=True) for ref in kept]
+        turn.scope = scope
         if conversation_id:
             conv = self.conversations.get(conversation_id)
+            if scope is None:
+                turn.scope = self.conversations.scope(conversation_id)
+            elif scope != self.conversations.scope(conversation_id):
+                self.conversations.set_scope(conversation_id, scope)  # chosen for this conversation: kept
             turn.flight_key = (conversation_id, text, tuple(name for name, _ in files))
             self._track(turn.flight_key, True)
             meta = {"attachments": kept} if files else {}
@@ -152,6 +163,12 @@ class Assistant:
             tmp.replace(path)
         return {**ref, "path": str(path), "kind": classify(path)}
 
+    def reading_notice(self, turn: Turn) -> str:
+        """Before a long message is read: how long the model will take ('' when it is quick)."""
+        info = turn.model_info
+        estimate = reading_estimate(turn.question, info, self.records) if info else None
+        return estimate.notice(info.label) if estimate else ""
+
     def indexed_documents(self) -> list[Any]:
         """Fully indexed documents of the library ([] when there is none, without opening the index)."""
         if self._documents_provider is None or not self.documents_present():
@@ -168,7 +185,9 @@ class Assistant:
         reserve = min(settings.max_tokens, info.context_window // 2)
         budget = info.context_window - reserve
         system = ChatMessage("system", settings.system_prompt)
-        question = attach.question_message(turn.question, turn.attachments, info.supports_images)
+        # Long pasted text is quoted as data with the user's request (never obeyed, answered from itself).
+        asked = pasted_prompt(turn.question) if turn.pasted else turn.question
+        question = attach.question_message(asked, turn.attachments, info.supports_images)
         fixed = message_tokens(system) + message_tokens(question)
         if fixed > budget:
             raise PromptTooLongError(
@@ -191,7 +210,7 @@ class Assistant:
                         f"{context.dropped} weaker passage(s) were left out to fit the model's context."
                     )
             question = attach.question_message(
-                grounded_question(turn.question, passages_text, sql_text), turn.attachments, info.supports_images
+                grounded_question(asked, passages_text, sql_text), turn.attachments, info.supports_images
             )
             fixed = message_tokens(system) + message_tokens(question)
         history = self._history(turn)
@@ -265,6 +284,7 @@ class Assistant:
             "guardrails": r.guardrails,
             "flagged": bool(r.guardrails),
             "not_in_documents": r.not_in_documents,
+            "unreadable": r.unreadable,
             "tool_mode": r.tool_mode,
             "sql": [{"label": e.label, "sql": e.sql, "row_count": e.row_count, "result_sha256": e.result_sha256}
                     for e in turn.sql],

@@ -8,6 +8,7 @@ from typing import Any
 
 from app.errors import AssistantError
 from app.ports import ModelInfo
+from app.services.focus import PASTED_TEXT_CHARS, about_unreadable, more_wanted
 from app.services.routing import PreviousTurn, route, table_vocabulary
 from app.services.toolbox import ToolBox, classify
 from app.services.toolcall import plan_with_ollama, plan_with_qwen
@@ -34,6 +35,7 @@ def run_tools(turn: Any, info: ModelInfo) -> ToolBox:
     assistant = turn._assistant
     history = _earlier_messages(turn)
     resources = conversation_resources(turn, history)
+    base_docs, base_tables = list(resources.doc_ids), list(resources.table_scope)  # before this turn's files
     box = ToolBox(turn, resources, turn.on_step)
     for stored in resources.files:
         if not stored.new:
@@ -43,18 +45,22 @@ def run_tools(turn: Any, info: ModelInfo) -> ToolBox:
         elif stored.kind == "table":
             box.add_table(stored)
         elif stored.kind in _UNUSABLE:
-            reason = f"{stored.name} could not be used: {_UNUSABLE[stored.kind]}"
+            reason = _UNUSABLE[stored.kind]
             suffix = Path(stored.name).suffix.lower()
             if stored.kind == "unknown" and suffix:
                 reason += f" Its name ends in {suffix}, but the content is not such a file: it may be damaged " \
                           "or mislabelled."
-            call = ToolCall("read_attachment", {"name": stored.name}, error=reason)
-            box.failed_call(call)
-            turn.result.notices.append(call.error)
-    if turn.use_documents is False:
-        resources.documents = False
+            box.failed_call(ToolCall("read_attachment", {"name": stored.name},
+                                     error=f"{stored.name} could not be used: {reason}"))
+            box.unreadable_file(stored, reason)
     mode = tool_mode(assistant.settings.tool_mode, info)
     turn.tool_mode = turn.result.tool_mode = mode
+    if _about_unreadable(turn, box):
+        # The question is about a file that could not be read: no other tool may stand in for it.
+        return box
+    _focus(turn, resources, box, base_docs, base_tables)
+    if turn.use_documents is False:
+        resources.documents = False
     if mode == "native":
         _plan_natively(turn, info, box, previous_turn(history))
     else:
@@ -64,7 +70,58 @@ def run_tools(turn: Any, info: ModelInfo) -> ToolBox:
             if call.name == SEARCH_DOCUMENTS:
                 turn.docs_required = turn.use_documents is True or call.reason == "document question"
             box.run(call)
+    _about_unreadable(turn, box)  # an attached image or recording may only fail once it is read
     return box
+
+
+def _about_unreadable(turn: Any, box: ToolBox) -> bool:
+    about = about_unreadable(turn.question, turn.stored, box.unreadable)
+    if about:
+        turn.unreadable = about
+    return bool(about)
+
+
+def _focus(turn: Any, resources: Resources, box: ToolBox, base_docs: list[str], base_tables: list[str]) -> None:
+    """A turn with attachments works on them; long pasted text is answered from itself. The documents and
+    tables of the conversation join only when the question clearly asks for them (or names them)."""
+    new = [f for f in resources.files if f.new]
+    pasted = not new and len(turn.question) >= PASTED_TEXT_CHARS
+    if not new and not pasted:
+        return  # a plain question or a follow-up: the conversation's scope, as chosen
+    turn.pasted = pasted
+    wanted = more_wanted(turn.question, resources.library, resources.all_tables, [f.name for f in new],
+                         box.added_tables)
+    more_docs = wanted.documents or turn.use_documents is True
+    had_docs, had_tables = resources.documents, bool(resources.tables)
+    if more_docs and not base_docs:
+        resources.doc_ids = []  # every document (this turn's PDFs included)
+    else:
+        resources.doc_ids = _unique([*box.added_docs, *wanted.doc_ids, *(base_docs if more_docs else [])])
+        resources.documents = bool(resources.doc_ids)
+    if wanted.tables and not base_tables:
+        resources.table_scope, resources.tables = [], _unique([*resources.all_tables, *box.added_tables])
+    else:
+        resources.table_scope = _unique([*box.added_tables, *wanted.table_names,
+                                         *(base_tables if wanted.tables else [])])
+        resources.tables = list(resources.table_scope)
+    if not (more_docs or wanted.tables):
+        resources.files = new  # earlier images and recordings are not reread either
+    left_out = [what for what, had, kept in (("documents", had_docs, resources.documents),
+                                             ("tables", had_tables, resources.tables)) if had and not kept]
+    unused = f", not from your {' or '.join(left_out)}" if left_out else ""
+    if pasted:
+        turn.result.notices.append(
+            f"Your message is long ({len(turn.question):,} characters), so it was read as pasted text and "
+            f"answered from that text alone{unused}. Name a document or table, or say 'and in my documents', "
+            "to use them too.")
+    elif left_out:
+        turn.result.notices.append(
+            f"Answered from the attached file(s) only{unused}. To include them, name the document or table, or "
+            "say e.g. 'and in my documents'.")
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
 
 
 def tool_mode(setting: str, info: ModelInfo) -> str:
@@ -115,17 +172,22 @@ def conversation_resources(turn: Any, history: list[Any]) -> Resources:
     assistant = turn._assistant
     files = [*_earlier_files(history, turn.stored), *turn.stored]
     indexed = assistant.indexed_documents()
-    resources = Resources(documents=bool(indexed), files=files)
+    resources = Resources(documents=bool(indexed), files=files, library=[(d.id, d.name) for d in indexed])
+    scope = turn.scope  # what the user chose for this conversation (None or empty lists: all)
+    chosen_docs = set(scope.documents) if scope else set()
     earlier_pdfs = {f.sha256 for f in files if f.kind == "pdf" and not f.new}
-    if earlier_pdfs:
-        resources.doc_ids = [d.id for d in indexed if d.sha256 in earlier_pdfs]
+    if earlier_pdfs or chosen_docs:
+        # Documents that were deleted since they were chosen drop out; none left means all again.
+        resources.doc_ids = [d.id for d in indexed if d.sha256 in earlier_pdfs or d.id in chosen_docs]
     if assistant.tables_present() or any(f.kind == "table" for f in files):
         try:
             tables = assistant.tables
+            resources.all_tables = [t.name for t in tables.tables()]
             earlier_tables = {f.sha256 for f in files if f.kind == "table" and not f.new}
-            resources.table_scope = [t for src in tables.sources() if src.sha256 in earlier_tables
-                                     for t in src.tables]
-            resources.tables = list(resources.table_scope) or [t.name for t in tables.tables()]
+            chosen_tables = set(scope.tables) if scope else set()
+            attached = [t for src in tables.sources() if src.sha256 in earlier_tables for t in src.tables]
+            resources.table_scope = _unique([*attached, *(t for t in resources.all_tables if t in chosen_tables)])
+            resources.tables = list(resources.table_scope) or list(resources.all_tables)
         except AssistantError as exc:  # e.g. the tables database is locked by another process
             turn.result.notices.append(f"Your tables cannot be used right now: {exc.message} {exc.hint}".strip())
     return resources

@@ -19,6 +19,7 @@ from typing import Any
 
 from app.errors import AssistantError
 from app.services import attachments as attach
+from app.services.focus import Unreadable, intended_kind
 from app.services.ingest_media import content_kind, read_head
 from app.services.tools import (
     DESCRIBE_IMAGE,
@@ -94,6 +95,9 @@ class ToolBox:
         self.sql: list[SqlEvidence] = []
         self.steps: list[Step] = []
         self.searched = False  # search_documents ran (even if it found nothing)
+        self.unreadable: list[Unreadable] = []  # this message's attachments that could not be read
+        self.added_docs: list[str] = []  # document ids of this message's PDFs
+        self.added_tables: list[str] = []  # tables loaded from this message's files
 
     # Steps ----------------------------------------------------------------------------------------
     def _start(self, name: str, tool_input: str) -> Step:
@@ -113,6 +117,14 @@ class ToolBox:
         if self.on_step:
             self.on_step(step)
         return step
+
+    def unreadable_file(self, stored: StoredFile, reason: str) -> None:
+        """An attachment that could not be read: a notice, and (for this message's files) kept so the answer can
+        say so instead of being written from other sources."""
+        if stored.new:
+            self.unreadable.append(Unreadable(stored.name, stored.sha256, intended_kind(stored.name, stored.kind),
+                                              reason))
+        self.turn.result.notices.append(f"{stored.name} could not be used: {reason}")
 
     def failed_call(self, call: ToolCall) -> None:
         """A call the model made that could not run (unknown tool, bad arguments, a repeat)."""
@@ -186,7 +198,7 @@ class ToolBox:
             item = existing or self._prepare(stored)
         except AssistantError as exc:
             self._end(step, ok=False, output="could not be read", error=f"{exc.message} {exc.hint}".strip())
-            self.turn.result.notices.append(f"{stored.name} could not be used: {exc.message} {exc.hint}".strip())
+            self.unreadable_file(stored, f"{exc.message} {exc.hint}".strip())
             return f"Error: {exc.message}"
         if existing is None:
             self.turn.attachments.append(item)
@@ -230,13 +242,22 @@ class ToolBox:
                                                            progress=_ingest_progress(self.turn.progress))
         except AssistantError as exc:
             self._end(step, ok=False, output="could not be indexed", error=f"{exc.message} {exc.hint}".strip())
-            self.turn.result.notices.append(f"{stored.name} could not be used: {exc.message} {exc.hint}".strip())
+            self.unreadable_file(stored, f"{exc.message} {exc.hint}".strip())
             return
         if result.status == "error":
             self._end(step, ok=False, output="could not be indexed", error=result.error)
-            self.turn.result.notices.append(f"{stored.name} could not be used: {result.error}")
+            self.unreadable_file(stored, result.error)
+            return
+        if not result.chunks:
+            # A blank PDF (or a scan OCR read nothing from) indexes "successfully" with no passage: nothing in it
+            # can be searched or cited, so for the question it is as unreadable as a damaged file.
+            reason = (f"no text could be read from its {result.pages} page(s): it is blank, or a scan too faint "
+                      "or small for OCR. Attach a PDF with selectable text, or a clearer scan.")
+            self._end(step, ok=False, output="no text", error=reason, doc_id=result.id)
+            self.unreadable_file(stored, reason)
             return
         self.resources.doc_ids.append(result.id)
+        self.added_docs.append(result.id)
         self.resources.documents = True
         already = result.status == "skipped"
         self._end(step, output=("already indexed" if already else f"{result.pages} page(s), {result.chunks} "
@@ -250,9 +271,17 @@ class ToolBox:
                                                      file_name=stored.name)
         except AssistantError as exc:
             self._end(step, ok=False, output="could not be loaded", error=f"{exc.message} {exc.hint}".strip())
-            self.turn.result.notices.append(f"{stored.name} could not be used: {exc.message} {exc.hint}".strip())
+            self.unreadable_file(stored, f"{exc.message} {exc.hint}".strip())
+            return
+        if not loaded.tables:
+            reason = "no table was found in it. Check that it holds a table with a header row, and attach it again."
+            self._end(step, ok=False, output="no table", error=reason)
+            self.unreadable_file(stored, reason)
             return
         for table in loaded.tables:
+            self.added_tables.append(table)
+            if table not in self.resources.all_tables:
+                self.resources.all_tables.append(table)
             if table not in self.resources.table_scope:
                 self.resources.table_scope.append(table)
             if table not in self.resources.tables:

@@ -65,6 +65,8 @@ class Resources:
     tables: list[str] = field(default_factory=list)  # tables the SQL may use (conversation scope or all loaded)
     table_scope: list[str] = field(default_factory=list)  # tables loaded from this conversation's attachments
     files: list[StoredFile] = field(default_factory=list)
+    library: list[tuple[str, str]] = field(default_factory=list)  # (id, name) of every indexed document
+    all_tables: list[str] = field(default_factory=list)  # every loaded table (to spot a question naming one)
 
     def images(self) -> list[StoredFile]:
         """Images attached to the conversation."""

@@ -46,6 +46,7 @@ class TurnResult:
     tools: list[dict[str, Any]] = field(default_factory=list)
     tool_mode: str = ""  # "router" | "native": who picked the tools
     not_in_documents: bool = False
+    unreadable: list[str] = field(default_factory=list)  # attachments the question was about that could not be read
     guardrails: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
@@ -80,6 +81,10 @@ class Turn:
         self.model_question = question  # the question as the model sees it (masked when the policy says so)
         self.docs_required = False  # the question was about the documents: nothing found means "not in them"
         self.kept_passages: list[Any] = []  # the ones that fit in the prompt; citation [n] = kept[n-1]
+        self.scope: Any = None  # the conversation's chosen documents and tables (storage Scope), None: all
+        self.unreadable: list[Any] = []  # attachments the question is about that could not be read (Unreadable)
+        self.pasted = False  # a long message without attachments: quoted as pasted text and answered from itself
+        self._written_by_app = False  # the answer is the app's own text (no model tokens to count)
         self.question = question
         self.progress = progress
         self.result = TurnResult(conversation_id=conversation_id)
@@ -146,9 +151,20 @@ class Turn:
         finished = False
         try:
             self._use_tools(info)
+            if self.unreadable:
+                # The file the question is about could not be read: say so plainly rather than let the model
+                # answer from whatever else it has (it "summarised" an empty PDF from unrelated documents).
+                text = self._unreadable_answer()
+                self._written_by_app = True
+                self._open_answer_message(info)
+                parts.append(text)
+                yield text
+                finished = True
+                return
             if self._not_in_documents():
                 # Answered without the model, but saved and shown like any answer (with the search step).
                 self.result.not_in_documents = True
+                self._written_by_app = True
                 self._open_answer_message(info)
                 parts.append(NOT_IN_DOCUMENTS)
                 yield NOT_IN_DOCUMENTS
@@ -220,6 +236,15 @@ class Turn:
             )
         self.result.notices.extend(attach.notices(self.attachments, info.supports_images))
 
+    def _unreadable_answer(self) -> str:
+        from app.services.focus import unreadable_answer
+
+        self.result.unreadable = [u.name for u in self.unreadable]
+        # The answer says why each file failed; the same words as notices under it would only repeat it.
+        repeated = tuple(f"{u.name} could not be used:" for u in self.unreadable)
+        self.result.notices = [n for n in self.result.notices if not n.startswith(repeated)]
+        return unreadable_answer(self.unreadable)
+
     def _not_in_documents(self) -> bool:
         """Only the documents could answer, and nothing in them matched: say so instead of guessing."""
         searched = any(step["name"] == "search_documents" for step in self.result.tools)
@@ -263,7 +288,7 @@ class Turn:
         self.result.answer = answer
         self.result.status = "ok" if status == OK else "stopped"
         self.result.total_s = time.monotonic() - self._started
-        if answer and not self.result.tokens_out:
+        if answer and not self.result.tokens_out and not self._written_by_app:
             # A stopped stream never delivers the backend's usage: estimate, and say so in the record.
             self.result.tokens_out = estimate_tokens(answer)
             self.result.tokens_estimated = True

@@ -154,3 +154,55 @@ def test_title_from_question(store):
     long = store.title_from("word " * 40)
     assert long.endswith("…") and len(long) == 58
     assert store.title_from("   ") == "New conversation"
+
+
+def test_a_conversation_keeps_its_chosen_documents_and_tables(store, tmp_path):
+    from storage.conversations import Scope
+
+    conv, other = store.create(), store.create()
+    assert store.scope(conv.id) == Scope() and store.scope(conv.id).is_all
+    store.set_scope(conv.id, Scope(documents=["d1", "d2", "d1"], tables=["sales"]))
+    assert ConversationStore(tmp_path / "chats.sqlite").scope(conv.id) == Scope(["d1", "d2"], ["sales"])  # reopened
+    assert store.scope(other.id) == Scope()
+    store.set_scope(conv.id, Scope(tables=["budget"]))
+    assert store.scope(conv.id) == Scope([], ["budget"])
+    store.delete(conv.id)
+    assert store.scope(conv.id) == Scope()
+    rows = sqlite3.connect(tmp_path / "chats.sqlite").execute("SELECT COUNT(*) FROM conversation_scope").fetchone()
+    assert rows[0] == 0  # deleted with its conversation
+    with pytest.raises(NotFoundError):
+        store.set_scope("missing", Scope(tables=["sales"]))
+
+
+def test_a_database_from_before_scopes_gains_them_and_keeps_its_conversations(tmp_path):
+    from storage.conversations import Scope
+
+    path = tmp_path / "old.sqlite"
+    con = sqlite3.connect(path)
+    con.executescript("""
+        CREATE TABLE conversations (id TEXT PRIMARY KEY, title TEXT NOT NULL, created_at TEXT NOT NULL,
+                                    updated_at TEXT NOT NULL);
+        CREATE TABLE messages (id TEXT PRIMARY KEY, conversation_id TEXT NOT NULL REFERENCES conversations(id)
+            ON DELETE CASCADE, seq INTEGER NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL, status TEXT NOT NULL,
+            meta TEXT NOT NULL DEFAULT '{}', created_at TEXT NOT NULL, owner TEXT NOT NULL DEFAULT '');
+        INSERT INTO conversations VALUES ('c1', 'Old one', '2025-01-01T00:00:00', '2025-01-01T00:00:00');
+    """)
+    con.commit()
+    con.close()
+
+    store = ConversationStore(path)
+    assert store.get("c1").title == "Old one" and store.scope("c1") == Scope()
+    store.set_scope("c1", Scope(documents=["d9"]))
+    assert store.scope("c1") == Scope(["d9"], [])
+
+
+def test_a_damaged_scope_reads_as_everything(store, tmp_path):
+    from storage.conversations import Scope
+
+    conv = store.create()
+    store.set_scope(conv.id, Scope(tables=["sales"]))
+    con = sqlite3.connect(tmp_path / "chats.sqlite")
+    con.execute("UPDATE conversation_scope SET tables = 'not json', documents = '{\"a\": 1}'")
+    con.commit()
+    con.close()
+    assert store.scope(conv.id) == Scope()
