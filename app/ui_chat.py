@@ -187,19 +187,47 @@ def _media_path(services: Services, cite: dict) -> Path | None:
 
 
 def render_pdf_citation(services: Services, cite: dict, key: str) -> None:
-    """A passage of a document: the quote, and the page with the passage highlighted on request."""
+    """A passage of a document: the quote, and on request its page drawn as an image with the passage
+    highlighted; the page's extracted text (highlighted too) is a second view, and the only one when the
+    page cannot be drawn (a password-protected or missing file says so)."""
+    from multimodal.pdf_render import render_page
+
     with st.expander(f"[{cite.get('n', '')}] {cite.get('source', 'document')}, page {cite.get('page', '?')}",
                      icon=":material/description:"):
         st.markdown(f"> {cite.get('quote', '')}")
-        if not cite.get("doc_id"):
+        doc_id = cite.get("doc_id")
+        if not doc_id or not st.toggle("Show the page", key=f"chat.page.{key}"):
             return
-        if st.toggle("Show the page", key=f"chat.page.{key}"):
-            try:
-                page = services.documents.page_text(cite["doc_id"], cite.get("page") or 1)
-            except AssistantError as exc:
-                show_error(exc)
+        number = int(cite.get("page") or 1)
+        start, end = int(cite.get("char_start") or 0), int(cite.get("char_end") or 0)
+        text: str | None = None
+        text_error: AssistantError | None = None
+        try:
+            text = services.documents.page_text(doc_id, number)
+        except AssistantError as exc:
+            text_error = exc
+        # The index's own passage (the quote is cut at 300 characters) is what gets located on the page.
+        passage = text[start:end] if text and end > start else str(cite.get("quote", "")).rstrip("…")
+        try:
+            drawn = render_page(services.documents.file_path(doc_id), number, passage,
+                                name=str(cite.get("source") or ""))
+        except AssistantError as exc:
+            drawn = None
+            st.caption(f":orange[:material/warning:] {exc.message}"
+                       + (" The page's extracted text is shown instead." if text is not None else ""))
+        if drawn is not None:
+            # PNG, not the JPEG Streamlit would pick: small text stays sharp.
+            alt = f"Page {number} of {cite.get('source', 'the document')}"
+            st.image(drawn.png, width="stretch", output_format="PNG",
+                     alt=alt + (", the cited passage highlighted" if drawn.highlighted else ""))
+            if drawn.note:
+                st.caption(f":material/info: {drawn.note}")
+            if not st.toggle("Show the extracted text", key=f"chat.pagetext.{key}"):
                 return
-            st.html(highlighted_page(page, int(cite.get("char_start") or 0), int(cite.get("char_end") or 0)))
+        if text_error is not None:
+            show_error(text_error)
+        elif text is not None:
+            st.html(highlighted_page(text, start, end))
 
 
 def highlighted_page(page: str, start: int, end: int, context: int = 500) -> str:

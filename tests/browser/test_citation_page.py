@@ -1,0 +1,59 @@
+"""A document citation opens its page as an image with the passage highlighted (issue 11, item 6), in a real
+browser: a real PDF attached in the chat, indexed by the app, answered by the embedded 0.5B model."""
+
+from __future__ import annotations
+
+import re
+
+from tests.browser.helpers import assert_no_exception, send_chat
+from tests.fixtures.pdf.pdf_factory import text_pdf, write
+
+MANUAL = [
+    ["Orion X2 cordless drill - user guide", "Charging: the battery charges fully in 90 minutes.",
+     "Use only the supplied charger. Store the battery at room temperature."],
+    ["Orion X2 warranty", "The warranty on the Orion X2 drill lasts 36 months from the date of purchase.",
+     "The warranty does not cover worn drill bits or damage from dropping the tool."],
+]
+
+
+def test_a_citation_opens_the_rendered_page_with_the_passage_highlighted(running_app, browser_page, tmp_path):
+    manual = write(tmp_path / "orion-x2-guide.pdf", text_pdf(MANUAL))
+    page = browser_page
+    page.goto(running_app.url)
+
+    send_chat(page, "How long does the warranty on the Orion X2 drill last, according to the guide?", files=[manual])
+
+    # Whatever the model writes, a document answer carries a page citation: "[n] orion-x2-guide.pdf, page N".
+    label = page.locator("summary", has_text=re.compile(r"orion-x2-guide\.pdf, page \d"))
+    expander = page.locator('[data-testid="stExpander"]', has=label).first
+    expander.wait_for(timeout=300_000)
+    # The finished answer is drawn once more (with its actions): a toggle clicked before that is lost.
+    page.get_by_role("button", name="Regenerate").wait_for(timeout=60_000)
+    assert_no_exception(page)
+    expander.locator("summary").click()
+    expander.get_by_text("Show the page", exact=True).click()
+
+    image = expander.locator('[data-testid="stImage"] img').first
+    image.wait_for(timeout=60_000)
+    alt = image.get_attribute("alt") or ""
+    assert re.match(r"Page \d of orion-x2-guide\.pdf", alt), alt
+    # The passage is on the page's text layer, so it is highlighted (no "could not be located" caption).
+    assert alt.endswith("the cited passage highlighted"), alt
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+    width, height = image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    assert abs(width / height - 612 / 792) < 0.01  # the whole letter-size page, not a crop of it
+    # The picture the browser shows holds highlight colour (the page itself is black on white: red == blue).
+    yellow = image.evaluate("""img => {
+        const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+        const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+        const d = g.getImageData(0, 0, c.width, c.height).data; let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] - d[i + 2] > 60) n++;
+        return n; }""")
+    assert yellow > 1000, yellow
+    png = page.request.get(image.get_attribute("src") or "").body()
+    (tmp_path / "citation-page.png").write_bytes(png)  # kept in the test's temp dir, to look at
+
+    # The extracted text stays available as a second view, with the passage marked in it.
+    expander.get_by_text("Show the extracted text", exact=True).click()
+    expander.locator("mark").first.wait_for(timeout=30_000)
+    assert_no_exception(page)
