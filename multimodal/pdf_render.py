@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 from PIL import Image, ImageDraw
 
 from app.errors import BadInputError, NotFoundError
@@ -85,13 +87,11 @@ def render_page(pdf_path: Path | str, page_number: int, passage_text: str = "",
 @lru_cache(maxsize=_CACHE_PAGES)
 def _render_cached(path: str, _mtime_ns: int, _size: int, page_number: int, passage: str,
                    scale: float, name: str) -> RenderedPage:
-    import pypdfium2 as pdfium
-
     with _PDFIUM_LOCK:
         try:
             doc = pdfium.PdfDocument(path)
         except pdfium.PdfiumError as exc:
-            if getattr(exc, "err_code", None) == pdfium.raw.FPDF_ERR_PASSWORD:
+            if getattr(exc, "err_code", None) == pdfium_c.FPDF_ERR_PASSWORD:
                 raise EncryptedPdfError(f"{name} is password-protected, so its pages cannot be drawn.",
                                         "The page's extracted text is shown instead.") from None
             raise CorruptPdfError(f"{name} cannot be read as a PDF ({exc}).",
@@ -101,7 +101,7 @@ def _render_cached(path: str, _mtime_ns: int, _size: int, page_number: int, pass
                 raise NotFoundError(f"{name} has no page {page_number} (it has {len(doc)}).")
             page = doc[page_number - 1]
             try:
-                return _draw(pdfium, page, passage, scale)
+                return _draw(page, passage, scale)
             finally:
                 page.close()
         except pdfium.PdfiumError as exc:
@@ -111,23 +111,23 @@ def _render_cached(path: str, _mtime_ns: int, _size: int, page_number: int, pass
             doc.close()
 
 
-def _draw(pdfium: object, page: object, passage: str, scale: float) -> RenderedPage:
-    width_pt, height_pt = page.get_size()  # type: ignore[attr-defined]
+def _draw(page: pdfium.PdfPage, passage: str, scale: float) -> RenderedPage:
+    width_pt, height_pt = page.get_size()
     scale = min(scale, MAX_SIDE_PX / max(width_pt, height_pt, 1.0))
-    image = page.render(scale=scale).to_pil().convert("RGB")  # type: ignore[attr-defined]
+    image = page.render(scale=scale).to_pil().convert("RGB")
     boxes: list[tuple[int, int, int, int]] = []
     note = ""
     if passage:
-        textpage = page.get_textpage()  # type: ignore[attr-defined]
+        textpage = page.get_textpage()
         try:
-            chars = _page_chars(pdfium, textpage)
+            chars = _page_chars(textpage)
             span = locate(chars, passage) if chars.strip() else None
             if not chars.strip():
                 note = NO_TEXT_LAYER
             elif span is None:
                 note = NOT_LOCATED
             else:
-                boxes = _pixel_boxes(pdfium, page, textpage, span, image.size)
+                boxes = _pixel_boxes(page, textpage, span, image.size)
         finally:
             textpage.close()
     if boxes:
@@ -137,11 +137,9 @@ def _draw(pdfium: object, page: object, passage: str, scale: float) -> RenderedP
     return RenderedPage(out.getvalue(), image.width, image.height, tuple(boxes), note)
 
 
-def _page_chars(pdfium: object, textpage: object) -> str:
+def _page_chars(textpage: pdfium.PdfTextPage) -> str:
     """The text layer, one str character per PDFium character index (so indexes map back to boxes)."""
-    raw = pdfium.raw  # type: ignore[attr-defined]
-    count = textpage.count_chars()  # type: ignore[attr-defined]
-    codes = (raw.FPDFText_GetUnicode(textpage.raw, i) for i in range(count))  # type: ignore[attr-defined]
+    codes = (pdfium_c.FPDFText_GetUnicode(textpage.raw, i) for i in range(textpage.count_chars()))
     return "".join(chr(c) if 0 < c < 0x110000 and not 0xD800 <= c < 0xE000 else " " for c in codes)
 
 
@@ -212,17 +210,15 @@ def _anchor_hits(page_norm: str, passage_norm: str, offsets: Sequence[int]) -> l
     return hits
 
 
-def _pixel_boxes(pdfium: object, page: object, textpage: object, span: tuple[int, int],
+def _pixel_boxes(page: pdfium.PdfPage, textpage: pdfium.PdfTextPage, span: tuple[int, int],
                  size: tuple[int, int]) -> list[tuple[int, int, int, int]]:
     """The span's text rectangles (PDFium merges characters into runs per line) in image pixels."""
-    raw = pdfium.raw  # type: ignore[attr-defined]
     start, end = span
-    n = textpage.count_rects(start, end - start)  # type: ignore[attr-defined]
     boxes = []
-    for i in range(n):
-        left, bottom, right, top = textpage.get_rect(i)  # type: ignore[attr-defined]
+    for i in range(textpage.count_rects(start, end - start)):
+        left, bottom, right, top = textpage.get_rect(i)
         # PageToDevice applies the page's rotation and crop box, as the rendering did.
-        corners = [_to_device(raw, page, size, x, y) for x, y in ((left, top), (right, bottom))]
+        corners = [_to_device(page, size, x, y) for x, y in ((left, top), (right, bottom))]
         xs, ys = [c[0] for c in corners], [c[1] for c in corners]
         box = (max(0, min(xs) - HIGHLIGHT_PAD_PX), max(0, min(ys) - HIGHLIGHT_PAD_PX),
                min(size[0], max(xs) + HIGHLIGHT_PAD_PX), min(size[1], max(ys) + HIGHLIGHT_PAD_PX))
@@ -247,10 +243,9 @@ def _merge_lines(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, int,
     return merged
 
 
-def _to_device(raw: object, page: object, size: tuple[int, int], x: float, y: float) -> tuple[int, int]:
+def _to_device(page: pdfium.PdfPage, size: tuple[int, int], x: float, y: float) -> tuple[int, int]:
     dx, dy = ctypes.c_int(), ctypes.c_int()
-    raw.FPDF_PageToDevice(page.raw, 0, 0, size[0], size[1], 0, x, y,  # type: ignore[attr-defined]
-                          ctypes.byref(dx), ctypes.byref(dy))
+    pdfium_c.FPDF_PageToDevice(page.raw, 0, 0, size[0], size[1], 0, x, y, ctypes.byref(dx), ctypes.byref(dy))
     return dx.value, dy.value
 
 

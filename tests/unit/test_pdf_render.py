@@ -155,3 +155,21 @@ def test_locate_anchors_on_the_ends_when_the_middle_was_extracted_differently():
     assert page[start:end].startswith("The retention") and page[start:end].endswith("destroyed.")
 
     assert locate(page, "Nothing of this sentence is anywhere on the page at all, not a single phrase.") is None
+
+
+def test_a_rotated_page_is_drawn_turned_with_the_highlight_on_its_turned_line(tmp_path):
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf_factory.text_pdf([SECOND_PAGE]))))
+    writer.pages[0].rotate(90)
+    path = tmp_path / "rotated.pdf"
+    with path.open("wb") as out:
+        writer.write(out)
+
+    page = render_page(path, 1, "Regional directors set the targets for their region each year.", SCALE)
+
+    assert abs(page.width / page.height - PAGE_H / PAGE_W) < 0.005  # landscape, as a viewer shows it
+    (x0, y0, x1, y1), = page.boxes
+    assert y1 - y0 > 5 * (x1 - x0)  # the line now runs down the page, so its highlight is tall and narrow
+    _, rows = yellow_rows(page.png)
+    assert rows and min(rows) >= y0 and max(rows) <= y1
