@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
 from tests.browser.helpers import assert_no_exception, send_chat
 from tests.fixtures.pdf.pdf_factory import text_pdf, write
 
@@ -14,6 +16,21 @@ MANUAL = [
     ["Orion X2 warranty", "The warranty on the Orion X2 drill lasts 36 months from the date of purchase.",
      "The warranty does not cover worn drill bits or damage from dropping the tool."],
 ]
+
+
+def switch_on(scope, label: str, shows) -> None:
+    """Turn a toggle on and wait for what it shows. A click that lands while the app redraws the
+    conversation is lost, so the switch is clicked again (at most three times) until it shows."""
+    box = scope.locator('[data-testid="stCheckbox"]', has_text=label).locator('input[type="checkbox"]')
+    for attempt in range(3):
+        if not box.is_checked():  # a click that did land but is slow to show must not switch it off again
+            scope.get_by_text(label, exact=True).click()
+        try:
+            shows.wait_for(timeout=30_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
 
 
 def test_a_citation_opens_the_rendered_page_with_the_passage_highlighted(running_app, browser_page, tmp_path):
@@ -31,10 +48,8 @@ def test_a_citation_opens_the_rendered_page_with_the_passage_highlighted(running
     page.get_by_role("button", name="Regenerate").wait_for(timeout=60_000)
     assert_no_exception(page)
     expander.locator("summary").click()
-    expander.get_by_text("Show the page", exact=True).click()
-
     image = expander.locator('[data-testid="stImage"] img').first
-    image.wait_for(timeout=60_000)
+    switch_on(expander, "Show the page", image)
     alt = image.get_attribute("alt") or ""
     assert re.match(r"Page \d of orion-x2-guide\.pdf", alt), alt
     # The passage is on the page's text layer, so it is highlighted (no "could not be located" caption).
@@ -54,6 +69,5 @@ def test_a_citation_opens_the_rendered_page_with_the_passage_highlighted(running
     (tmp_path / "citation-page.png").write_bytes(png)  # kept in the test's temp dir, to look at
 
     # The extracted text stays available as a second view, with the passage marked in it.
-    expander.get_by_text("Show the extracted text", exact=True).click()
-    expander.locator("mark").first.wait_for(timeout=30_000)
+    switch_on(expander, "Show the extracted text", expander.locator("mark").first)
     assert_no_exception(page)
