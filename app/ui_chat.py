@@ -63,8 +63,9 @@ def conversation_sidebar(services: Services) -> str | None:
                     st.rerun()
                 except AssistantError as exc:
                     show_error(exc)
+            # Built only when clicked (a callable): a long conversation is not rendered to Markdown on every rerun.
             st.download_button(
-                "Export as Markdown", conversation_markdown(store, current), file_name="conversation.md",
+                "Export as Markdown", lambda: conversation_markdown(store, current), file_name="conversation.md",
                 mime="text/markdown", icon=":material/download:", key="chat.export",
             )
             if st.button("Delete this conversation", type="primary", key="chat.delete"):
@@ -316,6 +317,39 @@ def message_actions(services: Services, conversation_id: str, messages: list[Mes
         st.code(answer.content or "", language=None, wrap_lines=True)
 
 
+def unanswered_question(services: Services, conversation_id: str, messages: list[Message]) -> None:
+    """A last question without an answer: still being answered (another tab, or before a reload), or lost.
+
+    Either way the user sees a state and a way on, never a bare question: a running turn is watched
+    and the page refreshes when its answer is saved; a lost one (the app stopped) can be asked again."""
+    if not messages or messages[-1].role != "user":
+        return
+    question = messages[-1]
+    names = [ref.get("name", "") for ref in question.meta.get("attachments") or [] if isinstance(ref, dict)]
+    if services.assistant.is_in_flight(conversation_id, question.content, names):
+        _watch_running_turn(services, conversation_id, question.content, names)
+        return
+    with st.chat_message("assistant"):
+        st.warning("No answer was saved for this question: the app stopped or the page was closed while it "
+                   "was being answered.", icon=":material/warning:")
+        if st.button("Ask again", icon=":material/refresh:", key="chat.ask_again"):
+            st.session_state[KEY_PENDING] = {"from": question.id, "text": question.content,
+                                             "attachments": question.meta.get("attachments") or []}
+            st.rerun()
+
+
+def _watch_running_turn(services: Services, conversation_id: str, question: str, names: list[str]) -> None:
+    @st.fragment(run_every=2)
+    def watch() -> None:
+        if not services.assistant.is_in_flight(conversation_id, question, names):
+            st.rerun(scope="app")  # the answer is saved: draw the conversation with it
+        with st.chat_message("assistant"):
+            st.info("Still being answered (the question was sent before a reload or from another tab); the "
+                    "answer appears here when it is ready.", icon=":material/hourglass_top:")
+
+    watch()
+
+
 def take_pending(services: Services, conversation_id: str) -> tuple[str, list[tuple[str, bytes]]] | None:
     """A regenerate or edit waiting to be sent: drops the old question and answer, returns what to ask."""
     pending = st.session_state.pop(KEY_PENDING, None)
@@ -535,6 +569,18 @@ def stream_turn(
     except AssistantError as exc:
         show_error(exc)
         return
+    try:
+        finished = _draw_turn(services, turn, conversation_id, files)
+    finally:
+        # Whatever ends the drawing (Stop, a reload, Streamlit stopping the script between two widgets),
+        # the turn is closed: its partial answer is kept and it no longer counts as "being answered".
+        turn.close()
+    if finished:
+        st.rerun()
+
+
+def _draw_turn(services: Services, turn, conversation_id: str, files: list[tuple[str, bytes]] | None) -> bool:  # noqa: ANN001
+    """The question, the live steps and the streamed answer; False when the turn ended in an error."""
     with st.chat_message("user"):
         user_text(turn.question)
         for name, _ in files or []:
@@ -564,7 +610,7 @@ def stream_turn(
         except AssistantError as exc:
             clear()
             show_error(exc)
-            return
+            return False
         # Clicking Stop reruns the script, which interrupts this loop; `finally` keeps the partial answer.
         st.button("Stop", icon=":material/stop_circle:", key="chat.stop")
         st.caption(f"Answering with {info.label}…")
@@ -585,7 +631,7 @@ def stream_turn(
             placeholder.markdown(text)
             status.update(label="Stopped by an error", state="error", expanded=False)
             show_error(exc)
-            return
+            return False
         except Exception as exc:  # noqa: BLE001 - the page failed while drawing the answer (a bug)
             # Recorded as a failed turn (not "stopped") and as a display error, so Monitoring shows it;
             # the partial answer stays saved and the rest of the page is drawn.
@@ -593,7 +639,5 @@ def stream_turn(
             report_render_error(services, "chat answer", exc, conversation_id=conversation_id)
             st.error(f"**The answer could not be shown ({type(exc).__name__}).** It was recorded (see Monitoring); "
                      "reload the page to see what was saved.", icon=":material/error:")
-            return
-        finally:
-            turn.close()
-    st.rerun()
+            return False
+    return True

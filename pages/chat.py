@@ -15,6 +15,7 @@ from app.ui_chat import (
     scope_picker,
     stream_turn,
     take_pending,
+    unanswered_question,
 )
 
 services = get_services()
@@ -30,6 +31,7 @@ if conversation_id:
     for message in messages:
         render_message(services, message)
     message_actions(services, conversation_id, messages)
+    unanswered_question(services, conversation_id, messages)
 else:
     st.info("Ask anything below, and attach what you work with: PDFs, tables (CSV, Excel, Parquet, DuckDB), "
             "images and recordings. Conversations are saved on this machine and survive a restart.")

@@ -39,7 +39,7 @@ def test_kinds_come_from_the_bytes_and_other_files_get_a_clear_error():
 def test_times_in_the_answer_become_citations_of_the_segment_at_that_time():
     cites = attach.timestamp_citations("Travel is cut by 10% (meeting.m4a @ 12:35).", [_meeting()])
     assert cites == [{
-        "n": 1, "source": "meeting.m4a", "page": None, "kind": "audio", "timestamp": "12:31",
+        "n": 1, "source": "meeting.m4a", "page": None, "kind": "audio", "sha256": "abc", "timestamp": "12:31",
         "start": 751.0, "end": 760.0, "quote": "We agreed to cut travel spending by ten percent.",
     }]
 
