@@ -1,9 +1,14 @@
 """Which page a document answer cites: matched to the answer's sentences (`citations_for`) vs the old rule
 (the model's markers, else the best-ranked passage), on the R manual.
 
-Answers are real: the gold answers of the shared R-manual set, and the answers the embedded models wrote
-in the recorded assistant benchmark runs (bench/results/assistant-*.json). Each question is searched
-again with the library's defaults, so both rules see the same passages the chat would. No model runs.
+Answers are real: the gold answers of the shared R-manual set, the answers the embedded models wrote
+in the recorded assistant benchmark runs (bench/results/assistant-*.json), and recorded answers to the
+whole R-manual set (bench/results/answers-r-intro-*.jsonl: `python -m app ask QUESTION --docs on --json`
+per question, ANALYST_MAX_TOKENS=256, ANALYST_SEED=1). Each question is searched again with the
+library's defaults, so both rules see the same passages the chat would. No model runs.
+
+A gold page is the page that answers the question; a model that answered from another passage (copying
+it) is rightly cited on that other page, which counts as a miss here — see "changed" in the results.
 Run: python -m bench.citations
 """
 
@@ -42,6 +47,14 @@ def items() -> list[dict]:
         if q["pages"]:
             out.append({"set": "gold answers", "id": q["id"], "question": q["question"], "answer": q["answer"],
                         "pages": q["pages"]})
+    docqa = {q["id"]: q for q in map(json.loads, (DATA / "docqa" / "r-intro.questions.jsonl").read_text().splitlines())}
+    for path in sorted(RESULTS.glob("answers-r-intro-*.jsonl")):
+        model = path.stem.removeprefix("answers-r-intro-")
+        for row in map(json.loads, path.read_text().splitlines()):
+            q = docqa.get(row["id"])
+            if q and q["pages"] and row.get("answer"):
+                out.append({"set": f"{model} answers, R-manual set", "id": f"{path.stem}/{row['id']}",
+                            "question": q["question"], "answer": row["answer"], "pages": q["pages"]})
     for run in RUNS:
         path = RESULTS / f"{run}.json"
         if not path.exists():
