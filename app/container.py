@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.chat.assistant import Assistant
 from app.errors import ConfigError, NotFoundError
-from app.llm.router import ModelRouter
-from app.services.assistant import Assistant
+from app.llm.selector import ModelRouter
 from app.settings import Settings, save_settings
 from storage.conversations import ConversationStore
 from storage.records import SqliteRecordStore
@@ -52,7 +52,7 @@ class Services:
     @property
     def documents(self) -> Any:
         """The PDF library: ingestion, hybrid search, citations."""
-        from app.services.ingest import DocumentLibrary
+        from app.documents.library import DocumentLibrary
 
         return self._once(
             "documents",
@@ -67,7 +67,7 @@ class Services:
     @property
     def evaluation_documents(self) -> Any:
         """The evaluation sets' own document library (the bundled evaluation's PDFs must not join the user's)."""
-        from app.services.ingest import DocumentLibrary
+        from app.documents.library import DocumentLibrary
 
         return self._once(
             "evaluation_documents",
@@ -91,7 +91,7 @@ class Services:
     @property
     def tables(self) -> Any:
         """The analyst's tables in DuckDB: loading, schema, checked read-only SQL, question to SQL."""
-        from app.services.sql import TablesService
+        from app.tables.service import TablesService
         from storage.tables import TableStore
 
         return self._once(
@@ -102,7 +102,7 @@ class Services:
     @property
     def transcriber(self) -> Any:
         """Whisper speech-to-text (the model itself loads on first transcription)."""
-        from app.services.transcribe import WhisperTranscriber
+        from multimodal.transcribe import WhisperTranscriber
 
         s = self.settings
         return self._once(

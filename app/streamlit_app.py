@@ -17,7 +17,7 @@ if str(ROOT) not in sys.path:  # `streamlit run` puts only this file's folder on
 import streamlit as st  # noqa: E402
 
 from app.errors import AssistantError  # noqa: E402
-from app.ui import get_services, report_render_error, show_error, status_panel  # noqa: E402
+from app.ui.common import get_services, report_render_error, show_error, status_panel  # noqa: E402
 
 PAGES = ROOT / "pages"
 

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.services.ingest import DocumentLibrary  # noqa: E402
+from app.documents.library import DocumentLibrary  # noqa: E402
 from bench.common import write_results  # noqa: E402
 from multimodal.chunking import chunk_page  # noqa: E402
 from multimodal.pdf import normalise_page_text  # noqa: E402

@@ -20,9 +20,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from app.documents.library import DocumentLibrary  # noqa: E402
+from app.documents.search import SearchConfig  # noqa: E402
 from app.evaluation.scoring import first_gold_rank, hit_at, reciprocal_rank  # noqa: E402  (shared with `app eval`)
-from app.services.ingest import DocumentLibrary  # noqa: E402
-from app.services.search import SearchConfig  # noqa: E402
 from bench.common import write_results  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "docqa"

@@ -23,7 +23,7 @@ DATA = ROOT / "data" / "sql"
 sys.path.insert(0, str(ROOT.parent))
 
 from app.evaluation.scoring import rows_match  # noqa: E402  (shared with `python -m app eval`)
-from app.services.sql import TablesService  # noqa: E402
+from app.tables.service import TablesService  # noqa: E402
 from bench.common import write_results  # noqa: E402
 
 
@@ -32,7 +32,7 @@ def build_model(name: str, threads: int, n_ctx: int, models_dir: Path | None):
     from app.settings import load_settings
 
     if name.startswith("ollama:"):
-        from app.llm.router import ModelRouter
+        from app.llm.selector import ModelRouter
 
         settings = load_settings(backend="ollama", ollama_model=name.split(":", 1)[1])
         return ModelRouter(settings).get_model()

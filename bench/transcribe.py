@@ -21,9 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.services.transcribe import WhisperTranscriber  # noqa: E402
 from bench.common import edit_distance, write_results  # noqa: E402
 from multimodal.audio import decode_audio  # noqa: E402
+from multimodal.transcribe import WhisperTranscriber  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
 FIXTURE = ROOT / "tests" / "fixtures" / "audio"
@@ -51,7 +51,7 @@ def _clip(path: Path, times: int, workdir: Path):
     samples = decode_audio(path).samples
     if times == 1:
         return path, samples
-    from tests.unit.media_helpers import encode_audio
+    from tests.unit.multimodal.media_helpers import encode_audio
 
     samples = np.concatenate([samples] * times)
     out = workdir / f"{path.stem}_x{times}.flac"

@@ -2,8 +2,7 @@
 
 import streamlit as st
 
-from app.ui import KEY_CONVERSATION, get_services, model_choice
-from app.ui_chat import (
+from app.ui.chat import (
     ATTACHMENT_TYPES,
     conversation_sidebar,
     documents_choice,
@@ -17,6 +16,7 @@ from app.ui_chat import (
     take_pending,
     unanswered_question,
 )
+from app.ui.common import KEY_CONVERSATION, get_services, model_choice
 
 services = get_services()
 model_picker(services)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from app.documents.media import UPLOAD_TYPES, media_type
+from app.documents.search import place
 from app.errors import AssistantError
-from app.services.ingest_media import UPLOAD_TYPES, media_type
-from app.services.search import place
-from app.services.transcribe import format_timestamp
-from app.ui import get_services, show_error
+from app.ui.common import get_services, show_error
+from multimodal.transcribe import format_timestamp
 
 KEY_QUERY = "documents.query"
 KEEP_OPEN = ("Keep this page open until indexing is done: leaving the page or closing the tab stops it. "

@@ -3,9 +3,9 @@
 import streamlit as st
 
 from app.errors import AssistantError
-from app.services.evaluation import Evaluations
-from app.ui import get_services, show_error
-from app.ui_evaluation import KEY_RUN, KEY_SHOWN, history_frame, run_form, show_comparison, show_run
+from app.evaluation.service import Evaluations
+from app.ui.common import get_services, show_error
+from app.ui.evaluation import KEY_RUN, KEY_SHOWN, history_frame, run_form, show_comparison, show_run
 
 services = get_services()
 evals = Evaluations(services)

@@ -8,9 +8,9 @@ import streamlit as st
 from PIL import ImageDraw
 
 from app.errors import AssistantError
-from app.services.transcribe import format_timestamp
-from app.ui import get_services, show_error
+from app.ui.common import get_services, show_error
 from multimodal.image import PreparedImage, prepare_image
+from multimodal.transcribe import format_timestamp
 
 KEY_TRANSCRIPTS = "media.transcripts"  # sha256 of the audio -> transcript dict (plain data)
 IMAGE_TYPES = ["png", "jpg", "jpeg", "gif", "webp", "bmp", "tif", "tiff", "avif", "heic"]

@@ -1,6 +1,6 @@
 """Monitoring page: latency percentiles, speed, tokens and rates per model, and charts over time."""
 
-from app.ui import get_services
-from app.ui_monitoring import monitoring_page
+from app.ui.common import get_services
+from app.ui.monitoring import monitoring_page
 
 monitoring_page(get_services())

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from app.ui import get_services
-from app.ui_settings import apply, settings_form
+from app.ui.common import get_services
+from app.ui.settings import apply, settings_form
 
 services = get_services()
 st.title("Settings")

@@ -9,9 +9,9 @@ import pandas as pd
 import streamlit as st
 
 from app.errors import AssistantError
-from app.ui import get_services, progress_reporter, show_error
-from app.ui_results import render_sql_result
-from app.ui_tables import schema_columns, show_sql_error
+from app.ui.common import get_services, progress_reporter, show_error
+from app.ui.results import render_sql_result
+from app.ui.tables import schema_columns, show_sql_error
 
 KEY_LOADED = "tables.loaded_uploads"
 KEY_ANSWER = "tables.answer"

@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from app.audit.trail import write_records
 from app.commands.common import command, emit
 from app.errors import BadInputError
-from app.services.audit import write_records
 
 
 def register(sub: argparse._SubParsersAction) -> None:

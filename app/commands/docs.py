@@ -47,7 +47,7 @@ def library(services: Any) -> Any:
 def _progress(event: Any) -> None:
     # Human-readable progress on stderr so --json output on stdout stays clean.
     if event.stage == "transcribe":
-        from app.services.transcribe import format_timestamp
+        from multimodal.transcribe import format_timestamp
 
         total = f"/{format_timestamp(event.total_seconds)}" if event.total_seconds else ""
         sys.stderr.write(
@@ -122,7 +122,7 @@ def cmd_search(args: argparse.Namespace, lib: Any) -> dict[str, Any]:
 def _times(p: Any) -> dict[str, Any]:
     if p.start_s is None:
         return {}
-    from app.services.transcribe import format_timestamp
+    from multimodal.transcribe import format_timestamp
 
     return {"timestamp": format_timestamp(p.start_s), "start": p.start_s, "end": p.end_s}
 

@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from app.documents.media import INGESTIBLE, content_kind, read_head
 from app.errors import AssistantError
-from app.services.ingest_media import INGESTIBLE, content_kind, read_head
 from multimodal.tables import table_kind
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from app.commands.common import command, emit
 from app.errors import BadInputError
-from app.services.transcribe import Transcript, WhisperTranscriber, format_timestamp
+from multimodal.transcribe import Transcript, WhisperTranscriber, format_timestamp
 from multimodal.whisper_model import MODEL_SIZES
 
 

@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def tables_service(services, db: Path | None = None, **kwargs):
     """The shared TablesService, or a read-only one over `db`."""
-    from app.services.sql import TablesService
+    from app.tables.service import TablesService
 
     if db is not None:
         return TablesService.open_database(db, model=services.router.get_model, **kwargs)

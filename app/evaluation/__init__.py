@@ -2,5 +2,5 @@
 
 Modules: `loader` (JSONL sets), `scoring` (model-free metrics, shared with bench/), `judge` (the
 model-judged faithfulness), `runner` (one run over the services), `store` (run history in SQLite),
-`metrics` (aggregation, comparison, regression warnings). `app.services.evaluation` ties them together.
+`metrics` (aggregation, comparison, regression warnings). `app.evaluation.service` ties them together.
 """

@@ -152,7 +152,7 @@ class ItemScorer:
         return self._embed
 
     def _sql(self, item: EvalItem, result: dict[str, Any]) -> None:
-        from app.services.sql import TablesService
+        from app.tables.service import TablesService
 
         only = self.only
         service = TablesService.open_database(item.db, model=self.model, timeout=10.0)

@@ -174,7 +174,7 @@ class EvaluationRunner:
 
         s = self.services.router.with_overrides(choice)
         info = model.info if model else None
-        from app.services.search import SearchConfig
+        from app.documents.search import SearchConfig
 
         # Building the library just to read its config would open Chroma; the defaults are what it uses then.
         config = self.services.evaluation_documents.config if self._documents_built() else SearchConfig()

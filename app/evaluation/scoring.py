@@ -194,7 +194,7 @@ def cosine(a: Sequence[float], b: Sequence[float]) -> float:
 
 def is_refusal(answer: str) -> bool:
     """True when the answer declines ("not in your documents" and similar)."""
-    from app.services.grounding import MODEL_SAYS_NOT_FOUND, NOT_IN_DOCUMENTS
+    from app.chat.grounding import MODEL_SAYS_NOT_FOUND, NOT_IN_DOCUMENTS
 
     low = (answer or "").lower()
     phrases = (

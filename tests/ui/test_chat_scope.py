@@ -25,8 +25,8 @@ def _app() -> AppTest:
 
 def _library(data: Path) -> tuple[str, str]:
     """Two indexed documents and two tables in the data dir, as a user would have them; returns the doc ids."""
-    from app.services.ingest import DocumentLibrary
-    from app.services.sql import TablesService
+    from app.documents.library import DocumentLibrary
+    from app.tables.service import TablesService
     from storage.tables import TableStore
 
     library = DocumentLibrary(data)

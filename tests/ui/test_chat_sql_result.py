@@ -13,8 +13,8 @@ import pytest
 from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
-from app.services.sql import TablesService
-from app.services.toolbox import SqlEvidence
+from app.chat.tools.toolbox import SqlEvidence
+from app.tables.service import TablesService
 from storage.conversations import ConversationStore
 from storage.tables import TableStore
 
@@ -27,7 +27,7 @@ def _draw_message(conversations: str, conversation_id: str) -> None:
     """The AppTest script: the stored answer's steps and citations, as the chat page draws them."""
     from pathlib import Path
 
-    from app.ui_chat import render_citations, render_steps
+    from app.ui.chat import render_citations, render_steps
     from storage.conversations import ConversationStore
 
     message = ConversationStore(Path(conversations)).messages(conversation_id)[-1]

@@ -137,7 +137,7 @@ def test_a_retrieval_only_run_from_the_page(data_dir):
 
 
 def test_a_run_has_a_real_stop_that_keeps_the_items_done(data_dir, monkeypatch):
-    import app.ui_evaluation as page
+    import app.ui.evaluation as page
 
     real_reporter = page.progress_reporter
 

@@ -264,14 +264,14 @@ def test_the_test_only_model_is_not_offered_unless_configured(data_dir, monkeypa
 
 
 def test_an_answer_the_page_cannot_draw_is_a_failed_turn_and_a_display_error(data_dir, monkeypatch, fake_model):
-    import app.ui
-    import app.ui_chat
+    import app.ui.chat
+    import app.ui.common
 
     at = _app()
-    services = app.ui.get_services()  # the process-wide services the page uses
+    services = app.ui.common.get_services()  # the process-wide services the page uses
     fake_model.queue("Paris is ", "the capital.")
     monkeypatch.setattr(services.router, "get_model", lambda progress=None, overrides=None: fake_model)
-    real_reporter = app.ui_chat.progress_reporter
+    real_reporter = app.ui.chat.progress_reporter
 
     def breaking_reporter(label):  # noqa: ANN001, ANN202
         report, _clear = real_reporter(label)
@@ -281,7 +281,7 @@ def test_an_answer_the_page_cannot_draw_is_a_failed_turn_and_a_display_error(dat
 
         return report, clear
 
-    monkeypatch.setattr(app.ui_chat, "progress_reporter", breaking_reporter)
+    monkeypatch.setattr(app.ui.chat, "progress_reporter", breaking_reporter)
     at.chat_input[0].set_value(QUESTION).run()
     assert not at.exception
     assert any("The answer could not be shown (RuntimeError)" in e.value for e in at.error)
@@ -293,7 +293,7 @@ def test_an_answer_the_page_cannot_draw_is_a_failed_turn_and_a_display_error(dat
     (conv,) = ConversationStore(data_dir / "chats.sqlite").list()
     assert [m.status for m in ConversationStore(data_dir / "chats.sqlite").messages(conv.id)] == ["ok", "error"]
 
-    monkeypatch.setattr(app.ui_chat, "progress_reporter", real_reporter)
+    monkeypatch.setattr(app.ui.chat, "progress_reporter", real_reporter)
     at.switch_page("../pages/monitoring.py").run()
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Error rate"] == "100.0%" and metrics["Display errors"] == "1"

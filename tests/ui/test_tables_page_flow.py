@@ -17,10 +17,10 @@ from openpyxl import Workbook
 from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
-import app.ui
-from app.services.sql import TablesService
+import app.ui.common
+from app.tables.service import TablesService
 from storage.tables import TableStore
-from tests.unit.test_sql_service import ScriptedModel
+from tests.unit.tables.test_sql_service import ScriptedModel
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "tables.py"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tables"
@@ -29,7 +29,7 @@ RANKED_SQL = ("SELECT region, round(sum(revenue), 2) AS revenue FROM sales GROUP
 
 
 def _serve(monkeypatch: pytest.MonkeyPatch, svc: TablesService) -> None:
-    monkeypatch.setattr(app.ui, "get_services", lambda: SimpleNamespace(tables=svc))
+    monkeypatch.setattr(app.ui.common, "get_services", lambda: SimpleNamespace(tables=svc))
 
 
 @pytest.fixture()

@@ -1,0 +1,116 @@
+"""Guardrails applied to a turn: the question before any tool runs, the evidence before the prompt,
+the prompt before it leaves for the model, and the answer after it.
+
+Decisions (flags, redactions, blocks) are kept on the turn, shown with the answer and written to
+the request record. Personal data is masked only where the policy says so (by default: before
+it is sent to an Ollama server on another machine); the local record keeps the user's own text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+from urllib.parse import urlparse
+
+from app.documents.search import place
+from app.errors import GuardrailBlockedError
+from app.guardrails import Guardrails, redact_pii
+from app.guardrails.injection import scan_chunks
+from app.ports import ChatMessage, ModelInfo
+
+_LOCAL_HOSTS = {"localhost", "::1", "0.0.0.0"}
+
+
+def is_remote(info: ModelInfo | None, ollama_host: str) -> bool:
+    """True when the answering model runs on another machine (an Ollama server that is not this one)."""
+    if info is None or info.backend != "ollama":
+        return False
+    host = (urlparse(ollama_host).hostname or "").lower()
+    return not (host in _LOCAL_HOSTS or host.startswith("127."))
+
+
+class TurnGuard:
+    """The guardrails of one turn, with the decisions they made."""
+
+    def __init__(self, settings: Any, info: ModelInfo | None) -> None:
+        self.guards = Guardrails(settings.pii_policy, settings.injection_policy)
+        self.remote = is_remote(info, settings.ollama_host)
+        policy = settings.pii_policy
+        self.redacting = policy == "redact_always" or (policy == "redact_remote" and self.remote)
+        self.decisions: list[Any] = []
+
+    def question(self, text: str) -> str:
+        """The question as the model may see it; raises GuardrailBlockedError when the policy blocks it."""
+        out, decisions = self.guards.check_text(text, "question", remote=self.remote)
+        self.decisions += decisions
+        if Guardrails.blocked(decisions):
+            detail = next(d.detail for d in decisions if d.action == "blocked")
+            raise GuardrailBlockedError(
+                f"This question was blocked: {detail}",
+                "Rephrase it as a question about your data. An administrator can set the injection policy to "
+                "'flag' in Settings.",
+            )
+        return out
+
+    def passages(self, passages: list[Any]) -> list[Any]:
+        """Retrieved passages, PII-checked; one that carries instructions (also split over two) is marked."""
+        if not passages:
+            return passages
+        texts = [p.text for p in passages]
+        checked, decisions = self.guards.check_chunks(texts, "passage", remote=self.remote,
+                                                      sources=[place(p) for p in passages])
+        self.decisions += decisions
+        hostile = {index for index, _ in scan_chunks(texts)}
+        return [replace(p, text=t, suspicious=p.suspicious or i in hostile) for i, (p, t) in
+                enumerate(zip(passages, checked, strict=True))]
+
+    def evidence(self, sql: list[Any], attachments: list[Any]) -> None:
+        """Flag personal data and instructions in SQL results, text read from images and transcripts."""
+        for result in sql:
+            self.decisions += self.guards.check_text(result.block(), "sql_result", remote=self.remote,
+                                                     source=result.label)[1]
+        for item in attachments:
+            if item.kind == "image" and item.image.ocr and item.image.ocr.lines:
+                text = "\n".join(line.text for line in item.image.ocr.lines)
+                self.decisions += self.guards.check_text(text, "ocr", remote=self.remote, source=item.name)[1]
+            elif item.kind == "audio" and item.transcript:
+                self.decisions += self.guards.check_text(item.transcript.text, "transcript", remote=self.remote,
+                                                         source=item.name)[1]
+
+    def prompt(self, messages: list[ChatMessage]) -> list[ChatMessage]:
+        """The prompt as it leaves for the model: personal data masked everywhere when the policy says so."""
+        if not self.redacting:
+            return messages
+        return [m if m.role == "system" else replace(m, content=redact_pii(m.content)) for m in messages]
+
+    def answer(self, text: str) -> None:
+        """Personal data in the answer: flagged (the answer is already on screen)."""
+        if text:
+            self.decisions += self.guards.check_answer(text)
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        """Decisions for the record and the page."""
+        return [d.as_dict() for d in self.decisions]
+
+
+class RedactingModel:
+    """A chat model whose every prompt (SQL writing and tool planning included) is masked first."""
+
+    def __init__(self, model: Any, guard: TurnGuard) -> None:
+        self._model = model
+        self._guard = guard
+
+    @property
+    def info(self) -> ModelInfo:
+        """The wrapped model's info."""
+        return self._model.info
+
+    def stream(self, messages: Any, params: Any) -> Any:
+        """Stream from the wrapped model with personal data masked."""
+        return self._model.stream(self._guard.prompt(list(messages)), params)
+
+    def call_tools(self, messages: list[dict[str, Any]], tools: Any, params: Any) -> Any:
+        """Ollama tool round with personal data masked."""
+        masked = [m if m.get("role") == "system" else {**m, "content": redact_pii(m.get("content") or "")}
+                  for m in messages]
+        return self._model.call_tools(masked, tools, params)

@@ -1,0 +1,246 @@
+"""Tables service: load files, browse the schema, run checked SQL, answer questions with SQL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.errors import AssistantError, BadInputError
+from app.ports import ChatModel, GenerationParams
+from app.tables.answer import ChartSpec, describe_result, phrase_answer, suggest_chart
+from app.tables.errors import explain_sql_error
+from app.tables.prompt import (
+    build_messages,
+    cannot_answer_reason,
+    extract_sql,
+    repair_hint,
+    repair_messages,
+    select_schema,
+)
+from app.tables.safety import UnsafeSQLError, check_sql
+from multimodal.tables import Progress
+from storage.tables import LoadResult, NameChange, SourceInfo, TableStore
+from storage.tables_engine import QueryEngine, QueryError, QueryResult, QueryTimeoutError, TableInfo
+
+ModelSource = ChatModel | Callable[[], ChatModel] | None
+
+
+@dataclass
+class SqlAnswer:
+    """The outcome of a question or a hand-written query."""
+
+    question: str = ""
+    sql: str = ""
+    columns: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+    rows: list[list[Any]] = field(default_factory=list)
+    truncated: bool = False
+    error: str | None = None  # what went wrong, in words (DuckDB's own text is in error_detail)
+    error_hint: str = ""  # what to do about it
+    error_detail: str = ""  # DuckDB's message, for experts; empty when the error did not come from DuckDB
+    attempts: int = 0
+    cannot_answer: bool = False
+    answer: str = ""
+    chart: ChartSpec | None = None
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The CLI's JSON shape; a failed query adds what to do (`error_hint`) and DuckDB's text (`error_detail`)."""
+        out = {"sql": self.sql, "columns": self.columns, "rows": self.rows, "truncated": self.truncated,
+               "error": self.error, "attempts": self.attempts}
+        if self.error:
+            out.update(error_hint=self.error_hint, error_detail=self.error_detail)
+        return out
+
+
+class TablesService:
+    """Everything the Tables page and the CLI need; thread-safe, one instance per process."""
+
+    def __init__(self, store: TableStore | None = None, model: ModelSource = None, *, engine: QueryEngine | None = None,
+                 max_rows: int = 1000, timeout: float = 10.0, max_repairs: int = 2,
+                 schema_budget_tokens: int | None = None, max_tokens: int = 512) -> None:
+        if (store is None) == (engine is None):
+            raise ValueError("give exactly one of store or engine")
+        self._store = store
+        self._engine = engine
+        self._model = model
+        self.max_rows = max_rows
+        self.timeout = timeout
+        self.max_repairs = max_repairs
+        self._budget = schema_budget_tokens
+        self._max_tokens = max_tokens
+
+    @classmethod
+    def open_database(cls, path: Path, model: ModelSource = None, **kwargs: Any) -> TablesService:
+        """A read-only service over an existing .duckdb file (attached read-only, catalog = file stem)."""
+        return cls(engine=QueryEngine.open_attached(Path(path)), model=model, **kwargs)
+
+    def close(self) -> None:
+        """Release the database connection."""
+        if self._store is not None:
+            self._store.close()
+        elif self._engine is not None:
+            self._engine.close()
+
+    @contextmanager
+    def _eng(self) -> Iterator[QueryEngine]:
+        if self._store is not None:
+            with self._store.engine() as eng:
+                yield eng
+        else:
+            assert self._engine is not None
+            yield self._engine
+
+    # Loading and browsing -------------------------------------------------------------------
+    def load_file(self, path: Path, progress: Progress | None = None, file_name: str | None = None) -> LoadResult:
+        """Load a table file into the tables database (same bytes load once)."""
+        return self._writable().load_file(Path(path), progress, file_name)
+
+    def load_table_file(self, path: Path, progress: Progress | None = None) -> LoadResult:
+        """Same as load_file; the name the generic `ingest` command dispatches to."""
+        return self.load_file(path, progress)
+
+    def delete_source(self, sha256: str) -> list[str]:
+        """Delete a loaded file's tables; returns their names."""
+        return self._writable().delete_source(sha256)
+
+    def sources(self) -> list[SourceInfo]:
+        """Loaded files and their tables."""
+        return self._store.sources() if self._store is not None else []
+
+    def names(self) -> dict[str, list[NameChange]]:
+        """Per loaded table: its own and its columns' names in the file beside the snake_case names they are
+        stored (and queried) under. Tables loaded before names were recorded, and --db files, are absent."""
+        return self._store.names() if self._store is not None else {}
+
+    def tables(self) -> list[TableInfo]:
+        """Tables with columns, types, row counts and source file."""
+        if self._store is not None:
+            return self._store.tables()
+        with self._eng() as eng:
+            return eng.tables()
+
+    def preview(self, table: str, limit: int = 5) -> QueryResult:
+        """A few rows of a table."""
+        with self._eng() as eng:
+            return eng.sample_rows(table, limit)
+
+    def column_stats(self, table: str) -> list[dict[str, Any]]:
+        """Simple per-column statistics of a table."""
+        with self._eng() as eng:
+            return eng.column_stats(table)
+
+    def _writable(self) -> TableStore:
+        if self._store is None:
+            raise BadInputError("This database was opened read-only.", "Load files without --db.")
+        return self._store
+
+    # SQL ----------------------------------------------------------------------------------
+    def check_sql(self, sql: str) -> str:
+        """Raise UnsafeSQLError unless `sql` is one read-only query; return it trimmed."""
+        with self._eng() as eng:
+            return check_sql(eng, sql)
+
+    def run_sql(self, sql: str, question: str = "") -> SqlAnswer:
+        """Check and run SQL (from a person or a model) with the row cap and time limit."""
+        start = time.monotonic()
+        answer = SqlAnswer(question=question, sql=sql.strip(), attempts=1)
+        try:
+            result = self._execute(sql)
+        except AssistantError as exc:
+            answer.error, answer.error_hint, answer.error_detail = self._explain(exc)
+        else:
+            self._fill(answer, result)
+        answer.seconds = time.monotonic() - start
+        return answer
+
+    def _explain(self, exc: AssistantError) -> tuple[str, str, str]:
+        """(message, hint, DuckDB's text) for a failed query: DuckDB's binder and parser errors in words."""
+        if not isinstance(exc, QueryError):
+            return exc.message, exc.hint, ""
+        # QueryError keeps only DuckDB's first line; the full text (candidates, the caret line) is its cause.
+        raw = str(exc.__cause__) if exc.__cause__ is not None else exc.message
+        with self._eng() as eng:
+            explained = explain_sql_error(raw, eng.tables())
+        return explained.message, explained.hint, explained.detail
+
+    def _execute(self, sql: str) -> QueryResult:
+        with self._eng() as eng:
+            checked = check_sql(eng, sql)
+            return eng.run(checked, max_rows=self.max_rows, timeout=self.timeout)
+
+    @staticmethod
+    def _fill(answer: SqlAnswer, result: QueryResult) -> None:
+        answer.columns, answer.types, answer.rows = result.columns, result.types, result.rows
+        answer.truncated = result.truncated
+        answer.answer = describe_result(result)
+        answer.chart = suggest_chart(result)
+
+    def ask(self, question: str, phrase: bool = False, only: Sequence[str] = (), model: ChatModel | None = None
+            ) -> SqlAnswer:
+        """Answer a question with generated SQL, repairing failed SQL a bounded number of times."""
+        start = time.monotonic()
+        answer = SqlAnswer(question=question)
+        question = question.strip()
+        if not question:
+            raise BadInputError("Ask a question about your tables.")
+        with self._eng() as eng:
+            if not eng.tables():
+                answer.error = "No tables are loaded yet."
+                answer.cannot_answer = True
+                return answer
+        model = model or self._chat_model()
+        groups = {table: src.sha256 for src in self.sources() for table in src.tables}
+        with self._eng() as eng:
+            schema = select_schema(eng, question, self._schema_budget(model), groups=groups, only=only)
+        messages = build_messages(schema, question)
+        params = GenerationParams(temperature=0.0, top_p=1.0, max_tokens=self._max_tokens, seed=0)
+        failure: AssistantError | None = None  # the last attempt's error, explained once the repairs run out
+        for attempt in range(1, self.max_repairs + 2):
+            answer.attempts = attempt
+            reply = "".join(chunk.text for chunk in model.stream(messages, params))
+            sql = extract_sql(reply)
+            reason = cannot_answer_reason(reply)
+            if sql is None and reason is not None:
+                answer.cannot_answer = True
+                answer.error = f"The data cannot answer this: {reason}"
+                answer.answer = answer.error
+                break
+            if sql is None:
+                error, sql, failure = "The reply contained no SQL query.", "", None
+            else:
+                answer.sql = sql
+                try:
+                    result = self._execute(sql)
+                except (UnsafeSQLError, QueryError, QueryTimeoutError) as exc:
+                    # The model repairs from DuckDB's own words; the person reads the explanation below.
+                    error, failure = exc.message, exc
+                else:
+                    answer.error = None
+                    self._fill(answer, result)
+                    if phrase:
+                        answer.answer = phrase_answer(model, question, result)
+                    break
+            answer.error = error
+            with self._eng() as eng:
+                hint = repair_hint(error, eng.tables())
+            messages = repair_messages(messages, reply, sql or "(none)", error, hint)
+        if answer.error and failure is not None and not answer.cannot_answer:
+            answer.error, answer.error_hint, answer.error_detail = self._explain(failure)
+        answer.seconds = time.monotonic() - start
+        return answer
+
+    def _chat_model(self) -> ChatModel:
+        if self._model is None:
+            raise AssistantError("No chat model is configured.", "Choose a model in Settings.")
+        return self._model if hasattr(self._model, "stream") else self._model()  # type: ignore[operator, return-value]
+
+    def _schema_budget(self, model: ChatModel) -> int:
+        if self._budget is not None:
+            return self._budget
+        # Leave room for hints, the question, two repair rounds and the answer.
+        return max(500, min(int(model.info.context_window * 0.45), 6000))
