@@ -15,6 +15,10 @@ class AssistantError(Exception):
         self.message = message
         self.hint = hint
 
+    def one_line(self) -> str:
+        """The message and the hint as one line (records, step lists, notices, the CLI)."""
+        return f"{self.message} {self.hint}".strip()
+
     def __str__(self) -> str:
         return f"{self.message} — {self.hint}" if self.hint else self.message
 

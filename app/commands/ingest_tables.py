@@ -30,7 +30,7 @@ def load_table(tables: Any, path: Path) -> dict[str, Any]:
     try:
         loaded = tables.load_table_file(Path(path))
     except AssistantError as exc:
-        entry.update(status="error", error=f"{exc.message} {exc.hint}".strip())
+        entry.update(status="error", error=exc.one_line())
     else:
         entry.update(id=loaded.sha256[:16], tables=list(loaded.tables), rows=dict(loaded.rows),
                      status="skipped" if loaded.already_loaded else "indexed", warnings=list(loaded.warnings))

@@ -62,7 +62,7 @@ class ItemScorer:
             else:
                 self._sql(item, result)
         except AssistantError as exc:
-            result["error"] = f"{exc.message} {exc.hint}".strip()
+            result["error"] = exc.one_line()
         groups = {name: group for name, (_, group) in QUALITY_METRICS.items()}
         result["metrics"] = {k: v for k, v in result["metrics"].items() if groups.get(k) in only}
         return result

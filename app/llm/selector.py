@@ -97,7 +97,7 @@ class ModelRouter:
             try:
                 return BackendChoice("ollama", self._pick_ollama_model(settings), "Ollama backend selected.")
             except ModelNotFoundError as exc:  # no chat model pulled: report it (status panel, `status`), not raise
-                return BackendChoice("ollama", "", f"{exc.message} {exc.hint}")
+                return BackendChoice("ollama", "", exc.one_line())
         if not status.reachable:
             return BackendChoice(
                 "embedded", settings.embedded_model, f"Ollama not reachable at {status.host}; using the embedded model."

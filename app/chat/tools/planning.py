@@ -189,7 +189,7 @@ def conversation_resources(turn: Any, history: list[Any]) -> Resources:
             resources.table_scope = _unique([*attached, *(t for t in resources.all_tables if t in chosen_tables)])
             resources.tables = list(resources.table_scope) or list(resources.all_tables)
         except AssistantError as exc:  # e.g. the tables database is locked by another process
-            turn.result.notices.append(f"Your tables cannot be used right now: {exc.message} {exc.hint}".strip())
+            turn.result.notices.append(f"Your tables cannot be used right now: {exc.one_line()}")
     return resources
 
 

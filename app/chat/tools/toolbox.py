@@ -197,8 +197,8 @@ class ToolBox:
         try:
             item = existing or self._prepare(stored)
         except AssistantError as exc:
-            self._end(step, ok=False, output="could not be read", error=f"{exc.message} {exc.hint}".strip())
-            self.unreadable_file(stored, f"{exc.message} {exc.hint}".strip())
+            self._end(step, ok=False, output="could not be read", error=exc.one_line())
+            self.unreadable_file(stored, exc.one_line())
             return f"Error: {exc.message}"
         if existing is None:
             self.turn.attachments.append(item)
@@ -241,8 +241,8 @@ class ToolBox:
             result = self.assistant.documents.ingest_bytes(stored.read(), stored.name,
                                                            progress=_ingest_progress(self.turn.progress))
         except AssistantError as exc:
-            self._end(step, ok=False, output="could not be indexed", error=f"{exc.message} {exc.hint}".strip())
-            self.unreadable_file(stored, f"{exc.message} {exc.hint}".strip())
+            self._end(step, ok=False, output="could not be indexed", error=exc.one_line())
+            self.unreadable_file(stored, exc.one_line())
             return
         if result.status == "error":
             self._end(step, ok=False, output="could not be indexed", error=result.error)
@@ -270,8 +270,8 @@ class ToolBox:
             loaded = self.assistant.tables.load_file(Path(stored.path), _table_progress(self.turn.progress),
                                                      file_name=stored.name)
         except AssistantError as exc:
-            self._end(step, ok=False, output="could not be loaded", error=f"{exc.message} {exc.hint}".strip())
-            self.unreadable_file(stored, f"{exc.message} {exc.hint}".strip())
+            self._end(step, ok=False, output="could not be loaded", error=exc.one_line())
+            self.unreadable_file(stored, exc.one_line())
             return
         if not loaded.tables:
             reason = "no table was found in it. Check that it holds a table with a header row, and attach it again."
