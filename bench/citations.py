@@ -23,8 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.chat.grounding import MODEL_SAYS_NOT_FOUND, citations_for, cited_numbers  # noqa: E402
+from app.chat.grounding import citations_for, cited_numbers  # noqa: E402
 from app.documents.library import DocumentLibrary  # noqa: E402
+from app.documents.refusals import MODEL_SAYS_NOT_FOUND  # noqa: E402
 from bench.common import RESULTS, write_results  # noqa: E402
 
 DATA = ROOT / "bench" / "data"

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.chat.grounding import MODEL_SAYS_NOT_FOUND, NOT_IN_DOCUMENTS
+from app.documents.refusals import MODEL_SAYS_NOT_FOUND, NOT_IN_DOCUMENTS
 
 # Flat columns for CSV; the full record is in the JSONL export.
 CSV_COLUMNS = (

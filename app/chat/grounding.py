@@ -11,10 +11,8 @@ import re
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from app.documents.refusals import MODEL_SAYS_NOT_FOUND
 from multimodal.transcribe import format_timestamp
-
-NOT_IN_DOCUMENTS = "I could not find this in your documents."
-MODEL_SAYS_NOT_FOUND = "The documents do not say."
 
 GROUNDED_TEMPLATE = """Answer the question using only the numbered passages below, quoted from the user's documents.
 Rules:

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from app.chat import attachments as attach
 from app.chat.budget import estimate_tokens
-from app.chat.grounding import NOT_IN_DOCUMENTS, citations_for, unsupported_terms
+from app.chat.grounding import citations_for, unsupported_terms
+from app.documents.refusals import NOT_IN_DOCUMENTS
 from app.errors import AssistantError, GuardrailBlockedError, NotFoundError
 from app.ports import ChatMessage, ChatModel, ModelInfo
 from storage.conversations import ERROR, OK, STOPPED, STREAMING

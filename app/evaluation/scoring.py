@@ -14,6 +14,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from app.documents.refusals import MODEL_SAYS_NOT_FOUND, NOT_IN_DOCUMENTS
+
 # Words that carry no content: ignoring them keeps "the", "is" from counting as support or overlap.
 STOPWORDS = frozenset(
     """a about above after again against all am an and any are as at be because been before being below between
@@ -194,8 +196,6 @@ def cosine(a: Sequence[float], b: Sequence[float]) -> float:
 
 def is_refusal(answer: str) -> bool:
     """True when the answer declines ("not in your documents" and similar)."""
-    from app.chat.grounding import MODEL_SAYS_NOT_FOUND, NOT_IN_DOCUMENTS
-
     low = (answer or "").lower()
     phrases = (
         NOT_IN_DOCUMENTS.lower().rstrip("."),

@@ -8,12 +8,11 @@ import pytest
 
 from app.chat.assistant import Assistant
 from app.chat.grounding import (
-    MODEL_SAYS_NOT_FOUND,
-    NOT_IN_DOCUMENTS,
     citations_for,
     cited_numbers,
     grounded_question,
 )
+from app.documents.refusals import MODEL_SAYS_NOT_FOUND, NOT_IN_DOCUMENTS
 from app.ports import Usage
 from storage.conversations import ConversationStore
 from storage.records import SqliteRecordStore
