@@ -31,6 +31,12 @@ _STATUS_NOTE = {
     INTERRUPTED: ":material/warning: Interrupted (the app stopped while answering) — the partial answer is kept.",
     STREAMING: ":material/hourglass_top: Still being written in another tab…",
 }
+# A turn stopped (or cut off) before its first word: "the partial answer is kept" would point at nothing.
+_EMPTY_STATUS_NOTE = {
+    STOPPED: ":material/stop_circle: Stopped before any answer was written — use Regenerate to ask again.",
+    INTERRUPTED: ":material/warning: Interrupted before any answer was written (the page was closed or the app "
+                 "stopped) — use Regenerate to ask again.",
+}
 
 
 def conversation_sidebar(services: Services) -> str | None:
@@ -393,7 +399,8 @@ def _render_message_body(services: Services, message: Message) -> None:
             error = f"**{meta.get('error', 'The answer failed.')}**\n\n{meta.get('hint', '')}"
             st.error(error, icon=":material/error:")
         elif message.status in _STATUS_NOTE:
-            st.caption(_STATUS_NOTE[message.status])
+            notes = _STATUS_NOTE if message.content.strip() else {**_STATUS_NOTE, **_EMPTY_STATUS_NOTE}
+            st.caption(notes[message.status])
         render_steps(message)
         render_citations(services, message)
         for notice in meta.get("notices") or []:

@@ -117,6 +117,7 @@ def test_a_reload_while_a_question_is_answered_shows_its_state_then_the_answer(r
     # Never a bare question: without another reload the page shows the answer, or - when the server stopped
     # the old page's work - the kept partial answer, or that nothing was saved with a way to ask again.
     outcome = (page.get_by_text(FINISHED).or_(page.get_by_text("Stopped — the partial answer is kept"))
+               .or_(page.get_by_text("Stopped before any answer was written"))
                .or_(page.get_by_role("button", name="Ask again")))
     outcome.first.wait_for(timeout=120_000)
     assert_no_exception(page)

@@ -136,6 +136,18 @@ def test_an_answer_cut_off_by_a_killed_app_is_shown_as_interrupted(data_dir):
     assert any("Interrupted" in c.value for c in at.chat_message[1].caption)
 
 
+def test_a_turn_stopped_before_its_first_word_says_so_and_how_to_ask_again(data_dir):
+    store = ConversationStore(data_dir / "chats.sqlite")
+    conv = store.create("Stopped early")
+    store.add_message(conv.id, "user", "What is the capital of Peru according to the manual?")
+    store.add_message(conv.id, "assistant", "", "stopped")
+    at = _app()
+    assert not at.exception
+    captions = [c.value for c in at.chat_message[1].caption]
+    assert any("Stopped before any answer was written" in c and "Regenerate" in c for c in captions), captions
+    assert not any("partial answer is kept" in c for c in captions)
+
+
 def test_new_conversation_button(data_dir):
     at = _app()
     next(b for b in at.sidebar.button if b.label == "New conversation").click().run()
