@@ -1,0 +1,122 @@
+"""The Images & audio page: read the text in an image; transcribe an upload or a recording with timestamps."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import streamlit as st
+from PIL import Image, ImageDraw
+
+from app.container import Services
+from app.errors import AssistantError
+from app.ui.common import show_error
+from multimodal.image import PreparedImage, prepare_image
+from multimodal.transcribe import format_timestamp
+
+KEY_TRANSCRIPTS = "media.transcripts"  # sha256 of the audio -> transcript dict (plain data)
+IMAGE_TYPES = ["png", "jpg", "jpeg", "gif", "webp", "bmp", "tif", "tiff", "avif", "heic"]
+AUDIO_TYPES = ["wav", "mp3", "m4a", "ogg", "oga", "opus", "flac", "webm", "mp4"]
+
+
+@st.cache_data(max_entries=32, show_spinner="Reading the image…")
+def _prepare(data: bytes, name: str) -> PreparedImage:
+    # Cached by content: reruns and re-uploads of the same image never run OCR again.
+    return prepare_image(data, name)
+
+
+def _boxed(prepared: PreparedImage) -> Image.Image:
+    image = prepared.to_pil()
+    draw = ImageDraw.Draw(image)
+    for line in prepared.ocr.lines if prepared.ocr else []:
+        draw.polygon([tuple(p) for p in line.box], outline=(230, 30, 30), width=2)
+    return image
+
+
+def media_page(services: Services) -> None:
+    """The whole Images & audio page."""
+    st.title("Images & audio")
+    image_tab, audio_tab = st.tabs(["Image", "Audio"])
+    with image_tab:
+        image_panel()
+    with audio_tab:
+        audio_panel(services)
+
+
+def image_panel() -> None:
+    """An uploaded image with its text regions outlined, the text read (OCR) and the lines with their scores."""
+    upload = st.file_uploader("Image (screenshot, chart, scan, photo)", type=IMAGE_TYPES, key="media.image")
+    if upload is None:
+        return
+    try:
+        prepared = _prepare(upload.getvalue(), upload.name)
+    except AssistantError as exc:
+        show_error(exc)
+        return
+    for warning in prepared.warnings:
+        st.info(warning)
+    left, right = st.columns(2)
+    left.image(_boxed(prepared), caption=f"{upload.name} — text regions outlined")
+    right.caption(prepared.facts.describe())
+    right.text_area("Text found (OCR)", prepared.ocr.text if prepared.ocr else "", height=300,
+                    key="media.ocr_text")
+    with st.expander("Lines with boxes and scores"):
+        st.dataframe([ln.__dict__ for ln in prepared.ocr.lines] if prepared.ocr else [])
+
+
+def audio_panel(services: Services) -> None:
+    """An uploaded or recorded clip, transcribed on request (once per clip, model and language), then shown."""
+    transcriber = services.transcriber
+    upload = st.file_uploader("Recording", type=AUDIO_TYPES, key="media.audio")
+    recorded = st.audio_input("…or record a voice note", key="media.record")
+    source = recorded or upload
+    cols = st.columns(3)
+    size = cols[0].selectbox("Whisper model", transcriber.sizes, key="media.size")
+    language = cols[1].text_input("Language (empty = detect)", key="media.language", max_chars=8)
+    if source is None:
+        return
+    data = source.getvalue()
+    digest = hashlib.sha256(data).hexdigest() + size + language
+    done: dict[str, dict[str, Any]] = st.session_state.setdefault(KEY_TRANSCRIPTS, {})
+    if digest not in done and cols[2].button("Transcribe", type="primary", key="media.go"):
+        transcript = _transcribe(services, data, getattr(source, "name", "recording"), size, language)
+        if transcript is not None:
+            done[digest] = transcript
+    if digest in done:
+        _show_transcript(data, done[digest])
+
+
+def _transcribe(services: Services, data: bytes, name: str, size: str, language: str) -> dict[str, Any] | None:
+    """Transcribe with a progress bar and a Cancel button; the transcript as plain data, None on an error."""
+    # Pressing Cancel reruns the page, which stops this run at the next progress update. It sits in a
+    # placeholder so it can be removed once there is nothing left to cancel.
+    cancel = st.empty()
+    cancel.button("Cancel", key="media.cancel")
+    bar = st.progress(0.0, text="Transcribing…")
+
+    def report(seconds: float, total: float | None) -> None:
+        fraction = seconds / total if total else 0.0
+        bar.progress(min(fraction, 1.0), text=f"Transcribed {format_timestamp(seconds)}"
+                     + (f" of {format_timestamp(total)}" if total else ""))
+
+    transcript: dict[str, Any] | None = None
+    try:
+        result = services.transcriber.transcribe(data, name=name, size=size, language=language or None,
+                                                 progress=report)
+        transcript = {**result.to_dict(), "warnings": result.warnings}
+    except AssistantError as exc:
+        show_error(exc)
+    bar.empty()
+    cancel.empty()
+    return transcript
+
+
+def _show_transcript(data: bytes, transcript: dict[str, Any]) -> None:
+    """The transcript's segments: pick one to play the clip from there; download it as text."""
+    for warning in transcript["warnings"]:
+        st.info(warning)
+    st.caption(f"Language: {transcript['language']} · {format_timestamp(transcript['duration'])}")
+    starts = {f"{format_timestamp(s['start'])}  {s['text']}": s["start"] for s in transcript["segments"]}
+    choice = st.radio("Segments (pick one to play from there)", list(starts), key="media.segment")
+    st.audio(data, start_time=int(starts.get(choice, 0)))
+    st.download_button("Download transcript (.txt)", "\n".join(starts), file_name="transcript.txt")
