@@ -1,0 +1,185 @@
+"""The Documents page: add PDFs, images and recordings (progress per file, page or transcribed minute), the
+library table, delete, re-index, search (recordings cited and played at a timestamp)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+
+import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+from streamlit.runtime.uploaded_file_manager import UploadedFile
+
+from app.container import Services
+from app.documents.library import DocumentLibrary
+from app.documents.results import IngestProgress, IngestResult, ProgressCallback
+from app.documents.search import Passage, place
+from app.errors import AssistantError
+from app.ui.common import show_error
+from multimodal.kinds import DOCUMENT_TYPES, mime_type
+from multimodal.transcribe import format_timestamp
+
+KEY_QUERY = "documents.query"
+KEEP_OPEN = ("Keep this page open until indexing is done: leaving the page or closing the tab stops it. "
+             "Nothing half-indexed becomes searchable, and **Finish interrupted** picks it up again.")
+
+
+def documents_page(services: Services) -> None:
+    """The whole Documents page."""
+    lib: DocumentLibrary = services.documents
+    st.title("Documents")
+    st.caption("PDFs, images (the text in them) and recordings (their transcript) are indexed on this machine; "
+               "answers cite the file and page, or the moment in the recording.")
+    password = upload_form(lib)
+    st.subheader("Library")
+    library_panel(lib, password)
+    st.subheader("Search")
+    search_panel(lib)
+
+
+def upload_form(lib: DocumentLibrary) -> str:
+    """The upload form; indexes what was submitted and returns the password typed (for Re-index too)."""
+    with st.form("documents.upload", clear_on_submit=True):
+        uploads = st.file_uploader("Add PDFs, images or recordings", type=DOCUMENT_TYPES, accept_multiple_files=True)
+        password = st.text_input("Password (only for encrypted PDFs)", type="password")
+        # Indexing runs inside this page's script run (there is no background job queue yet): say so before
+        # the click, not after the work is lost.
+        st.caption(KEEP_OPEN)
+        submitted = st.form_submit_button("Add to library", type="primary")
+    if submitted and uploads:
+        ingest_uploads(lib, uploads, password)
+    return password
+
+
+def ingest_uploads(lib: DocumentLibrary, uploads: Sequence[UploadedFile], password: str) -> None:
+    """Index each upload with an overall bar and a page-by-page bar, and say how each one went."""
+    overall = st.progress(0.0, text=f"0 of {len(uploads)} files")
+    for n, upload in enumerate(uploads, start=1):
+        bar = st.progress(0.0, text=upload.name)
+        result = lib.ingest_bytes(upload.getvalue(), upload.name, password or None, page_progress(bar, upload.name),
+                                  n, len(uploads))
+        bar.empty()
+        show_result(result, upload.name)
+        overall.progress(n / len(uploads), text=f"{n} of {len(uploads)} files")
+
+
+def page_progress(bar: DeltaGenerator, name: str | None = None) -> ProgressCallback:
+    """A progress callback drawing page-by-page (or transcribed-minute) progress of one file on `bar`.
+
+    `name` overrides the file name in the events (uploads are indexed from a temporary path)."""
+
+    def on_progress(event: IngestProgress) -> None:
+        label = name or event.path
+        if event.file_count > 1:
+            label += f" ({event.file_index} of {event.file_count})"
+        if event.stage == "page" and event.pages:
+            bar.progress(min(1.0, event.page / event.pages), text=f"{label}: page {event.page} of {event.pages}")
+        elif event.stage == "transcribe" and event.total_seconds:
+            bar.progress(min(1.0, event.seconds / event.total_seconds), text=f"{label}: transcribed "
+                         f"{format_timestamp(event.seconds)} of {format_timestamp(event.total_seconds)}")
+
+    return on_progress
+
+
+def show_result(result: IngestResult, name: str) -> None:
+    """One file's outcome, as a success, info or error line."""
+    if result.status == "indexed":
+        extra = f", {result.fallback_pages} pages needed a fallback" if result.fallback_pages else ""
+        size = f"{result.pages} pages, " if result.kind == "pdf" else ""
+        st.success(f"{name}: {size}{result.chunks} passages{extra}.")
+    elif result.status == "skipped":
+        st.info(f"{name} is already in the library.")
+    else:
+        show_error(AssistantError(result.error if name in result.error else f"{name}: {result.error}"))
+
+
+def library_panel(lib: DocumentLibrary, password: str) -> None:
+    """Interrupted indexing (with Finish interrupted), the library table, and Re-index / Delete of one document."""
+    if pending := lib.pending():  # e.g. the user left this page while a file was being indexed
+        st.warning(f"Not searchable yet, indexing was interrupted: {', '.join(d.name for d in pending)}. "
+                   "**Finish interrupted** indexes them again; " + KEEP_OPEN[0].lower() + KEEP_OPEN[1:])
+        # Drawn above the table, so the table below already shows the finished documents (no rerun needed).
+        if st.button("Finish interrupted", key="documents.resume"):
+            finish_interrupted(lib, len(pending))
+    documents = lib.list_documents()
+    if not documents:
+        st.info("No documents yet. Add files above.")
+        return
+    st.dataframe(
+        [{"name": d.name, "kind": d.kind, "pages": d.pages, "chunks": d.chunks, "status": d.status,
+          "added": dt.datetime.fromtimestamp(d.added_at).strftime("%Y-%m-%d %H:%M"),
+          "fallback pages": d.fallback_pages, "id": d.id} for d in documents],
+        hide_index=True, width="stretch",
+    )
+    labels = {d.id: f"{d.name} ({d.id})" for d in documents}
+    chosen = st.selectbox("Document", list(labels), format_func=lambda i: labels[i], key="documents.chosen")
+    if chosen is None:  # never: the list is not empty
+        return
+    col_reindex, col_delete = st.columns(2)
+    try:
+        if col_reindex.button("Re-index", width="stretch"):
+            bar = st.progress(0.0, text="Re-indexing…")
+            result = lib.reindex(chosen, password=password or None, progress=page_progress(bar))
+            bar.empty()
+            if result.status == "indexed":
+                st.success(result.error or "Re-indexed.")
+            else:
+                show_error(AssistantError(result.error or "Re-indexed."))
+        if col_delete.button("Delete", width="stretch"):
+            lib.delete(chosen)
+            st.rerun()
+    except AssistantError as exc:
+        show_error(exc)
+
+
+def finish_interrupted(lib: DocumentLibrary, count: int) -> None:
+    """Index the interrupted documents again, with the same page-by-page progress as an upload."""
+    overall = st.progress(0.0, text=f"0 of {count} documents")
+    bar = st.progress(0.0, text="Starting…")
+    show_page = page_progress(bar)
+
+    def on_progress(event: IngestProgress) -> None:
+        show_page(event)
+        if event.stage == "done":
+            overall.progress(min(1.0, event.file_index / event.file_count),
+                             text=f"{event.file_index} of {event.file_count} documents")
+
+    try:
+        results = lib.resume(progress=on_progress)
+    except AssistantError as exc:
+        bar.empty()
+        show_error(exc)
+        return
+    bar.empty()
+    for result in results:
+        show_result(result, Path(result.path).name)
+
+
+def search_panel(lib: DocumentLibrary) -> None:
+    """Search the library without a model: the passages found, a recording playing from the passage's moment."""
+    query = st.text_input("Search your documents (no language model)", key=KEY_QUERY)
+    k = st.slider("Passages", 1, 20, 5, key="documents.k")
+    if not query.strip():
+        return
+    passages = lib.search(query, k=k)
+    if not passages:
+        st.warning("Not in your documents.")
+    for n, p in enumerate(passages, start=1):
+        with st.container(border=True):
+            show_passage(lib, n, p)
+
+
+def show_passage(lib: DocumentLibrary, n: int, p: Passage) -> None:
+    """One search hit: where it is, its scores, a note when it holds instructions, its text, its recording."""
+    st.markdown(f"**[{n}] {place(p)}** · score {p.score:.4f} · similarity {p.similarity:.2f}")
+    if p.suspicious:
+        st.caption(":material/warning: This passage contains instructions aimed at a model; "
+                   "it is shown as data only.")
+    st.text(p.text)
+    if p.start_s is not None:
+        try:
+            stored = lib.file_path(p.doc_id)
+            st.audio(str(stored), format=mime_type(stored), start_time=int(p.start_s))
+        except AssistantError as exc:
+            show_error(exc)
