@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from app.audit.record import ChatRecord, Json, as_record
 from app.audit.trail import is_flagged, is_not_in_documents
 
 TOOL_STEPS = {
@@ -61,16 +62,15 @@ _KEEP = (
     "ts", "kind", "user", "model", "backend", "status", "answer", "load_s", "ttft_s", "total_s", "tokens_in",
     "tokens_out", "flagged", "not_in_documents", "guardrails",
 )  # fmt: skip
+Records = Iterable[ChatRecord | Json]
 
 
-def slim(record: dict[str, Any]) -> dict[str, Any]:
+def slim(record: ChatRecord | Json) -> Json:
     """Only what monitoring reads (no prompts or passages), so a long period fits in memory."""
-    out = {k: record.get(k) for k in _KEEP}
-    answer = out.get("answer") or ""
-    out["answer"] = answer[:80]  # enough to recognise "not in your documents" in older records
-    out["tools"] = [
-        {"name": t.get("name"), "seconds": t.get("seconds")} for t in record.get("tools") or [] if isinstance(t, dict)
-    ]
+    rec = as_record(record)
+    out = {k: getattr(rec, k) for k in _KEEP}
+    out["answer"] = rec.answer[:80]  # enough to recognise "not in your documents" in older records
+    out["tools"] = [{"name": t.get("name"), "seconds": t.get("seconds")} for t in rec.tools]
     return out
 
 
@@ -82,22 +82,19 @@ def _num(value: Any) -> float | None:
     return number if np.isfinite(number) and number >= 0 else None
 
 
-def step_seconds(record: dict[str, Any]) -> dict[str, float]:
+def step_seconds(record: ChatRecord | Json) -> dict[str, float]:
     """Seconds per step of one turn (only the steps it has)."""
+    rec = as_record(record)
     out: dict[str, float] = {}
-    for step, key in (("total", "total_s"), ("ttft", "ttft_s"), ("load", "load_s")):
-        value = _num(record.get(key))
-        if value is not None:
-            out[step] = value
+    for step, value in (("total", rec.total_s), ("ttft", rec.ttft_s), ("load", rec.load_s)):
+        number = _num(value)
+        if number is not None:
+            out[step] = number
     for step, name in TOOL_STEPS.items():
-        seconds = [
-            _num(t.get("seconds")) or 0.0
-            for t in record.get("tools") or []
-            if isinstance(t, dict) and t.get("name") == name
-        ]
+        seconds = [_num(t.get("seconds")) or 0.0 for t in rec.tools if t.get("name") == name]
         if seconds:
             out[step] = sum(seconds)
-    tool_total = sum(_num(t.get("seconds")) or 0.0 for t in record.get("tools") or [] if isinstance(t, dict))
+    tool_total = sum(_num(t.get("seconds")) or 0.0 for t in rec.tools)
     if "total" in out and "ttft" in out:
         generation = out["total"] - out.get("load", 0.0) - tool_total - out["ttft"]
         if generation >= 0:
@@ -105,16 +102,17 @@ def step_seconds(record: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def tokens_per_second(record: dict[str, Any]) -> float | None:
+def tokens_per_second(record: ChatRecord | Json) -> float | None:
     """Output tokens per second of generation time (see the module docstring), or None when not measurable."""
-    tokens = _num(record.get("tokens_out"))
-    generation = step_seconds(record).get("generation")
+    rec = as_record(record)
+    tokens = _num(rec.tokens_out)
+    generation = step_seconds(rec).get("generation")
     if not tokens or tokens < 2 or generation is None or generation < _MIN_GENERATION_S:
         return None
     return tokens / generation
 
 
-def percentiles(values: Iterable[float]) -> dict[str, float | int | None]:
+def percentiles(values: Iterable[float | None]) -> dict[str, float | int | None]:
     """{"n", "p50", "p95", "p99", "mean", "max"} of the values (None figures when there are none)."""
     data = np.asarray([v for v in values if v is not None], dtype=float)
     if data.size == 0:
@@ -132,15 +130,15 @@ def _rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def _turns(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for r in records if r.get("kind", "chat") == "chat"]
+def _turns(records: Records) -> list[ChatRecord]:
+    return [rec for rec in map(as_record, records) if rec.kind == "chat"]
 
 
-def _summary(group: str, turns: list[dict[str, Any]]) -> dict[str, Any]:
-    status = defaultdict(int)
+def _summary(group: str, turns: list[ChatRecord]) -> dict[str, Any]:
+    status: defaultdict[str, int] = defaultdict(int)
     for r in turns:
-        status[r.get("status") or "ok"] += 1
-    done = [r for r in turns if (r.get("status") or "ok") == "ok"]
+        status[r.status or "ok"] += 1
+    done = [r for r in turns if (r.status or "ok") == "ok"]
     searched = [r for r in turns if "retrieval" in step_seconds(r) or is_not_in_documents(r)]
     steps = [step_seconds(r) for r in done]
     n = len(turns)
@@ -163,8 +161,8 @@ def _summary(group: str, turns: list[dict[str, Any]]) -> dict[str, Any]:
         },
         "latency": {step: percentiles(s[step] for s in steps if step in s) for step in STEPS},
         "tokens_per_s": percentiles(tokens_per_second(r) for r in done),
-        "tokens_in": percentiles(_num(r.get("tokens_in")) for r in done),
-        "tokens_out": percentiles(_num(r.get("tokens_out")) for r in done),
+        "tokens_in": percentiles(_num(r.tokens_in) for r in done),
+        "tokens_out": percentiles(_num(r.tokens_out) for r in done),
     }
 
 
@@ -181,12 +179,12 @@ def display_errors(records: Iterable[dict[str, Any]], turns: int, latest: int = 
     }
 
 
-def summarise(records: Iterable[dict[str, Any]], group_by: str | None = "model") -> list[dict[str, Any]]:
+def summarise(records: Records, group_by: str | None = "model") -> list[dict[str, Any]]:
     """One summary per group (by a record field such as "model", "backend" or "user"; None = all turns),
     busiest group first. Each: counts, `rates`, `latency[step]` percentiles, `tokens_per_s`, `tokens_in/out`."""
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[str, list[ChatRecord]] = defaultdict(list)
     for record in _turns(records):
-        key = "All turns" if group_by is None else str(record.get(group_by) or "(unknown)")
+        key = "All turns" if group_by is None else str(getattr(record, group_by, None) or "(unknown)")
         groups[key].append(record)
     summaries = [_summary(key, turns) for key, turns in groups.items()]
     return sorted(summaries, key=lambda s: (-s["turns"], s["group"]))
@@ -207,14 +205,14 @@ def _bucket_start(moment: datetime, bucket: str) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def timeseries(records: Iterable[dict[str, Any]], bucket: str = "hour") -> list[dict[str, Any]]:
+def timeseries(records: Records, bucket: str = "hour") -> list[dict[str, Any]]:
     """Per hour or day (UTC), oldest first, gaps filled with zero turns: turns, error/flag/block rates and
     p50/p95 of total time and TTFT (finished turns only)."""
     if bucket not in BUCKETS:
         raise ValueError(f"bucket must be one of {', '.join(BUCKETS)}")
-    buckets: dict[datetime, list[dict[str, Any]]] = defaultdict(list)
+    buckets: dict[datetime, list[ChatRecord]] = defaultdict(list)
     for record in _turns(records):
-        moment = parse_ts(record.get("ts"))
+        moment = parse_ts(record.ts)
         if moment is not None:
             buckets[_bucket_start(moment, bucket)].append(record)
     if not buckets:

@@ -1,7 +1,8 @@
 """The audit trail as people read it: flat rows (tables, CSV), one turn's evidence, streamed exports.
 
-Shared by the Audit page and `python -m app audit`. Record bodies are read tolerantly: older
-records may lack `flagged`, `not_in_documents`, `guardrails` or `evidence`.
+Shared by the Audit page and `python -m app audit`. Record bodies are read through `ChatRecord`
+(app.audit.record), tolerantly: older records may lack `flagged`, `not_in_documents`, `guardrails`
+or `evidence`. Exports write the stored records as they are.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.audit.record import ChatRecord, Json, as_record
 from app.documents.refusals import MODEL_SAYS_NOT_FOUND, NOT_IN_DOCUMENTS
 
 # Flat columns for CSV; the full record is in the JSONL export.
@@ -44,29 +46,24 @@ EXPORT_FORMATS = ("jsonl", "csv")
 MIME_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
 
 
-def is_flagged(record: dict[str, Any]) -> bool:
+def is_flagged(record: ChatRecord | Json) -> bool:
     """The turn was marked by a guardrail (missing in older records = not flagged)."""
-    return bool(record.get("flagged")) or any(
-        g.get("action") in ("flagged", "blocked") for g in record.get("guardrails") or [] if isinstance(g, dict)
-    )
+    rec = as_record(record)
+    return rec.flagged or any(g.get("action") in ("flagged", "blocked") for g in rec.guardrails)
 
 
-def is_not_in_documents(record: dict[str, Any]) -> bool:
+def is_not_in_documents(record: ChatRecord | Json) -> bool:
     """The answer said the documents hold nothing on the question (inferred from the text for older records)."""
-    if record.get("not_in_documents") is not None:
-        return bool(record["not_in_documents"])
-    answer = (record.get("answer") or "").lstrip()
+    rec = as_record(record)
+    if rec.not_in_documents is not None:
+        return rec.not_in_documents
+    answer = rec.answer.lstrip()
     return answer.startswith(NOT_IN_DOCUMENTS) or answer.startswith(MODEL_SAYS_NOT_FOUND)
 
 
-def tool_names(record: dict[str, Any]) -> list[str]:
+def tool_names(record: ChatRecord | Json) -> list[str]:
     """Names of the tool steps of a turn, in order, without repeats."""
-    names: list[str] = []
-    for step in record.get("tools") or []:
-        name = step.get("name") if isinstance(step, dict) else None
-        if name and name not in names:
-            names.append(name)
-    return names
+    return as_record(record).tool_names()
 
 
 def excerpt(text: str | None, limit: int = 80) -> str:
@@ -75,36 +72,39 @@ def excerpt(text: str | None, limit: int = 80) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def csv_row(record: dict[str, Any]) -> dict[str, Any]:
+def csv_row(record: ChatRecord | Json) -> dict[str, Any]:
     """A record as one flat CSV row (lists and objects as JSON text)."""
-    row = {k: record.get(k) for k in CSV_COLUMNS}
+    rec = as_record(record)
+    row = {k: getattr(rec, k) for k in CSV_COLUMNS}
     for key in _JSON_COLUMNS:
-        row[key] = json.dumps(record.get(key), ensure_ascii=False) if record.get(key) else ""
-    row["flagged"] = is_flagged(record)
-    row["not_in_documents"] = is_not_in_documents(record) if record.get("kind", "chat") == "chat" else ""
+        value = getattr(rec, key)
+        row[key] = json.dumps(value, ensure_ascii=False) if value else ""
+    row["flagged"] = is_flagged(rec)
+    row["not_in_documents"] = is_not_in_documents(rec) if rec.kind == "chat" else ""
     return row
 
 
-def table_row(record: dict[str, Any]) -> dict[str, Any]:
+def table_row(record: ChatRecord | Json) -> dict[str, Any]:
     """A record as one row of the Audit page's table."""
+    rec = as_record(record)
     flags = []
-    if is_flagged(record):
-        kinds = sorted({k for g in record.get("guardrails") or [] for k in (g.get("kinds") or [g.get("guard")]) if k})
+    if is_flagged(rec):
+        kinds = sorted({k for g in rec.guardrails for k in (g.get("kinds") or [g.get("guard")]) if k})
         flags.append("flagged" + (f" ({', '.join(kinds)})" if kinds else ""))
-    if record.get("kind", "chat") == "chat" and is_not_in_documents(record):
+    if rec.kind == "chat" and is_not_in_documents(rec):
         flags.append("not in documents")
-    if record.get("tokens_estimated"):
+    if rec.tokens_estimated:
         flags.append("tokens estimated")
     return {
-        "time": record.get("ts", ""),
-        "user": record.get("user") or "",
-        "model": record.get("model") or "",
-        "question": excerpt(record.get("question")),
-        "status": record.get("status") or "",
-        "tools": ", ".join(tool_names(record)),
+        "time": rec.ts,
+        "user": rec.user,
+        "model": rec.model or "",
+        "question": excerpt(rec.question),
+        "status": rec.status,
+        "tools": ", ".join(rec.tool_names()),
         "flags": ", ".join(flags),
-        "total_s": record.get("total_s"),
-        "id": record.get("id", ""),
+        "total_s": rec.total_s,
+        "id": rec.id,
     }
 
 
@@ -138,27 +138,29 @@ class Evidence:
     not_in_documents: bool = False
 
 
-def _dicts(value: Any) -> list[dict[str, Any]]:
-    return [v for v in value or [] if isinstance(v, dict)]
+def _step_input(step: Json) -> str:
+    if step.get("input") is None:
+        return ""
+    value = step["input"]
+    return excerpt(value if isinstance(value, str) else json.dumps(value), 120)
 
 
-def evidence(record: dict[str, Any]) -> Evidence:
-    """The evidence view of one chat record (missing fields become empty)."""
-    tools = _dicts(record.get("tools"))
-    steps = [
+def _steps(tools: list[Json]) -> list[Json]:
+    return [
         {
             "step": i + 1,
             "tool": t.get("name", ""),
             "seconds": t.get("seconds"),
             "ok": t.get("ok", "error" not in t),
-            "input": excerpt(t["input"] if isinstance(t.get("input"), str) else json.dumps(t.get("input")), 120)
-            if t.get("input") is not None
-            else "",
+            "input": _step_input(t),
             "error": t.get("error") or "",
         }
         for i, t in enumerate(tools)
     ]
-    sql = [
+
+
+def _sql_steps(tools: list[Json]) -> list[Json]:
+    return [
         {
             "sql": t.get("sql") or (t.get("input") if isinstance(t.get("input"), str) else ""),
             "result_sha256": t.get("result_sha256") or "",
@@ -169,18 +171,23 @@ def evidence(record: dict[str, Any]) -> Evidence:
         for t in tools
         if t.get("name") == "run_sql" or t.get("sql")
     ]
-    passages = []
-    for p in _dicts(record.get("evidence")):
-        passages.append(
-            {
-                "document_sha256": p.get("document_sha256") or p.get("doc_id") or "",
-                "file": _name(p),
-                "page / time": _where(p),
-                "chunk_id": str(p.get("chunk_id") or ""),
-                "score": p.get("score"),
-            }
-        )
-    guardrails = [
+
+
+def _passages(items: list[Json]) -> list[Json]:
+    return [
+        {
+            "document_sha256": p.get("document_sha256") or p.get("doc_id") or "",
+            "file": _name(p),
+            "page / time": _where(p),
+            "chunk_id": str(p.get("chunk_id") or ""),
+            "score": p.get("score"),
+        }
+        for p in items
+    ]
+
+
+def _guardrails(items: list[Json]) -> list[Json]:
+    return [
         {
             "guard": g.get("guard", ""),
             "where": g.get("where", ""),
@@ -190,40 +197,39 @@ def evidence(record: dict[str, Any]) -> Evidence:
             "source": g.get("source") or "",
             "detail": g.get("detail") or "",
         }
-        for g in _dicts(record.get("guardrails"))
+        for g in items
     ]
+
+
+def evidence(record: ChatRecord | Json) -> Evidence:
+    """The evidence view of one chat record (missing fields become empty)."""
+    rec = as_record(record)
     return Evidence(
-        id=record.get("id", ""),
-        ts=record.get("ts", ""),
-        user=record.get("user") or "",
-        model=record.get("model") or "",
-        backend=record.get("backend") or "",
-        model_digest=record.get("model_digest") or "",
-        conversation_id=record.get("conversation_id") or "",
-        status=record.get("status") or "",
-        question=record.get("question") or "",
-        answer=record.get("answer") or "",
-        error=record.get("error") if isinstance(record.get("error"), dict) else None,
-        attachments=[
-            {"name": a.get("name", ""), "sha256": a.get("sha256", ""), "bytes": a.get("bytes")}
-            for a in _dicts(record.get("attachments"))
-        ],
-        prompt=_dicts(record.get("prompt")),
-        passages=passages,
-        sql=sql,
-        steps=steps,
-        guardrails=guardrails,
-        citations=_dicts(record.get("citations")),
-        notices=[str(n) for n in record.get("notices") or []],
-        timings={k: record.get(k) for k in ("load_s", "ttft_s", "total_s")},
-        tokens={
-            "in": record.get("tokens_in"),
-            "out": record.get("tokens_out"),
-            "estimated": bool(record.get("tokens_estimated")),
-        },
-        params=record.get("params") if isinstance(record.get("params"), dict) else {},
-        flagged=is_flagged(record),
-        not_in_documents=is_not_in_documents(record),
+        id=rec.id,
+        ts=rec.ts,
+        user=rec.user,
+        model=rec.model or "",
+        backend=rec.backend or "",
+        model_digest=rec.model_digest or "",
+        conversation_id=rec.conversation_id or "",
+        status=rec.status,
+        question=rec.question,
+        answer=rec.answer,
+        error=rec.error,
+        attachments=[{"name": a.get("name", ""), "sha256": a.get("sha256", ""), "bytes": a.get("bytes")}
+                     for a in rec.attachments],
+        prompt=rec.prompt,
+        passages=_passages(rec.evidence),
+        sql=_sql_steps(rec.tools),
+        steps=_steps(rec.tools),
+        guardrails=_guardrails(rec.guardrails),
+        citations=rec.citations,
+        notices=rec.notices,
+        timings={"load_s": rec.load_s, "ttft_s": rec.ttft_s, "total_s": rec.total_s},
+        tokens={"in": rec.tokens_in, "out": rec.tokens_out, "estimated": rec.tokens_estimated},
+        params=rec.params,
+        flagged=is_flagged(rec),
+        not_in_documents=is_not_in_documents(rec),
     )
 
 
