@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from app.ports import ChatMessage, Chunk, GenerationParams, ModelInfo, Usage
+from app.llm import qwen_tools
+from app.ports import ChatMessage, Chunk, GenerationParams, ModelInfo, ToolReply, Usage
 
 # The packaged model the tests run for real: small enough to load in seconds, good enough to know Paris.
 TEST_EMBEDDED_MODEL = "qwen2.5-coder-0.5b"
@@ -89,7 +90,9 @@ class FakeChatModel:
     """A deterministic ChatModel: replays queued replies and records what it was sent."""
 
     model_info: ModelInfo = field(
-        default_factory=lambda: ModelInfo(backend="fake", name="fake-model", context_window=8192, digest="f" * 64)
+        # Can call tools (Qwen's text format, like the embedded adapter) but does not advertise it by default.
+        default_factory=lambda: ModelInfo(backend="fake", name="fake-model", supports_tools=False, remote=False,
+                                          context_window=8192, digest="f" * 64)
     )
     replies: list[ScriptedReply] = field(default_factory=list)
     sent: list[list[ChatMessage]] = field(default_factory=list)
@@ -119,6 +122,12 @@ class FakeChatModel:
         if not self.replies:
             raise AssertionError("FakeChatModel was asked for more replies than were queued")
         return self._play(self.replies.pop(0), messages)
+
+    def call_tools(
+        self, messages: Sequence[ChatMessage], tools: Sequence[dict[str, Any]], params: GenerationParams
+    ) -> ToolReply:
+        """One tool round in Qwen's text format over the scripted replies (what the embedded adapter does)."""
+        return qwen_tools.call_tools(self.stream, messages, tools, params)
 
     def _play(self, reply: ScriptedReply, messages: Sequence[ChatMessage]) -> Iterator[Chunk]:
         finished = False

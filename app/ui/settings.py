@@ -1,7 +1,8 @@
-"""The Settings form: widgets built from the Settings model, validated on save."""
+"""The Settings page: a form built from the Settings model, validated on save; a test of the Ollama connection."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -30,6 +31,30 @@ def _choice(column: Any, label: str, options: list[str], current: str, extra: di
     return column.selectbox(label, options, index=options.index(current), **extra)
 
 
+Options = Callable[[str], dict[str, Any]]
+
+
+def settings_page(services: Services) -> None:
+    """The whole Settings page: the form, and a test of the Ollama connection."""
+    st.title("Settings")
+    st.caption("Saved to the data directory; environment variables (ANALYST_*) take precedence and lock a field.")
+    changes = settings_form(services)
+    if changes is not None:
+        apply(services, changes)
+    with st.expander("Ollama connection"):
+        if st.button("Test connection", key="settings.test"):
+            connection_test(services)
+
+
+def connection_test(services: Services) -> None:
+    """Probe the Ollama server now and say what was found (or what to do)."""
+    status = services.router.ollama_status(refresh=True)
+    if status.reachable:
+        st.success(f"Reachable at {status.host}. Models: {', '.join(status.models) or 'none pulled'}")
+    else:
+        show_error(AssistantError(status.error, status.hint))
+
+
 def settings_form(services: Services) -> dict[str, Any] | None:
     """Render the form; returns the changed values when the user saves."""
     s = services.settings
@@ -40,62 +65,10 @@ def settings_form(services: Services) -> dict[str, Any] | None:
         return {"help": _help(name) + note, "disabled": name in locked, "key": f"settings.{name}"}
 
     with st.form("settings.form"):
-        st.subheader("Model backend")
-        backends = ["auto", "ollama", "embedded"]
-        values: dict[str, Any] = {
-            "backend": st.radio(
-                "Backend", backends, index=backends.index(s.backend), horizontal=True, **opts("backend")
-            )
-        }
-        col1, col2 = st.columns(2)
-        values["ollama_host"] = col1.text_input("Ollama host", s.ollama_host, **opts("ollama_host"))
-        values["ollama_model"] = col2.text_input("Ollama model (empty = first chat model)", s.ollama_model,
-                                                 **opts("ollama_model"))
-        values["ollama_num_ctx"] = col1.number_input("Ollama context (num_ctx)", 512, 262144, s.ollama_num_ctx, 512,
-                                                     **opts("ollama_num_ctx"))
-        values["ollama_timeout"] = _seconds(col2, "Ollama timeout (s)", 1, 3600, s.ollama_timeout, 1,
-                                            opts("ollama_timeout"))
-        # Test-only models are offered only when already chosen (e.g. by ANALYST_EMBEDDED_MODEL).
-        keys = [k for k, spec in CATALOG.items() if spec.user_facing or k == s.embedded_model]
-        values["embedded_model"] = col1.selectbox("Embedded model", keys, index=keys.index(s.embedded_model),
-                                                  format_func=lambda k: CATALOG[k].display_name,
-                                                  **opts("embedded_model"))
-        values["embedded_threads"] = col2.number_input("Embedded threads", 1, 64, s.embedded_threads,
-                                                       **opts("embedded_threads"))
-        values["embedded_batch_threads"] = col2.number_input("Embedded prompt threads", 1, 64,
-                                                             s.embedded_batch_threads,
-                                                             **opts("embedded_batch_threads"))
-        values["embedded_ctx"] = col1.number_input("Embedded context (tokens)", 512, 32768, s.embedded_ctx, 512,
-                                                   **opts("embedded_ctx"))
-        st.subheader("Generation")
-        col1, col2, col3 = st.columns(3)
-        values["temperature"] = col1.slider("Temperature", 0.0, 2.0, float(s.temperature), 0.05,
-                                            **opts("temperature"))
-        values["top_p"] = col2.slider("Top p", 0.05, 1.0, float(s.top_p), 0.05, **opts("top_p"))
-        values["max_tokens"] = col3.number_input("Max answer tokens", 16, 16384, s.max_tokens, **opts("max_tokens"))
-        seed = col1.text_input("Seed (empty = random)", "" if s.seed is None else str(s.seed), **opts("seed"))
-        st.subheader("Speech and images")
-        col1, col2, col3 = st.columns(3)
-        sizes = ["base", "tiny.en"]
-        values["whisper_model"] = col1.selectbox("Speech model", sizes, index=sizes.index(s.whisper_model),
-                                                 **opts("whisper_model"))
-        values["whisper_threads"] = col2.number_input("Speech threads", 1, 64, s.whisper_threads,
-                                                      **opts("whisper_threads"))
-        values["max_audio_seconds"] = _seconds(col3, "Longest recording (s)", 1, 86400, s.max_audio_seconds, 60,
-                                               opts("max_audio_seconds"))
-        values["image_max_side"] = col1.number_input("Image size for vision models (px)", 256, 8192,
-                                                     s.image_max_side, 64, **opts("image_max_side"))
-        st.subheader("Tools, guardrails and audit")
-        col1, col2, col3 = st.columns(3)
-        values["tool_mode"] = _choice(col1, "How tools are picked", ["auto", "router", "native"], s.tool_mode,
-                                      opts("tool_mode"))
-        values["pii_policy"] = _choice(col2, "Personal data", ["off", "detect", "redact_remote", "redact_always"],
-                                       s.pii_policy, opts("pii_policy"))
-        values["injection_policy"] = _choice(col3, "Prompt injection in questions", ["flag", "block"],
-                                             s.injection_policy, opts("injection_policy"))
-        values["user"] = col1.text_input("Identity in request records", s.user, **opts("user"))
-        values["audit_retention_days"] = col2.number_input("Keep request records (days, 0 = forever)", 0, 36500,
-                                                           s.audit_retention_days, **opts("audit_retention_days"))
+        values = _backend_fields(s, opts)
+        seed = _generation_fields(s, opts, values)
+        values.update(_speech_fields(s, opts))
+        values.update(_tool_fields(s, opts))
         st.subheader("Instructions")
         values["system_prompt"] = st.text_area("System prompt", s.system_prompt, height=100, **opts("system_prompt"))
         st.text_input("Data directory (set with ANALYST_DATA_DIR or --data-dir)", str(s.data_dir), disabled=True)
@@ -104,6 +77,80 @@ def settings_form(services: Services) -> dict[str, Any] | None:
         return None
     values["seed"] = int(seed) if seed.strip().lstrip("-").isdigit() else (None if not seed.strip() else seed)
     return {k: v for k, v in values.items() if k not in locked and v != getattr(s, k)}
+
+
+def _backend_fields(s: Settings, opts: Options) -> dict[str, Any]:
+    st.subheader("Model backend")
+    backends = ["auto", "ollama", "embedded"]
+    values: dict[str, Any] = {
+        "backend": st.radio(
+            "Backend", backends, index=backends.index(s.backend), horizontal=True, **opts("backend")
+        )
+    }
+    col1, col2 = st.columns(2)
+    values["ollama_host"] = col1.text_input("Ollama host", s.ollama_host, **opts("ollama_host"))
+    values["ollama_model"] = col2.text_input("Ollama model (empty = first chat model)", s.ollama_model,
+                                             **opts("ollama_model"))
+    values["ollama_num_ctx"] = col1.number_input("Ollama context (num_ctx)", 512, 262144, s.ollama_num_ctx, 512,
+                                                 **opts("ollama_num_ctx"))
+    values["ollama_timeout"] = _seconds(col2, "Ollama timeout (s)", 1, 3600, s.ollama_timeout, 1,
+                                        opts("ollama_timeout"))
+    # Test-only models are offered only when already chosen (e.g. by ANALYST_EMBEDDED_MODEL).
+    keys = [k for k, spec in CATALOG.items() if spec.user_facing or k == s.embedded_model]
+    values["embedded_model"] = col1.selectbox("Embedded model", keys, index=keys.index(s.embedded_model),
+                                              format_func=lambda k: CATALOG[k].display_name,
+                                              **opts("embedded_model"))
+    values["embedded_threads"] = col2.number_input("Embedded threads", 1, 64, s.embedded_threads,
+                                                   **opts("embedded_threads"))
+    values["embedded_batch_threads"] = col2.number_input("Embedded prompt threads", 1, 64,
+                                                         s.embedded_batch_threads,
+                                                         **opts("embedded_batch_threads"))
+    values["embedded_ctx"] = col1.number_input("Embedded context (tokens)", 512, 32768, s.embedded_ctx, 512,
+                                               **opts("embedded_ctx"))
+    return values
+
+
+def _generation_fields(s: Settings, opts: Options, values: dict[str, Any]) -> str:
+    """Temperature, top p and answer length into `values`; returns the seed as typed (parsed on save)."""
+    st.subheader("Generation")
+    col1, col2, col3 = st.columns(3)
+    values["temperature"] = col1.slider("Temperature", 0.0, 2.0, float(s.temperature), 0.05,
+                                        **opts("temperature"))
+    values["top_p"] = col2.slider("Top p", 0.05, 1.0, float(s.top_p), 0.05, **opts("top_p"))
+    values["max_tokens"] = col3.number_input("Max answer tokens", 16, 16384, s.max_tokens, **opts("max_tokens"))
+    seed: str = col1.text_input("Seed (empty = random)", "" if s.seed is None else str(s.seed), **opts("seed"))
+    return seed
+
+
+def _speech_fields(s: Settings, opts: Options) -> dict[str, Any]:
+    st.subheader("Speech and images")
+    col1, col2, col3 = st.columns(3)
+    sizes = ["base", "tiny.en"]
+    return {
+        "whisper_model": col1.selectbox("Speech model", sizes, index=sizes.index(s.whisper_model),
+                                        **opts("whisper_model")),
+        "whisper_threads": col2.number_input("Speech threads", 1, 64, s.whisper_threads, **opts("whisper_threads")),
+        "max_audio_seconds": _seconds(col3, "Longest recording (s)", 1, 86400, s.max_audio_seconds, 60,
+                                      opts("max_audio_seconds")),
+        "image_max_side": col1.number_input("Image size for vision models (px)", 256, 8192, s.image_max_side, 64,
+                                            **opts("image_max_side")),
+    }
+
+
+def _tool_fields(s: Settings, opts: Options) -> dict[str, Any]:
+    st.subheader("Tools, guardrails and audit")
+    col1, col2, col3 = st.columns(3)
+    return {
+        "tool_mode": _choice(col1, "How tools are picked", ["auto", "router", "native"], s.tool_mode,
+                             opts("tool_mode")),
+        "pii_policy": _choice(col2, "Personal data", ["off", "detect", "redact_remote", "redact_always"],
+                              s.pii_policy, opts("pii_policy")),
+        "injection_policy": _choice(col3, "Prompt injection in questions", ["flag", "block"], s.injection_policy,
+                                    opts("injection_policy")),
+        "user": col1.text_input("Identity in request records", s.user, **opts("user")),
+        "audit_retention_days": col2.number_input("Keep request records (days, 0 = forever)", 0, 36500,
+                                                  s.audit_retention_days, **opts("audit_retention_days")),
+    }
 
 
 def apply(services: Services, changes: dict[str, Any]) -> None:
