@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app.errors import AssistantError
+from app.llm.selector import parse_model_spec
 
 # Each module adds its subcommands with `register(subparsers)`; handlers take (args, services).
 _COMMAND_MODULES = (
@@ -24,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description="Analyst Assistant — local, private.")
     parser.add_argument("--data-dir", type=Path, help="Where all state lives (or ANALYST_DATA_DIR).")
     parser.add_argument("--backend", choices=("auto", "ollama", "embedded"), help="Chat backend for this run.")
-    parser.add_argument("--model", help="Model for this run: an Ollama model name or an embedded model key.")
+    parser.add_argument("--model", help="Model for this run: an embedded model key or an Ollama model name "
+                        "(embedded:KEY or ollama:NAME to say which).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = sub.add_parser("serve", help="Start the web app (Streamlit).")
     serve.add_argument("--port", type=int, default=8501)
@@ -36,15 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _overrides(args: argparse.Namespace) -> dict:
-    from app.llm.model_files import CATALOG
-
     overrides: dict = {"data_dir": args.data_dir, "backend": args.backend}
-    if args.model:
-        if args.model in CATALOG:
-            overrides["embedded_model"] = args.model
-            overrides["backend"] = args.backend or "embedded"
-        else:
-            overrides["ollama_model"] = args.model
+    spec = parse_model_spec(args.model)
+    if spec:
+        overrides.update(spec.overrides())
+        overrides["backend"] = args.backend or overrides["backend"]  # an explicit --backend wins
     return overrides
 
 

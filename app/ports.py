@@ -8,12 +8,28 @@ from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
-class ChatMessage:
-    """One message sent to a chat model; images are raw encoded bytes (PNG/JPEG)."""
+class ToolRequest:
+    """A tool call as the model wrote it; `error` says why it cannot run as written (kept, never raised)."""
 
-    role: str  # "system" | "user" | "assistant"
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One message sent to a chat model; images are raw encoded bytes (PNG/JPEG).
+
+    In a tool conversation an assistant message carries the calls it asked for (`tool_calls`) and each
+    result comes back as a "tool" message naming its tool (`tool_name`); every adapter renders these in
+    its own backend's format.
+    """
+
+    role: str  # "system" | "user" | "assistant" | "tool"
     content: str
     images: tuple[bytes, ...] = ()
+    tool_calls: tuple[ToolRequest, ...] = ()
+    tool_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -30,10 +46,14 @@ class GenerationParams:
 class ModelInfo:
     """What a model is and what it can do, declared by its adapter."""
 
-    backend: str  # "ollama" | "embedded"
+    backend: str  # "ollama" | "embedded": a label for people and records, never a switch for callers
     name: str
     supports_images: bool = False
-    supports_tools: bool = False
+    supports_tools: bool = False  # implements `call_tools`
+    # Trusted to pick its own tools when the tool mode is "auto". The small embedded models are not:
+    # the assistant benchmark measured the rule-based router as more accurate and faster for them.
+    plans_tools: bool = False
+    remote: bool = False  # runs on another machine: prompts leave this one (the PII policy masks them)
     context_window: int = 4096
     digest: str = ""
     details: dict[str, Any] = field(default_factory=dict)
@@ -61,9 +81,18 @@ class Chunk:
     usage: Usage | None = None
 
 
+@dataclass(frozen=True)
+class ToolReply:
+    """One round of tool calling: the model's text and the calls it asked for (none: it is done)."""
+
+    content: str
+    calls: tuple[ToolRequest, ...] = ()
+    usage: Usage = field(default_factory=Usage)
+
+
 @runtime_checkable
 class ChatModel(Protocol):
-    """A chat model that streams answers."""
+    """A chat model that streams answers and, where `info.supports_tools`, calls tools."""
 
     @property
     def info(self) -> ModelInfo:
@@ -72,6 +101,12 @@ class ChatModel(Protocol):
 
     def stream(self, messages: Sequence[ChatMessage], params: GenerationParams) -> Iterator[Chunk]:
         """Stream the answer; closing the iterator cancels generation."""
+        ...
+
+    def call_tools(
+        self, messages: Sequence[ChatMessage], tools: Sequence[dict[str, Any]], params: GenerationParams
+    ) -> ToolReply:
+        """One non-streamed round offering `tools` (JSON function specs); raises CapabilityError when unsupported."""
         ...
 
 

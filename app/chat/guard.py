@@ -3,30 +3,21 @@ the prompt before it leaves for the model, and the answer after it.
 
 Decisions (flags, redactions, blocks) are kept on the turn, shown with the answer and written to
 the request record. Personal data is masked only where the policy says so (by default: before
-it is sent to an Ollama server on another machine); the local record keeps the user's own text.
+it is sent to a model on another machine, which its adapter declares as `remote`); the local
+record keeps the user's own text.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
-from urllib.parse import urlparse
 
 from app.documents.search import place
 from app.errors import GuardrailBlockedError
 from app.guardrails import Guardrails, redact_pii
 from app.guardrails.injection import scan_chunks
-from app.ports import ChatMessage, ModelInfo
-
-_LOCAL_HOSTS = {"localhost", "::1", "0.0.0.0"}
-
-
-def is_remote(info: ModelInfo | None, ollama_host: str) -> bool:
-    """True when the answering model runs on another machine (an Ollama server that is not this one)."""
-    if info is None or info.backend != "ollama":
-        return False
-    host = (urlparse(ollama_host).hostname or "").lower()
-    return not (host in _LOCAL_HOSTS or host.startswith("127."))
+from app.ports import ChatMessage, ChatModel, Chunk, GenerationParams, ModelInfo, ToolReply
 
 
 class TurnGuard:
@@ -34,7 +25,7 @@ class TurnGuard:
 
     def __init__(self, settings: Any, info: ModelInfo | None) -> None:
         self.guards = Guardrails(settings.pii_policy, settings.injection_policy)
-        self.remote = is_remote(info, settings.ollama_host)
+        self.remote = bool(info and info.remote)
         policy = settings.pii_policy
         self.redacting = policy == "redact_always" or (policy == "redact_remote" and self.remote)
         self.decisions: list[Any] = []
@@ -77,10 +68,10 @@ class TurnGuard:
                 self.decisions += self.guards.check_text(item.transcript.text, "transcript", remote=self.remote,
                                                          source=item.name)[1]
 
-    def prompt(self, messages: list[ChatMessage]) -> list[ChatMessage]:
+    def prompt(self, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
         """The prompt as it leaves for the model: personal data masked everywhere when the policy says so."""
         if not self.redacting:
-            return messages
+            return list(messages)
         return [m if m.role == "system" else replace(m, content=redact_pii(m.content)) for m in messages]
 
     def answer(self, text: str) -> None:
@@ -96,7 +87,7 @@ class TurnGuard:
 class RedactingModel:
     """A chat model whose every prompt (SQL writing and tool planning included) is masked first."""
 
-    def __init__(self, model: Any, guard: TurnGuard) -> None:
+    def __init__(self, model: ChatModel, guard: TurnGuard) -> None:
         self._model = model
         self._guard = guard
 
@@ -105,12 +96,12 @@ class RedactingModel:
         """The wrapped model's info."""
         return self._model.info
 
-    def stream(self, messages: Any, params: Any) -> Any:
+    def stream(self, messages: Sequence[ChatMessage], params: GenerationParams) -> Iterator[Chunk]:
         """Stream from the wrapped model with personal data masked."""
-        return self._model.stream(self._guard.prompt(list(messages)), params)
+        return self._model.stream(self._guard.prompt(messages), params)
 
-    def call_tools(self, messages: list[dict[str, Any]], tools: Any, params: Any) -> Any:
-        """Ollama tool round with personal data masked."""
-        masked = [m if m.get("role") == "system" else {**m, "content": redact_pii(m.get("content") or "")}
-                  for m in messages]
-        return self._model.call_tools(masked, tools, params)
+    def call_tools(
+        self, messages: Sequence[ChatMessage], tools: Sequence[dict[str, Any]], params: GenerationParams
+    ) -> ToolReply:
+        """A tool-calling round of the wrapped model with personal data masked."""
+        return self._model.call_tools(self._guard.prompt(messages), tools, params)

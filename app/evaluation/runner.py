@@ -20,6 +20,8 @@ from app.evaluation.items import ItemScorer
 from app.evaluation.loader import DOCQA, SQL, EvalSet
 from app.evaluation.metrics import aggregate
 from app.evaluation.store import CANCELLED, FAILED, FINISHED, EvaluationStore
+from app.llm.model_files import CATALOG
+from app.llm.selector import parse_model_spec
 
 Progress = Callable[[float, str], None]
 KINDS = ("retrieval", "sql", "answers")
@@ -36,18 +38,15 @@ class RunOptions:
 
 
 def parse_model(spec: str | None) -> dict[str, str] | None:
-    """A model spec as a router override ({"backend", "embedded_model" | "ollama_model"}); None = settings."""
-    from app.llm.model_files import CATALOG
+    """A model spec as a router override ({"backend", "embedded_model" | "ollama_model"}); None = settings.
 
-    if not spec:
+    A run names its backend: a bare name must be an embedded key (an Ollama model is `ollama:NAME`)."""
+    model = parse_model_spec(spec)
+    if model is None:
         return None
-    backend, _, name = spec.partition(":")
-    if backend == "ollama" and name:
-        return {"backend": "ollama", "ollama_model": name}
-    key = name if backend == "embedded" else spec
-    if key not in CATALOG:
+    if not model.sets_backend:
         raise BadInputError(f"Unknown model {spec!r}.", f"Use embedded:KEY ({', '.join(CATALOG)}) or ollama:NAME.")
-    return {"backend": "embedded", "embedded_model": key}
+    return model.overrides()
 
 
 def parse_only(text: str | None) -> tuple[str, ...]:

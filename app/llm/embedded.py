@@ -8,9 +8,16 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from app.errors import GenerationError, InsufficientMemoryError, ModelUnavailableError, PromptTooLongError
+from app.errors import (
+    CapabilityError,
+    GenerationError,
+    InsufficientMemoryError,
+    ModelUnavailableError,
+    PromptTooLongError,
+)
+from app.llm import qwen_tools
 from app.llm.model_files import Progress, ensure_model_file, get_model
-from app.ports import ChatMessage, Chunk, GenerationParams, ModelInfo, Usage
+from app.ports import ChatMessage, Chunk, GenerationParams, ModelInfo, ToolReply, Usage
 
 _DONE = object()
 # Bytes of KV cache per token of context, generous for the packaged models (Qwen 1.5B: ~28 kB).
@@ -108,7 +115,9 @@ class EmbeddedChatModel:
             backend=self.backend,
             name=model_key,
             supports_images=False,  # no vision-language GGUF exists in any registry
-            supports_tools=model_key.startswith("qwen"),
+            supports_tools=model_key.startswith("qwen"),  # through Qwen's text format (qwen_tools.py)
+            plans_tools=False,  # too small to be trusted with the choice in "auto" tool mode
+            remote=False,
             context_window=n_ctx,
             digest=self._spec.sha256,
             details={"file": self._spec.display_name, "threads": threads},
@@ -121,16 +130,21 @@ class EmbeddedChatModel:
 
     def load(self, progress: Progress | None = None) -> None:
         """Assemble, verify and load the model file (idempotent)."""
+        self._loaded(progress)
+
+    def _loaded(self, progress: Progress | None = None) -> _LoadedServer:
         if self._server is not None:
-            return
-        path = ensure_model_file(self._spec.key, self._models_dir, progress or self._progress)
-        if progress or self._progress:
-            (progress or self._progress)(1.0, f"Loading {self._spec.display_name} into memory…")
+            return self._server
+        report = progress or self._progress
+        path = ensure_model_file(self._spec.key, self._models_dir, report)
+        if report:
+            report(1.0, f"Loading {self._spec.display_name} into memory…")
         self._server = _get_server(path, self._threads, self._n_ctx, self._spec.ram_gb, self._batch_threads)
+        return self._server
 
     def stream(self, messages: Sequence[ChatMessage], params: GenerationParams) -> Iterator[Chunk]:
         """Stream an answer; closing the iterator cancels generation in llama.cpp."""
-        self.load()
+        loaded = self._loaded()
         request: dict[str, Any] = {
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "stream": True,
@@ -141,12 +155,23 @@ class EmbeddedChatModel:
         }
         if params.seed is not None:
             request["seed"] = params.seed
-        return self._run(request)
+        return self._run(loaded, request)
 
-    def _run(self, request: dict[str, Any]) -> Iterator[Chunk]:
+    def call_tools(
+        self, messages: Sequence[ChatMessage], tools: Sequence[dict[str, Any]], params: GenerationParams
+    ) -> ToolReply:
+        """One tool-calling round in Qwen's text format (tools in the prompt, `<tool_call>` replies)."""
+        if not self._info.supports_tools:
+            raise CapabilityError(
+                f"The embedded model '{self._info.name}' cannot call tools.",
+                "Pick a Qwen model, or set the tool mode to 'router' in Settings.",
+            )
+        return qwen_tools.call_tools(self.stream, messages, tools, params)
+
+    def _run(self, loaded: _LoadedServer, request: dict[str, Any]) -> Iterator[Chunk]:
         events: queue.Queue = queue.Queue()
         cancel = threading.Event()
-        server = self._server.server
+        server = loaded.server
 
         def on_chunk(chunk: dict) -> bool:
             events.put(chunk)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 import ollama
@@ -17,10 +18,18 @@ from app.errors import (
     ModelNotFoundError,
     ModelUnavailableError,
 )
-from app.ports import ChatMessage, Chunk, GenerationParams, ModelInfo, Usage
+from app.llm import qwen_tools
+from app.ports import ChatMessage, Chunk, GenerationParams, ModelInfo, ToolReply, ToolRequest, Usage
 
 SUGGESTED_CHAT_MODEL = "qwen2.5:7b"
 SUGGESTED_VISION_MODEL = "gemma3:4b"
+_LOCAL_HOSTS = {"localhost", "::1", "0.0.0.0"}
+
+
+def is_remote_host(host: str) -> bool:
+    """True when an Ollama host URL points at another machine (prompts sent there leave this one)."""
+    name = (urlparse(host).hostname or "").lower()
+    return not (name in _LOCAL_HOSTS or name.startswith("127."))
 
 
 def unreachable_error(host: str) -> ModelUnavailableError:
@@ -100,6 +109,8 @@ class OllamaServer:
             name=name,
             supports_images="vision" in capabilities,
             supports_tools="tools" in capabilities,
+            plans_tools="tools" in capabilities,  # served models are large enough to pick their own tools
+            remote=is_remote_host(self.host),
             context_window=_context_length(shown.modelinfo or {}),
             digest=digest,
             details={
@@ -119,7 +130,7 @@ def model_not_pulled(name: str) -> ModelNotFoundError:
     return ModelNotFoundError(f"The Ollama model '{name}' is not pulled.", f"Run `ollama pull {name}`.")
 
 
-def _context_length(model_info: dict[str, Any]) -> int:
+def _context_length(model_info: Mapping[str, Any]) -> int:
     for key, value in model_info.items():
         if key.endswith(".context_length") and isinstance(value, int):
             return value
@@ -163,23 +174,32 @@ class OllamaChatModel:
         return self._generate(payload, options)
 
     def call_tools(
-        self, messages: Sequence[dict[str, Any]], tools: list[dict[str, Any]], params: GenerationParams
-    ) -> tuple[str, list[dict[str, Any]], Usage]:
-        """One non-streamed round with Ollama's native `tools`: (content, [{"name", "arguments"}], usage)."""
-        options = {"num_ctx": self._num_ctx, "temperature": params.temperature, "num_predict": params.max_tokens}
+        self, messages: Sequence[ChatMessage], tools: Sequence[dict[str, Any]], params: GenerationParams
+    ) -> ToolReply:
+        """One non-streamed round with Ollama's native `tools`; calls a model writes as text are read too."""
+        if not self._info.supports_tools:
+            raise CapabilityError(
+                f"The model '{self._info.name}' cannot call tools.",
+                "Pick a model with tool support, or set the tool mode to 'router' in Settings.",
+            )
+        options: dict[str, Any] = {
+            "num_ctx": self._num_ctx, "temperature": params.temperature, "num_predict": params.max_tokens,
+        }
         if params.seed is not None:
             options["seed"] = params.seed
         with self._errors():
             response = self._server.client().chat(
-                model=self._info.name, messages=list(messages), tools=tools, stream=False, options=options
+                model=self._info.name, messages=[_to_ollama(m) for m in messages], tools=list(tools),
+                stream=False, options=options,
             )
         message = response.message
+        content = message.content or ""
         calls = [
-            {"name": call.function.name, "arguments": dict(call.function.arguments or {})}
+            qwen_tools.request_from_json({"name": call.function.name, "arguments": dict(call.function.arguments or {})})
             for call in (message.tool_calls or [])
-        ]
+        ] or qwen_tools.parse_calls(content)
         usage = Usage(int(response.prompt_eval_count or 0), int(response.eval_count or 0), response.done_reason or "")
-        return message.content or "", calls, usage
+        return ToolReply(content, tuple(calls), usage)
 
     def _generate(self, payload: list[dict[str, Any]], options: dict[str, Any]) -> Iterator[Chunk]:
         name = self._info.name
@@ -228,4 +248,12 @@ def _to_ollama(message: ChatMessage) -> dict[str, Any]:
     data: dict[str, Any] = {"role": message.role, "content": message.content}
     if message.images:
         data["images"] = [ollama.Image(value=img) for img in message.images]
+    if message.tool_calls:
+        data["tool_calls"] = [_call_to_ollama(call) for call in message.tool_calls]
+    if message.tool_name:
+        data["tool_name"] = message.tool_name
     return data
+
+
+def _call_to_ollama(call: ToolRequest) -> dict[str, Any]:
+    return {"function": {"name": call.name, "arguments": call.arguments}}

@@ -1,4 +1,4 @@
-"""Picks the chat backend from settings: Ollama, embedded, or auto (Ollama when usable)."""
+"""Picks the chat backend from settings: Ollama, embedded, or auto (Ollama when usable); parses model specs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from app.errors import AssistantError, ModelNotFoundError
+from app.errors import AssistantError, BadInputError, ModelNotFoundError
+from app.llm.embedded import EmbeddedChatModel
 from app.llm.model_files import CATALOG, Progress, is_installed
 from app.llm.ollama import SUGGESTED_CHAT_MODEL, OllamaChatModel, OllamaModelEntry, OllamaServer
 from app.ports import ChatModel
@@ -15,6 +16,44 @@ from app.settings import Settings
 # How long a probe of the Ollama server is trusted; keeps every rerun from paying a round trip.
 _PROBE_TTL_S = 10.0
 _PROBE_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model named by the user: `embedded:KEY`, `ollama:NAME`, or a bare name (see parse_model_spec)."""
+
+    backend: str  # "embedded" | "ollama"
+    name: str
+    # False for a bare name that is not an embedded key: taken as an Ollama model, used when Ollama answers
+    # (the configured backend stays; "auto" still falls back to the embedded model).
+    sets_backend: bool = True
+
+    def __str__(self) -> str:
+        return f"{self.backend}:{self.name}"
+
+    def overrides(self) -> dict[str, str]:
+        """The router overrides that select this model (a bare Ollama name leaves the backend as configured)."""
+        if self.backend == "ollama":
+            chosen = {"ollama_model": self.name}
+            return {"backend": "ollama", **chosen} if self.sets_backend else chosen
+        return {"backend": "embedded", "embedded_model": self.name}
+
+
+def parse_model_spec(text: str | None) -> ModelSpec | None:
+    """The one reading of a model spec: `embedded:KEY`, `ollama:NAME`, a bare embedded key, or a bare
+    Ollama model name; None or "" means the model in settings. An unknown embedded key is refused."""
+    if not text:
+        return None
+    backend, _, name = text.partition(":")
+    if backend == "ollama" and name:
+        return ModelSpec("ollama", name)
+    if backend == "embedded":
+        if name not in CATALOG:
+            raise BadInputError(f"Unknown model {text!r}.", f"Use embedded:KEY ({', '.join(CATALOG)}) or ollama:NAME.")
+        return ModelSpec("embedded", name)
+    if text in CATALOG:
+        return ModelSpec("embedded", text)
+    return ModelSpec("ollama", text, sets_backend=False)
 
 
 @dataclass
@@ -142,9 +181,7 @@ class ModelRouter:
             entry = next((e for e in self._entries if e.name in (choice.model, f"{choice.model}:latest")), None)
             info = self._ollama.model_info(choice.model, entry.digest if entry else "")
             return OllamaChatModel(self._ollama, info, settings.ollama_num_ctx)
-        from app.llm.embedded import EmbeddedChatModel  # heavy import only when needed
-
-        model = EmbeddedChatModel(
+        model = EmbeddedChatModel(  # llama.cpp itself is imported only when the model loads
             choice.model, settings.resolved_models_dir, settings.embedded_threads, settings.embedded_ctx, progress,
             batch_threads=settings.embedded_batch_threads,
         )

@@ -11,7 +11,7 @@ from app.chat.export import conversation_markdown
 from app.container import Services
 from app.documents.media import content_kind, read_head
 from app.errors import AssistantError
-from app.llm.selector import embedded_choices
+from app.llm.selector import ModelSpec, embedded_choices
 from app.ui.common import KEY_CONVERSATION, KEY_MODEL_CHOICE, progress_reporter, report_render_error, show_error
 from storage.conversations import ERROR, INTERRUPTED, STOPPED, STREAMING, Message, Scope
 
@@ -97,12 +97,12 @@ def _embedded_choices(configured: str) -> dict[str, str]:
 
 def model_picker(services: Services) -> None:
     """Per-session model choice: follow Settings, an embedded model, or a pulled Ollama model."""
-    options: dict[str, dict | None] = {"As in Settings": None}
+    options: dict[str, str | None] = {"As in Settings": None}  # label -> model spec (read by model_choice())
     for key, label in _embedded_choices(services.settings.embedded_model).items():
-        options[f"Embedded · {label}"] = {"backend": "embedded", "embedded_model": key}
+        options[f"Embedded · {label}"] = str(ModelSpec("embedded", key))
     status = services.router.ollama_status()
     for name in status.models:
-        options[f"Ollama · {name}"] = {"backend": "ollama", "ollama_model": name}
+        options[f"Ollama · {name}"] = str(ModelSpec("ollama", name))
     current = st.session_state.get(KEY_MODEL_CHOICE)
     labels = list(options)
     index = next((i for i, v in enumerate(options.values()) if v == current), 0)

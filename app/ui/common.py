@@ -12,6 +12,7 @@ import streamlit as st
 
 from app.container import Services, build_services
 from app.errors import AssistantError
+from app.llm.selector import parse_model_spec
 from app.settings import load_settings
 
 # Session-state keys, namespaced by page so pages never collide.
@@ -58,8 +59,9 @@ def progress_reporter(label: str) -> tuple[Callable[[float, str], None], Callabl
 
 
 def model_choice() -> dict | None:
-    """This browser session's model choice (None = follow Settings)."""
-    return st.session_state.get(KEY_MODEL_CHOICE)
+    """This browser session's model choice as router overrides (None = follow Settings)."""
+    spec = parse_model_spec(st.session_state.get(KEY_MODEL_CHOICE))
+    return spec.overrides() if spec else None
 
 
 def status_panel(services: Services) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from app.chat.tools.focus import PASTED_TEXT_CHARS, about_unreadable, more_wanted
-from app.chat.tools.native import plan_with_ollama, plan_with_qwen
+from app.chat.tools.native import plan_tools
 from app.chat.tools.routing import PreviousTurn, route, table_vocabulary
 from app.chat.tools.specs import (
     DESCRIBE_IMAGE,
@@ -126,11 +126,11 @@ def _unique(items: list[str]) -> list[str]:
 
 def tool_mode(setting: str, info: ModelInfo) -> str:
     """'native' or 'router' for this model. 'auto' uses native tool calling only where the model advertises it
-    and is large enough to plan (Ollama models with the tools capability); the small embedded models
-    route by rules, which the assistant benchmark measured as more accurate and faster for them."""
+    and declares itself able to plan (`plans_tools`: Ollama models with the tools capability); the small
+    embedded models route by rules, which the assistant benchmark measured as more accurate and faster for them."""
     if setting in ("native", "router"):
         return setting if (setting == "router" or info.supports_tools) else "router"
-    return "native" if info.backend == "ollama" and info.supports_tools else "router"
+    return "native" if info.plans_tools and info.supports_tools else "router"
 
 
 def _plan_natively(turn: Any, info: ModelInfo, box: ToolBox, previous: PreviousTurn | None) -> None:
@@ -151,10 +151,7 @@ def _plan_natively(turn: Any, info: ModelInfo, box: ToolBox, previous: PreviousT
         context = f"Previous question in this conversation: {previous.question}{sql}\nNow: "
     if specs:
         try:
-            if info.backend == "ollama":
-                plan_with_ollama(turn.model, turn.model_question, specs, execute, on_call, context)
-            else:
-                plan_with_qwen(turn.model, turn.model_question, specs, execute, on_call, context)
+            plan_tools(turn.model, turn.model_question, specs, execute, on_call, context)
         except AssistantError as exc:
             failed = ToolCall("plan_tools", {"question": turn.question}, error=f"Tool planning failed: {exc.message}")
             box.failed_call(failed)

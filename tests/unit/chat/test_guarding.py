@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from app.chat.assistant import Assistant
-from app.chat.guard import is_remote
+from app.chat.guard import TurnGuard
 from app.documents.search import Passage
 from app.errors import GuardrailBlockedError
+from app.llm.embedded import EmbeddedChatModel
+from app.llm.ollama import OllamaServer, is_remote_host
 from app.ports import ModelInfo
 from storage.conversations import ConversationStore
 from storage.records import SqliteRecordStore
@@ -96,8 +98,14 @@ def test_detect_policy_flags_but_sends_the_text_unchanged(build, fake_model):
     assert [(d["guard"], d["action"]) for d in result.guardrails] == [("pii", "flagged")]
 
 
-def test_only_an_ollama_server_on_another_machine_is_remote():
-    ollama = ModelInfo(backend="ollama", name="m")
-    assert is_remote(ollama, "http://10.0.0.5:11434")
-    assert not is_remote(ollama, "http://127.0.0.1:11434") and not is_remote(ollama, "http://localhost:11434")
-    assert not is_remote(ModelInfo(backend="embedded", name="m"), "http://10.0.0.5:11434")
+def test_only_an_ollama_server_on_another_machine_is_remote(settings_factory, fake_ollama):
+    # The adapter declares `remote`; the guard reads only that (no backend name, no host).
+    assert is_remote_host("http://10.0.0.5:11434")
+    assert not is_remote_host("http://127.0.0.1:11434") and not is_remote_host("http://localhost:11434")
+    fake_ollama.add_model("m")
+    assert not OllamaServer(fake_ollama.host).model_info("m").remote  # the local test server is on 127.0.0.1
+    assert not EmbeddedChatModel("qwen2.5-coder-0.5b", settings_factory().resolved_models_dir).info.remote
+    settings = settings_factory()
+    assert TurnGuard(settings, ModelInfo(backend="ollama", name="m", remote=True)).remote
+    assert not TurnGuard(settings, ModelInfo(backend="ollama", name="m", remote=False)).remote
+    assert not TurnGuard(settings, None).remote

@@ -6,18 +6,18 @@ import json
 
 import pytest
 
-from app.chat.tools.native import (
-    MAX_CALLS,
-    MAX_ROUNDS,
-    call_from_json,
-    parse_qwen_calls,
-    plan_with_ollama,
-    plan_with_qwen,
-    qwen_tool_system,
-)
+from app.chat.tools.native import MAX_CALLS, MAX_ROUNDS, plan_tools, planner_instructions
 from app.chat.tools.specs import RUN_SQL, SEARCH_DOCUMENTS, Resources, ToolCall, tool_specs, validate
+from app.llm.qwen_tools import parse_calls as parse_qwen_calls
+from app.llm.qwen_tools import request_from_json as call_from_json
+from app.llm.qwen_tools import tool_system
 
 SPECS = tool_specs(Resources(documents=True, tables=["sales"]))
+
+
+def qwen_tool_system() -> str:
+    """The system message an embedded Qwen planner gets: the planner's instructions, then Qwen's tool prompt."""
+    return tool_system(planner_instructions(SPECS), SPECS)
 
 
 def block(tool: str, **arguments: str) -> str:
@@ -133,11 +133,11 @@ def test_a_call_that_already_failed_stays_failed():
     assert call.error == "The tool call is not valid JSON."
 
 
-# plan_with_qwen -----------------------------------------------------------------------------------------
+# plan_tools, Qwen text format -----------------------------------------------------------------------------------------
 
 
 def test_qwen_tool_prompt_lists_the_specs():
-    system = qwen_tool_system(SPECS)
+    system = qwen_tool_system()
     assert "<tools>" in system and "</tools>" in system and "<tool_call>" in system
     assert all(json.dumps(spec) in system for spec in SPECS)
     assert "NONE" in system
@@ -148,14 +148,14 @@ def test_a_valid_call_is_executed_then_done(fake_model):
     fake_model.queue("DONE")
     rec = Recorder()
 
-    rounds = plan_with_qwen(fake_model, "What is the total revenue?", SPECS, rec.execute, rec.on_call)
+    rounds = plan_tools(fake_model, "What is the total revenue?", SPECS, rec.execute, rec.on_call)
 
     assert rounds == 2
     assert [(c.name, c.arguments) for c in rec.executed] == [(RUN_SQL, {"question": "total revenue"})]
     assert rec.failed == []
     first, second = fake_model.sent
     assert [m.role for m in first] == ["system", "user"]
-    assert first[0].content == qwen_tool_system(SPECS) and first[1].content == "What is the total revenue?"
+    assert first[0].content == qwen_tool_system() and first[1].content == "What is the total revenue?"
     assert [m.role for m in second] == ["system", "user", "assistant", "user"]
     assert second[2].content.endswith("</tool_call>")
     assert second[3].content == "<tool_response>\nresult 1 of run_sql\n</tool_response>"
@@ -166,7 +166,7 @@ def test_two_calls_in_one_reply_are_both_executed(fake_model):
     fake_model.queue(block(RUN_SQL, question="total revenue") + block(SEARCH_DOCUMENTS, query="revenue definition"))
     fake_model.queue("DONE")
     rec = Recorder()
-    plan_with_qwen(fake_model, "q", SPECS, rec.execute, rec.on_call)
+    plan_tools(fake_model, "q", SPECS, rec.execute, rec.on_call)
     assert [c.name for c in rec.executed] == [RUN_SQL, SEARCH_DOCUMENTS]
     responses = fake_model.sent[1][-1].content
     assert responses.count("<tool_response>") == 2 and "result 2 of search_documents" in responses
@@ -175,7 +175,7 @@ def test_two_calls_in_one_reply_are_both_executed(fake_model):
 def test_no_call_at_all_ends_after_one_round(fake_model):
     fake_model.queue("DONE")
     rec = Recorder()
-    assert plan_with_qwen(fake_model, "Hello", SPECS, rec.execute, rec.on_call) == 1
+    assert plan_tools(fake_model, "Hello", SPECS, rec.execute, rec.on_call) == 1
     assert rec.executed == [] and rec.failed == []
 
 
@@ -184,7 +184,7 @@ def test_a_malformed_call_is_a_failed_step_and_never_executed(fake_model):
     fake_model.queue("DONE")
     rec = Recorder()
 
-    plan_with_qwen(fake_model, "What is the total?", SPECS, rec.execute, rec.on_call)
+    plan_tools(fake_model, "What is the total?", SPECS, rec.execute, rec.on_call)
 
     assert rec.executed == []
     (failed,) = rec.failed
@@ -197,7 +197,7 @@ def test_an_unknown_tool_is_a_failed_step(fake_model):
     fake_model.queue("DONE")
     rec = Recorder()
 
-    plan_with_qwen(fake_model, "Delete the sales table", SPECS, rec.execute, rec.on_call)
+    plan_tools(fake_model, "Delete the sales table", SPECS, rec.execute, rec.on_call)
 
     assert rec.executed == []
     (failed,) = rec.failed
@@ -209,7 +209,7 @@ def test_a_call_with_a_missing_argument_is_a_failed_step(fake_model):
     fake_model.queue(block(RUN_SQL, sql="SELECT 1"))
     fake_model.queue("DONE")
     rec = Recorder()
-    plan_with_qwen(fake_model, "q", SPECS, rec.execute, rec.on_call)
+    plan_tools(fake_model, "q", SPECS, rec.execute, rec.on_call)
     assert rec.executed == [] and "needs the argument(s) question" in rec.failed[0].error
 
 
@@ -219,7 +219,7 @@ def test_the_model_repeating_a_call_is_refused_the_second_time(fake_model):
     fake_model.queue("DONE")
     rec = Recorder()
 
-    rounds = plan_with_qwen(fake_model, "What is the total revenue?", SPECS, rec.execute, rec.on_call)
+    rounds = plan_tools(fake_model, "What is the total revenue?", SPECS, rec.execute, rec.on_call)
 
     assert rounds == 3
     assert len(rec.executed) == 1
@@ -232,7 +232,7 @@ def test_a_repeat_within_one_reply_is_refused(fake_model):
     fake_model.queue(block(SEARCH_DOCUMENTS, query="refund") + block(SEARCH_DOCUMENTS, query="refund"))
     fake_model.queue("DONE")
     rec = Recorder()
-    plan_with_qwen(fake_model, "q", SPECS, rec.execute, rec.on_call)
+    plan_tools(fake_model, "q", SPECS, rec.execute, rec.on_call)
     assert len(rec.executed) == 1 and len(rec.failed) == 1 and "already made" in rec.failed[0].error
 
 
@@ -241,7 +241,7 @@ def test_a_model_calling_tools_forever_is_bounded_by_the_rounds(fake_model):
         fake_model.queue(block(RUN_SQL, question=f"question {n}"))
     rec = Recorder()
 
-    rounds = plan_with_qwen(fake_model, "q", SPECS, rec.execute, rec.on_call)
+    rounds = plan_tools(fake_model, "q", SPECS, rec.execute, rec.on_call)
 
     assert rounds == MAX_ROUNDS
     assert len(fake_model.sent) == MAX_ROUNDS  # never asked again
@@ -253,7 +253,7 @@ def test_a_model_calling_many_tools_at_once_is_bounded_by_the_calls(fake_model):
     fake_model.queue("DONE")
     rec = Recorder()
 
-    rounds = plan_with_qwen(fake_model, "q", SPECS, rec.execute, rec.on_call)
+    rounds = plan_tools(fake_model, "q", SPECS, rec.execute, rec.on_call)
 
     assert rounds == 1 and len(fake_model.sent) == 1  # the limit ends the planning at once
     assert len(rec.executed) == MAX_CALLS
@@ -264,11 +264,11 @@ def test_failed_calls_count_towards_the_limit(fake_model):
     fake_model.queue(block("nope") * MAX_CALLS)
     fake_model.queue(block(RUN_SQL, question="q"))
     rec = Recorder()
-    assert plan_with_qwen(fake_model, "q", SPECS, rec.execute, rec.on_call) == 1
+    assert plan_tools(fake_model, "q", SPECS, rec.execute, rec.on_call) == 1
     assert rec.executed == [] and len(rec.failed) == MAX_CALLS
 
 
-# plan_with_ollama (through the Ollama adapter and a local fake server) ----------------------------------
+# plan_tools, Ollama (through the Ollama adapter and a local fake server) ----------------------------------
 
 
 @pytest.fixture()
@@ -288,7 +288,7 @@ def test_ollama_tool_calls_are_executed_then_done(fake_ollama, ollama_model):
     fake_ollama.reply_tool_calls(content="DONE")
     rec = Recorder()
 
-    rounds = plan_with_ollama(
+    rounds = plan_tools(
         ollama_model, "Total revenue, and how is revenue defined?", SPECS, rec.execute, rec.on_call
     )
 
@@ -319,7 +319,7 @@ def test_ollama_unknown_and_repeated_calls_are_failed_steps(fake_ollama, ollama_
     fake_ollama.reply_tool_calls(content="DONE")
     rec = Recorder()
 
-    assert plan_with_ollama(ollama_model, "q", SPECS, rec.execute, rec.on_call) == 3
+    assert plan_tools(ollama_model, "q", SPECS, rec.execute, rec.on_call) == 3
 
     assert [c.arguments for c in rec.executed] == [{"question": "total"}]
     assert [c.name for c in rec.failed] == ["shell", RUN_SQL]
@@ -332,7 +332,7 @@ def test_ollama_calls_written_as_text_are_parsed(fake_ollama, ollama_model):
     fake_ollama.reply_tool_calls(content=block(SEARCH_DOCUMENTS, query="refund policy"))
     fake_ollama.reply_tool_calls(content="DONE")
     rec = Recorder()
-    plan_with_ollama(ollama_model, "q", SPECS, rec.execute, rec.on_call)
+    plan_tools(ollama_model, "q", SPECS, rec.execute, rec.on_call)
     assert [(c.name, c.arguments) for c in rec.executed] == [(SEARCH_DOCUMENTS, {"query": "refund policy"})]
 
 
@@ -340,7 +340,7 @@ def test_ollama_calling_tools_forever_is_bounded(fake_ollama, ollama_model):
     for n in range(MAX_ROUNDS + 2):
         fake_ollama.reply_tool_calls({"name": RUN_SQL, "arguments": {"question": f"q{n}"}})
     rec = Recorder()
-    assert plan_with_ollama(ollama_model, "q", SPECS, rec.execute, rec.on_call) == MAX_ROUNDS
+    assert plan_tools(ollama_model, "q", SPECS, rec.execute, rec.on_call) == MAX_ROUNDS
     assert len(fake_ollama.chat_requests()) == MAX_ROUNDS and len(rec.executed) == MAX_ROUNDS
 
 
@@ -352,7 +352,7 @@ def test_streamed_chat_still_works_next_to_tool_replies(fake_ollama, ollama_mode
     text = "".join(c.text for c in ollama_model.stream([ChatMessage("user", "Capital?")], GenerationParams()))
     assert text == "Paris."
     rec = Recorder()
-    assert plan_with_ollama(ollama_model, "q", SPECS, rec.execute, rec.on_call) == 1
+    assert plan_tools(ollama_model, "q", SPECS, rec.execute, rec.on_call) == 1
 
 
 def test_a_call_without_tags_is_read_because_llama_cpp_drops_special_tokens():

@@ -25,7 +25,8 @@ QUALITY = ("hit@1", "hit@5", "mrr", "execution_accuracy", "correctness_f1", "con
 class RuleModel:
     """Answers by what the prompt is (grounded answer, judge, SQL, phrasing), so the order of calls does not matter."""
 
-    info = ModelInfo(backend="fake", name="rule-model", context_window=8192, digest="d" * 64)
+    info = ModelInfo(backend="fake", name="rule-model", supports_tools=False, remote=False, context_window=8192,
+                     digest="d" * 64)
 
     def __init__(self) -> None:
         self.prompts: list[str] = []

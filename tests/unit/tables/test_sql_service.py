@@ -24,7 +24,8 @@ class ScriptedModel:
     def __init__(self, replies: list[str], context_window: int = 4096) -> None:
         self.replies = list(replies)
         self.sent: list[list[ChatMessage]] = []
-        self._info = ModelInfo(backend="fake", name="scripted", context_window=context_window)
+        self._info = ModelInfo(backend="fake", name="scripted", supports_tools=False, remote=False,
+                               context_window=context_window)
 
     @property
     def info(self) -> ModelInfo:
