@@ -1,4 +1,4 @@
-"""Evaluation page widgets: pick a set and a model, run with progress, show results, history and comparisons."""
+"""The Evaluation page: pick a set and a model, run with progress, show results, history and comparisons."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from app.container import Services
 from app.errors import AssistantError
 from app.evaluation.metrics import COST_METRICS, QUALITY_METRICS
 from app.evaluation.runner import KINDS
 from app.evaluation.service import Evaluations, RunOptions, load_set
 from app.evaluation.store import CANCELLED
+from app.llm.selector import embedded_choices
 from app.ui.common import progress_reporter, show_error
 
 KEY_RUN = "evaluation.run_id"
@@ -23,10 +25,55 @@ AS_IN_SETTINGS = "As in Settings"
 _ROOT = Path(__file__).resolve().parents[2]
 
 
-def model_options(services: Any) -> dict[str, str | None]:
-    """Label -> model spec: the settings' model, every embedded model, and the models Ollama has pulled."""
-    from app.llm.selector import embedded_choices
+def evaluation_page(services: Services) -> None:
+    """The whole Evaluation page: a new run, the run shown, the history and a comparison of two runs."""
+    evals = Evaluations(services)
+    st.title("Evaluation")
+    st.caption(
+        "Score retrieval (hit@k, MRR), SQL (execution accuracy) and answers (faithfulness, relevance, "
+        "context recall, correctness) on a JSONL set; every run is kept for comparison."
+    )
+    with st.expander("New run", expanded=not evals.list_runs()):
+        run_form(services, evals)
+    runs = evals.list_runs()
+    if not runs:
+        st.info("No runs yet. Choose a set and a model above and press **Run evaluation**.")
+        return
+    ids = [r["id"] for r in runs]
+    labels = {r["id"]: f"{r['id']} · {r['set_name']} · {r['model']} · {r['started_at']}" for r in runs}
+    shown = st.session_state.get(KEY_RUN) if st.session_state.get(KEY_RUN) in ids else ids[0]
+    chosen = st.selectbox("Run", ids, index=ids.index(shown), format_func=lambda i: labels[i], key=KEY_SHOWN)
+    try:
+        show_run(evals.get_run(chosen))
+    except AssistantError as exc:
+        show_error(exc)
+    st.subheader("History")
+    st.dataframe(history_frame(runs), hide_index=True, key="evaluation.history")
+    st.subheader("Compare two runs")
+    if len(runs) < 2:
+        st.info("Run a set twice (e.g. with another model) to compare.")
+    else:
+        compare_picker(evals, ids, labels)
 
+
+def compare_picker(evals: Evaluations, ids: list[int], labels: dict[int, str]) -> None:
+    """Two run pickers (by default the newest run against the previous run of its set) and their comparison."""
+    left, right = st.columns(2)
+    # By default: the newest run against the previous run of the same set (what the regression check uses).
+    previous = evals.get_run(ids[0])["previous_id"]
+    default_a = ids.index(previous) if previous in ids else 1
+    run_a = left.selectbox("Run A (before)", ids, index=default_a, format_func=lambda i: labels[i],
+                           key="evaluation.compare_a")
+    run_b = right.selectbox("Run B (after)", ids, index=0, format_func=lambda i: labels[i],
+                            key="evaluation.compare_b")
+    if run_a == run_b:
+        st.info("Pick two different runs.")
+    else:
+        show_comparison(evals.compare(run_a, run_b))
+
+
+def model_options(services: Services) -> dict[str, str | None]:
+    """Label -> model spec: the settings' model, every embedded model, and the models Ollama has pulled."""
     options: dict[str, str | None] = {AS_IN_SETTINGS: None}
     embedded = embedded_choices(services.settings.embedded_model)  # test-only models only when configured
     options.update({f"{label} (embedded)": f"embedded:{key}" for key, label in embedded.items()})
@@ -76,7 +123,7 @@ def stopped_notice(evals: Evaluations) -> None:
         st.info("The evaluation was stopped before its first item.", icon=":material/stop_circle:")
 
 
-def run_form(services: Any, evals: Evaluations) -> None:
+def run_form(services: Services, evals: Evaluations) -> None:
     """Set, model, metric groups and limit; runs with a progress bar and stores the run id in the session."""
     stopped_notice(evals)
     path = pick_set(evals)

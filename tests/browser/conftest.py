@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.fixtures.paths import ROOT
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Flags the machine needs: no sandbox as root, and no background calls to a network that is not there.
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
