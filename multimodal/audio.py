@@ -15,9 +15,9 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from app.errors import BadInputError
+from multimodal.kinds import SUPPORTED_AUDIO, looks_like_text, sniff_audio
 
 SAMPLE_RATE = 16_000
-SUPPORTED_AUDIO = "WAV, MP3, M4A/AAC, OGG (Vorbis/Opus), FLAC, WebM"
 MIN_SECONDS = 0.5  # whisper hallucinates on shorter clips; ask for a real recording instead
 MAX_DECODE_ERRORS = 50  # give up on a file that is mostly damage rather than skip forever
 # Peak below about -60 dBFS: nothing audible, so nothing to transcribe.
@@ -92,42 +92,6 @@ def is_cancelled(cancel: Cancel | None) -> bool:
     return bool(cancel())
 
 
-def sniff_audio(head: bytes) -> str | None:
-    """Container family from magic bytes, or None when unknown."""
-    if head[:4] == b"RIFF" and head[8:12] in (b"WAVE", b"AVI "):
-        return "wav" if head[8:12] == b"WAVE" else "avi"
-    if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
-        return "mp3/aac"
-    if head[:4] == b"fLaC":
-        return "flac"
-    if head[:4] == b"OggS":
-        return "ogg"
-    if head[4:8] == b"ftyp":
-        return "mp4"
-    if head[:4] == b"\x1a\x45\xdf\xa3":
-        return "webm/mkv"
-    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
-        return "aiff"
-    if head[:4] == b"caff" or head[:6] == b"#!AMR\n":
-        return "caf/amr"
-    return None
-
-
-def _looks_like_text(head: bytes) -> bool:
-    if not head:
-        return False
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        # A multi-byte character cut at the end of the sniffed block is still text.
-        try:
-            text = head[:-3].decode("utf-8")
-        except UnicodeDecodeError:
-            return False
-    printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
-    return printable >= 0.95 * max(1, len(text))
-
-
 def _open_binary(source: AudioSource) -> BinaryIO:
     if isinstance(source, (bytes, bytearray)):
         return io.BytesIO(bytes(source))
@@ -156,7 +120,7 @@ class AudioStream:
             self.close()
             raise AudioFormatError(f"{self.name} is empty.", f"Upload an audio file ({SUPPORTED_AUDIO}).")
         kind = sniff_audio(head)
-        if kind is None and _looks_like_text(head):
+        if kind is None and looks_like_text(head):
             self.close()
             raise AudioFormatError(
                 f"{self.name} is a text file, not audio (whatever its name says).",

@@ -16,9 +16,9 @@ from typing import Any
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.errors import BadInputError
+from multimodal.kinds import SUPPORTED_IMAGES, sniff_image
 from multimodal.ocr import OcrLine, OcrResult, ocr_image
 
-SUPPORTED_IMAGES = "PNG, JPEG, GIF (first frame), WebP, BMP, TIFF, AVIF"
 # Pillow decoders we allow; anything else (EPS runs Ghostscript, PSD, ...) is refused.
 _PIL_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "BMP", "TIFF", "AVIF")
 DEFAULT_MAX_SIDE = 1344  # what common vision models take without tiling further
@@ -100,31 +100,6 @@ class PreparedImage:
     def to_pil(self) -> Image.Image:
         """Decode the prepared bytes (RGB) — for drawing OCR boxes in the UI."""
         return Image.open(io.BytesIO(self.data)).convert("RGB")
-
-
-def sniff_image(head: bytes) -> str | None:
-    """Real image format from the first bytes ('PNG', 'JPEG', ..., 'HEIC'), None if unknown."""
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "PNG"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "JPEG"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "GIF"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "WEBP"
-    if head[:2] == b"BM":
-        return "BMP"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return "TIFF"
-    if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand in (b"avif", b"avis"):
-            return "AVIF"
-        if brand in (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"):
-            return "HEIC"
-    if head[:4] == b"%PDF":
-        return "PDF"
-    return None
 
 
 def _refuse_format(kind: str | None, name: str) -> ImageFormatError:

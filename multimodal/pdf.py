@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from app.errors import BadInputError
+from multimodal.kinds import PDF_SNIFF_BYTES, sniff_pdf
 
 log = logging.getLogger(__name__)
 
-PDF_MAGIC = b"%PDF-"
-SNIFF_BYTES = 1024  # the spec tolerates junk before the header; readers look this far
 MIN_OCR_SIDE = 48  # smaller images are icons, bullets or rules, not scanned text
 MAX_OCR_IMAGES_PER_PAGE = 4
 DEFAULT_OCR_BUDGET = 300  # images OCR'd per document at most (~1 s each)
@@ -49,18 +48,11 @@ class PdfDependencyError(PdfError):
     """Decrypting the PDF needs an optional package that is not installed."""
 
 
-def sniff_kind(head: bytes) -> str:
-    """Guess the file kind from its first bytes: 'pdf', 'empty' or 'unknown'."""
-    if not head:
-        return "empty"
-    return "pdf" if PDF_MAGIC in head[:SNIFF_BYTES] else "unknown"
-
-
 def check_pdf_bytes(path: Path, name: str = "") -> None:
     """Raise a typed error unless the file starts like a PDF; messages call it `name` (default: its file name)."""
     name = name or path.name
     with path.open("rb") as fh:
-        kind = sniff_kind(fh.read(SNIFF_BYTES))
+        kind = sniff_pdf(fh.read(PDF_SNIFF_BYTES))
     if kind == "empty":
         raise EmptyFileError(f"{name} is empty (0 bytes).", "Check the file was fully copied or downloaded.")
     if kind != "pdf":

@@ -1,6 +1,7 @@
-"""Table files -> what DuckDB needs to load them: kind sniffed from bytes, encoding, clean names.
+"""Table files -> what DuckDB needs to load them: UTF-8 text, one CSV per Excel sheet, clean names.
 
-Nothing here touches the database; storage/tables.py does the loading. Everything streams:
+The kind, encoding and delimiter are sniffed in multimodal/kinds.py. Nothing here touches the database;
+storage/tables.py does the loading. Everything streams:
 files are read in fixed-size blocks so a 2 GB CSV never sits in memory.
 """
 
@@ -11,7 +12,6 @@ import csv
 import datetime as dt
 import hashlib
 import re
-import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,6 @@ from app.errors import BadInputError
 
 Progress = Callable[[float, str], None]
 BLOCK = 1 << 20
-SNIFF_BYTES = 64 * 1024
 
 # DuckDB's reserved words (duckdb_keywords() category 'reserved'); a table or column named like one
 # would force every generated query to quote it, which small models forget.
@@ -32,15 +31,6 @@ RESERVED = frozenset(
     trailing true union unique unpivot using variadic when where window with""".split()
 )
 NA_STRINGS = ("", "NA", "N/A", "n/a", "NULL", "null", "NaN", "nan", "None", "#N/A", "-")
-
-
-@dataclass(frozen=True)
-class Sniffed:
-    """What a file is, decided from its first bytes."""
-
-    kind: str  # "csv" | "excel" | "parquet" | "json" | "duckdb"
-    encoding: str = "utf-8"
-    delimiter: str | None = None
 
 
 def sha256_file(path: Path, progress: Progress | None = None) -> str:
@@ -55,98 +45,6 @@ def sha256_file(path: Path, progress: Progress | None = None) -> str:
             if progress:
                 progress(min(done / size, 1.0) * 0.1, "checksum")
     return digest.hexdigest()
-
-
-def sniff(path: Path, name: str | None = None) -> Sniffed:
-    """Decide the table kind from the file's bytes, not its extension; messages call the file `name`.
-
-    `name` is the user's file name when `path` is a temporary copy (an upload)."""
-    name = name or path.name
-    with path.open("rb") as fh:
-        head = fh.read(SNIFF_BYTES)
-    if not head:
-        raise BadInputError(f"{name} is empty.", "Choose a file that contains a table.")
-    if head.startswith(b"PAR1"):
-        return Sniffed("parquet")
-    if len(head) >= 12 and head[8:12] == b"DUCK":
-        return Sniffed("duckdb")
-    if head.startswith(b"PK\x03\x04"):
-        if _is_xlsx(path):
-            return Sniffed("excel")
-        raise BadInputError(f"{name} is a zip archive, not a table.", "Unzip it and load the files inside.")
-    if head.startswith(b"\xd0\xcf\x11\xe0"):
-        raise BadInputError(f"{name} is an old binary Excel (.xls) file.", "Save it as .xlsx or CSV first.")
-    encoding = detect_encoding(head)
-    text = head.decode(encoding, errors="replace").lstrip("\ufeff").lstrip()
-    if "\x00" in text:
-        raise BadInputError(f"{name} is not a text table or a known table format.",
-                            "Supported: CSV/TSV, Excel .xlsx, Parquet, JSON, DuckDB.")
-    if text[:1] in "[{" and _looks_like_json(text):
-        return Sniffed("json", encoding)
-    return Sniffed("csv", encoding, _sniff_delimiter(text))
-
-
-NON_TABLE_MAGIC = (b"%PDF", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"RIFF", b"ID3", b"fLaC", b"OggS", b"II*\x00",
-                   b"MM\x00*", b"\x1aE\xdf\xa3")
-
-
-def table_kind(path: Path) -> str | None:
-    """The table kind of a file for the generic ingest command, or None when it is not a table."""
-    with Path(path).open("rb") as fh:
-        head = fh.read(16)
-    if not head or head.startswith(NON_TABLE_MAGIC) or head[4:8] == b"ftyp":
-        return None
-    try:
-        found = sniff(Path(path))
-    except BadInputError:
-        return None
-    # Prose is text too: call it a table only when a delimiter was found.
-    return found.kind if found.kind != "csv" or found.delimiter else None
-
-
-def _is_xlsx(path: Path) -> bool:
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return "xl/workbook.xml" in zf.namelist()
-    except zipfile.BadZipFile:
-        return False
-
-
-def _looks_like_json(text: str) -> bool:
-    # A CSV never starts with '{' or '['; but '[' could be a bracketed header, so look for a key.
-    return text[0] == "{" or bool(re.match(r"\[\s*(\{|\[|\"|-?\d|true|false|null|\])", text))
-
-
-def detect_encoding(head: bytes) -> str:
-    """Guess the text encoding of a file's first bytes (BOM, then UTF-8, then charset detection)."""
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8"
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    try:
-        # A multi-byte character may be cut at the end of the sample: decode incrementally.
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(head).best()
-    if best is None:
-        return "cp1252"
-    name = codecs.lookup(best.encoding).name
-    # Latin-1 decodes anything; cp1252 is what spreadsheets on Windows actually write.
-    return "cp1252" if name in ("latin-1", "iso8859-1", "ascii") else name
-
-
-def _sniff_delimiter(text: str) -> str | None:
-    lines = text.splitlines()[:50]
-    if len(lines) > 1 and not text.endswith(("\n", "\r")):
-        lines = lines[:-1]  # the sample may end mid-line
-    try:
-        return csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t|").delimiter
-    except csv.Error:
-        return None  # DuckDB's own sniffer decides
 
 
 def transcode_to_utf8(src: Path, dst: Path, encoding: str, progress: Progress | None = None) -> None:

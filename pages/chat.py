@@ -3,7 +3,6 @@
 import streamlit as st
 
 from app.ui.chat import (
-    ATTACHMENT_TYPES,
     conversation_sidebar,
     documents_choice,
     documents_toggle,
@@ -17,6 +16,7 @@ from app.ui.chat import (
     unanswered_question,
 )
 from app.ui.common import KEY_CONVERSATION, get_services, model_choice
+from multimodal.kinds import ATTACHMENT_TYPES
 
 services = get_services()
 model_picker(services)

@@ -20,12 +20,12 @@ from pathlib import Path
 import duckdb
 
 from app.errors import BadInputError, NotFoundError
+from multimodal.kinds import sniff_table
 from multimodal.tables import (
     NA_STRINGS,
     Progress,
     dump_excel_sheets,
     sha256_file,
-    sniff,
     transcode_to_utf8,
     unique_names,
 )
@@ -184,7 +184,7 @@ class TableStore:
             raise BadInputError(f"{path} does not exist or is not a file.")
         name = file_name or path.name
         report = progress or (lambda _f, _m: None)
-        sniffed = sniff(path, name)
+        sniffed = sniff_table(path, name)
         digest = sha256_file(path, report)
         with self._rw.write():
             self._close_engine()

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.chat.vision import TEXT_ONLY_NOTICE, image_question_message
-from app.documents.media import HEAD_BYTES, content_kind
 from app.errors import BadInputError
 from app.ports import ChatMessage
-from multimodal.audio import SUPPORTED_AUDIO
-from multimodal.image import SUPPORTED_IMAGES, PreparedImage, prepare_image
+from multimodal.image import PreparedImage, prepare_image
+from multimodal.kinds import HEAD_BYTES, SUPPORTED_AUDIO, SUPPORTED_IMAGES, content_kind
 from multimodal.transcribe import Transcript, format_timestamp
 
 _FENCE_OPEN, _FENCE_CLOSE = "<<<TRANSCRIPT", "TRANSCRIPT>>>"
@@ -45,7 +44,7 @@ class Attachment:
 
 def sniff_kind(data: bytes, name: str) -> str:
     """'image' or 'audio' from the file's bytes; a clear error for anything else."""
-    kind = content_kind(data[:HEAD_BYTES])  # the same sniffing the document library uses
+    kind = content_kind(data[:HEAD_BYTES])  # multimodal/kinds.py: the one sniffer
     if kind == "empty":
         raise BadInputError(f"{name} is empty (0 bytes).", "Attach the file again.")
     if kind == "pdf":

@@ -6,20 +6,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.documents.media import INGESTIBLE, content_kind, read_head
 from app.errors import AssistantError
-from multimodal.tables import table_kind
+from multimodal.kinds import file_kind
 
 
 def is_table_file(path: Path) -> bool:
     """True for a file the document index cannot take but DuckDB can (sniffed from the bytes)."""
     path = Path(path)
-    if not path.is_file() or content_kind(read_head(path)) in INGESTIBLE:
-        return False
-    try:
-        return table_kind(path) is not None
-    except OSError:
-        return False
+    return path.is_file() and file_kind(path) == "table"
 
 
 def load_table(tables: Any, path: Path) -> dict[str, Any]:

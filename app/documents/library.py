@@ -28,19 +28,16 @@ from app.documents.media import (
     INGESTIBLE,
     MEDIA_KINDS,
     MediaIngestion,
-    content_kind,
     expand,
-    file_kind,
-    read_head,
     rechunk,
     sha256_file,
-    stored_suffix,
     unsupported,
 )
 from app.documents.results import IngestProgress, IngestResult, ProgressCallback, emitter, result_for
 from app.documents.search import Context, Passage, SearchConfig, build_context, hybrid_search
 from app.errors import AssistantError, BadInputError, NotFoundError
 from multimodal.chunking import TextChunk, chunk_page
+from multimodal.kinds import content_kind, document_kind, read_head, stored_suffix
 from multimodal.pdf import DEFAULT_OCR_BUDGET, EncryptedPdfError, open_pdf
 from storage.chroma_index import ChromaIndex
 from storage.documents import DELETING, INDEXED, INDEXING, PENDING, DocumentRecord, DocumentRegistry
@@ -156,7 +153,7 @@ class DocumentLibrary(MediaIngestion):
         emit = emitter(progress, str(path), file_index, file_count)
         emit("start")
         try:
-            kind = file_kind(path)
+            kind = document_kind(path)
             sha = sha256_file(path)
         except OSError as exc:
             return IngestResult(str(path), "", "unknown", "error", f"Cannot read {path}: {exc.strerror or exc}",

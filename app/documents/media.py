@@ -1,10 +1,9 @@
-"""Which files the document library takes, and the searchable text of images and recordings.
+"""The searchable text of images and recordings in the document library.
 
-The content decides the kind (a PDF named `.dat` is a PDF); the name only decides which reader
-explains what is wrong with content nobody recognises (text renamed `.wav` gets the audio
-reader's "this is a text file"). An image becomes one page holding its OCR text, cited as the
-image file. A recording becomes one page holding its transcript, one segment per line; its
-chunks are runs of whole segments carrying start/end seconds, so citations read `meeting.m4a @ 12:31`.
+Which files the library takes, and as what kind, is decided in multimodal/kinds.py. An image
+becomes one page holding its OCR text, cited as the image file. A recording becomes one page
+holding its transcript, one segment per line; its chunks are runs of whole segments carrying
+start/end seconds, so citations read `meeting.m4a @ 12:31`.
 """
 
 from __future__ import annotations
@@ -13,31 +12,18 @@ import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app.documents.results import IngestResult, result_for
 from app.errors import BadInputError
-from multimodal.audio import sniff_audio
 from multimodal.chunking import TextChunk, TimedSpan, chunk_page, chunk_segments, join_segments
-from multimodal.image import sniff_image
-from multimodal.pdf import SNIFF_BYTES, sniff_kind
+from multimodal.image import prepare_image
+from multimodal.kinds import SUPPORTED_DOCUMENTS
+from multimodal.transcribe import WhisperTranscriber, format_timestamp
 from storage.documents import INDEXED, PENDING
-
-if TYPE_CHECKING:
-    from multimodal.transcribe import WhisperTranscriber
 
 MEDIA_KINDS = ("image", "audio")
 INGESTIBLE = ("pdf", *MEDIA_KINDS)
-IMAGE_SUFFIXES = frozenset(".png .jpg .jpeg .gif .webp .bmp .tif .tiff .avif .heic .heif".split())
-AUDIO_SUFFIXES = frozenset(".wav .mp3 .m4a .aac .ogg .oga .opus .flac .webm .aiff .aif".split())
-UPLOAD_TYPES = ["pdf", *sorted(x[1:] for x in IMAGE_SUFFIXES | AUDIO_SUFFIXES)]  # for file uploaders
-SUPPORTED = "PDF, images (PNG, JPEG, GIF, WebP, BMP, TIFF, AVIF) and recordings (WAV, MP3, M4A, OGG, FLAC, WebM)"
-_AUDIO_EXT = {"wav": ".wav", "mp3/aac": ".mp3", "flac": ".flac", "ogg": ".ogg", "mp4": ".m4a", "webm/mkv": ".webm",
-              "aiff": ".aiff"}
-_MIME = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".flac": "audio/flac", ".ogg": "audio/ogg", ".m4a": "audio/mp4",
-         ".webm": "audio/webm", ".aiff": "audio/aiff", ".png": "image/png", ".jpg": "image/jpeg",
-         ".gif": "image/gif", ".webp": "image/webp", ".bmp": "image/bmp", ".tiff": "image/tiff",
-         ".avif": "image/avif", ".pdf": "application/pdf"}
 
 
 class UnsupportedFileError(BadInputError):
@@ -77,8 +63,6 @@ class MediaIngestion:
         if self._transcriber_provider is not None:
             return self._transcriber_provider()
         if self._default_transcriber is None:
-            from multimodal.transcribe import WhisperTranscriber
-
             self._default_transcriber = WhisperTranscriber(self.data_dir)
         return self._default_transcriber
 
@@ -111,66 +95,14 @@ class MediaIngestion:
         return result_for(path, record, INDEXED, started)
 
 
-HEAD_BYTES = max(SNIFF_BYTES, 64)  # enough of a file's start for every sniffer
-
-
-def read_head(path: Path) -> bytes:
-    """The first bytes of a file (enough for every sniffer)."""
-    with Path(path).open("rb") as fh:
-        return fh.read(HEAD_BYTES)
-
-
-def content_kind(head: bytes) -> str:
-    """'pdf', 'image', 'audio', 'empty' or 'unknown' from the bytes alone (what folders are filtered by)."""
-    if not head:
-        return "empty"
-    if sniff_kind(head) == "pdf":
-        return "pdf"
-    if sniff_image(head) not in (None, "PDF"):
-        return "image"  # HEIC included: the image reader explains how to convert it
-    return "audio" if sniff_audio(head) else "unknown"
-
-
-def file_kind(path: Path) -> str:
-    """The kind a named file is ingested as: its content, or its name when the content is unrecognised."""
-    head = read_head(path)
-    kind = content_kind(head)
-    suffix = Path(path).suffix.lower()
-    if kind in ("pdf", "empty"):
-        return kind
-    if suffix == ".pdf":
-        return "pdf"  # named a PDF but is not one: the PDF reader says so
-    if kind != "unknown":
-        return kind
-    return "image" if suffix in IMAGE_SUFFIXES else "audio" if suffix in AUDIO_SUFFIXES else "unknown"
-
-
 def unsupported(name: str) -> UnsupportedFileError:
     """The error for a file nobody can read."""
     return UnsupportedFileError(f"{name} is not a PDF, an image or a recording (judging by its content).",
-                                f"The library takes {SUPPORTED}.")
-
-
-def stored_suffix(kind: str, path: Path) -> str:
-    """The extension of the library's copy, from the content (so the player gets the right type)."""
-    head = read_head(path)
-    if kind == "image":
-        fmt = (sniff_image(head) or "img").lower()
-        return {"jpeg": ".jpg"}.get(fmt, f".{fmt}")
-    if kind == "audio":
-        return _AUDIO_EXT.get(sniff_audio(head) or "", Path(path).suffix.lower() or ".audio")
-    return ".pdf"
-
-
-def media_type(path: Path) -> str:
-    """MIME type of a stored copy, for the UI's image and audio widgets."""
-    return _MIME.get(Path(path).suffix.lower(), "application/octet-stream")
+                                f"The library takes {SUPPORTED_DOCUMENTS}.")
 
 
 def image_text(path: Path, name: str) -> MediaText:
     """OCR an image file into one page; NoTextInImageError when it holds no readable text."""
-    from multimodal.image import prepare_image
-
     prepared = prepare_image(Path(path).read_bytes(), name)
     text = prepared.ocr.text.strip() if prepared.ocr else ""
     if not text:
@@ -186,8 +118,6 @@ def image_text(path: Path, name: str) -> MediaText:
 def audio_text(path: Path, name: str, transcriber: WhisperTranscriber,
                emit: Callable[..., None] | None = None) -> MediaText:
     """Transcribe a recording into one page of timed segments (progress as 'transcribe' events)."""
-    from multimodal.transcribe import format_timestamp
-
     def progress(done: float, total: float | None) -> None:
         if emit is not None:
             emit("transcribe", seconds=float(done), total_seconds=total)

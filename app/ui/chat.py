@@ -9,15 +9,12 @@ import streamlit as st
 
 from app.chat.export import conversation_markdown
 from app.container import Services
-from app.documents.media import content_kind, read_head
 from app.errors import AssistantError
 from app.llm.selector import ModelSpec, embedded_choices
 from app.ui.common import KEY_CONVERSATION, KEY_MODEL_CHOICE, progress_reporter, report_render_error, show_error
+from multimodal.kinds import content_kind, mime_type, read_head
 from storage.conversations import ERROR, INTERRUPTED, STOPPED, STREAMING, Message, Scope
 
-ATTACHMENT_TYPES = ["pdf", "csv", "tsv", "txt", "xlsx", "parquet", "json", "jsonl", "duckdb", "db",
-                    "png", "jpg", "jpeg", "gif", "webp", "bmp", "tif", "tiff",
-                    "wav", "mp3", "m4a", "ogg", "oga", "opus", "flac", "webm"]
 KEY_PENDING = "chat.pending"  # a regenerate or edited question waiting to be sent
 KEY_NEW_SCOPE = "chat.scope.new"  # documents and tables chosen before the conversation exists
 # A message longer than this is shown collapsed: a 20,000-character paste was a wall of text in the chat.
@@ -161,9 +158,7 @@ def render_media_citation(services: Services, cite: dict, key: str) -> None:
         if stored is None:
             st.caption("The file itself is no longer stored; the quoted text above is what was cited.")
         elif kind == "audio":
-            from app.documents.media import media_type
-
-            st.audio(str(stored), format=media_type(stored), start_time=int(cite.get("start") or 0))
+            st.audio(str(stored), format=mime_type(stored), start_time=int(cite.get("start") or 0))
         else:
             st.image(str(stored), caption=source, width=320)
         doc_id = cite.get("doc_id")

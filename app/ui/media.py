@@ -12,11 +12,10 @@ from app.container import Services
 from app.errors import AssistantError
 from app.ui.common import show_error
 from multimodal.image import PreparedImage, prepare_image
+from multimodal.kinds import AUDIO_TYPES, IMAGE_TYPES
 from multimodal.transcribe import format_timestamp
 
 KEY_TRANSCRIPTS = "media.transcripts"  # sha256 of the audio -> transcript dict (plain data)
-IMAGE_TYPES = ["png", "jpg", "jpeg", "gif", "webp", "bmp", "tif", "tiff", "avif", "heic"]
-AUDIO_TYPES = ["wav", "mp3", "m4a", "ogg", "oga", "opus", "flac", "webm", "mp4"]
 
 
 @st.cache_data(max_entries=32, show_spinner="Reading the image…")

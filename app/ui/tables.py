@@ -15,13 +15,13 @@ from app.errors import AssistantError
 from app.tables.service import SqlAnswer, TablesService
 from app.ui.common import progress_reporter, show_error
 from app.ui.results import render_sql_result
+from multimodal.kinds import TABLE_TYPES
 from storage.tables import NameChange
 from storage.tables_engine import TableInfo
 
 KEY_LOADED = "tables.loaded_uploads"
 KEY_ANSWER = "tables.answer"
 KEY_SQL = "tables.sql"
-FILE_TYPES = ["csv", "tsv", "txt", "xlsx", "parquet", "json", "jsonl", "ndjson", "duckdb", "db"]
 
 
 def tables_page(services: Services) -> None:
@@ -41,7 +41,7 @@ def tables_page(services: Services) -> None:
 def load_uploads(tables: TablesService) -> None:
     """Load each uploaded file once (Streamlit reruns the script on every click), naming what it became."""
     loaded: set[str] = st.session_state.setdefault(KEY_LOADED, set())
-    for upload in st.file_uploader("Load table files", type=FILE_TYPES, accept_multiple_files=True) or []:
+    for upload in st.file_uploader("Load table files", type=TABLE_TYPES, accept_multiple_files=True) or []:
         if upload.file_id in loaded:
             continue
         report, clear = progress_reporter(f"Loading {upload.name}…")

@@ -11,9 +11,9 @@ import subprocess
 import sys
 
 from storage.conversations import OK, ConversationStore
-from tests.browser.conftest import ROOT
-from tests.browser.helpers import assert_no_exception, send_chat
-from tests.fixtures.pdf.pdf_factory import text_pdf, write
+from tests.fixtures.browser import assert_no_exception, send_chat
+from tests.fixtures.paths import ROOT
+from tests.fixtures.pdf_factory import text_pdf, write
 
 MANUAL = [
     ["Installing the toolkit", "Run the installer and choose a target folder. The installer copies the binaries",

@@ -7,8 +7,8 @@ import re
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.browser.helpers import assert_no_exception, send_chat
-from tests.fixtures.pdf.pdf_factory import text_pdf, write
+from tests.fixtures.browser import assert_no_exception, send_chat
+from tests.fixtures.pdf_factory import text_pdf, write
 
 MANUAL = [
     ["Orion X2 cordless drill - user guide", "Charging: the battery charges fully in 90 minutes.",

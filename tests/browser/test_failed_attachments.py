@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from tests.browser.helpers import assert_no_exception, send_chat
+from tests.fixtures.browser import assert_no_exception, send_chat
 
 MESSAGE = '[data-testid="stChatMessage"]'
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.browser.helpers import assert_no_exception, send_chat
+from tests.fixtures.browser import assert_no_exception, send_chat
 
 
 def test_chat_in_a_real_browser(running_app, browser_page, tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from tests.browser.helpers import assert_no_exception
+from tests.fixtures.browser import assert_no_exception
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tables"
 QUESTION_LABEL = "Ask a question about your tables"

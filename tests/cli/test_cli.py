@@ -10,33 +10,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.fixtures.paths import ROOT
+
 QUESTION = "What is the capital of France?"
-
-
-@pytest.fixture()
-def cli(tmp_path, models_dir, closed_port):
-    """Run the CLI with a temp data dir, the session's models and an Ollama host where nothing listens."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYST_") and k != "OLLAMA_HOST"}
-    env.update({
-        "ANALYST_MODELS_DIR": str(models_dir),
-        "ANALYST_OLLAMA_HOST": f"http://127.0.0.1:{closed_port}",
-        "ANALYST_EMBEDDED_CTX": "2048",
-        "ANALYST_MAX_TOKENS": "32",
-        "ANALYST_TEMPERATURE": "0",
-        "ANALYST_SEED": "42",
-    })
-    data_dir = tmp_path / "data"
-
-    def run(*args: str, stdin: str | None = None, **extra_env: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "app", "--data-dir", str(data_dir), *args],
-            cwd=ROOT, env={**env, **extra_env}, input=stdin, capture_output=True, text=True, timeout=300,
-        )
-
-    run.data_dir = data_dir
-    run.ollama_host = env["ANALYST_OLLAMA_HOST"]
-    return run
 
 
 def test_status_json(cli):

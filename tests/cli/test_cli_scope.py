@@ -7,12 +7,12 @@ import json
 import random
 
 from storage.conversations import ConversationStore, Scope
-from tests.cli.test_cli import ROOT, cli  # noqa: F401 - the fixture is reused
+from tests.fixtures.paths import FIXTURES
 
-SALES_CSV = ROOT / "tests" / "fixtures" / "tables" / "sales.csv"
+SALES_CSV = FIXTURES / "tables" / "sales.csv"
 
 
-def test_an_unknown_table_or_document_is_a_user_error_naming_what_exists(cli, tmp_path):  # noqa: F811
+def test_an_unknown_table_or_document_is_a_user_error_naming_what_exists(cli, tmp_path):
     loaded = cli("tables", "load", str(SALES_CSV))
     assert loaded.returncode == 0, loaded.stderr
 
@@ -26,7 +26,7 @@ def test_an_unknown_table_or_document_is_a_user_error_naming_what_exists(cli, tm
 
 
 def test_a_conversation_keeps_its_tables_and_an_unreadable_file_is_answered_as_such(
-        cli, tmp_path, packaged_model_path):  # noqa: F811
+        cli, tmp_path, packaged_model_path):
     assert cli("tables", "load", str(SALES_CSV)).returncode == 0
     damaged = tmp_path / "data.csv"
     damaged.write_bytes(random.Random(3).randbytes(4096))

@@ -6,35 +6,15 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT / "tests" / "fixtures"
-sys.path.insert(0, str(FIXTURES / "pdf"))
-import pdf_factory as pf  # noqa: E402
+from tests.fixtures import pdf_factory as pf
+from tests.fixtures.models import SQL_MODEL as MODEL  # the 0.5B test model declines every SQL question
+from tests.fixtures.paths import FIXTURES, ROOT
+from tests.fixtures.turns import POLICY_PAGES
 
 QUESTION = "What is the total revenue, and how does the policy define revenue?"
-# The 0.5B test model declines every SQL question (CANNOT_ANSWER), so run_sql needs the default 1.5B model.
-MODEL = "qwen2.5-coder-1.5b"
-POLICY_PAGES = [
-    ["Finance policy", "Section 1. Travel expenses are reimbursed within thirty days of the claim."],
-    [
-        "Section 2. Revenue is defined as the amount invoiced to customers, net of refunds and discounts.",
-        "Revenue is recognised when the goods are delivered.",
-    ],
-]
-
-
-@pytest.fixture(scope="session")
-def sql_model_path(models_dir: Path) -> Path:
-    """The packaged default model, assembled into the session's models folder (once)."""
-    from app.llm.model_files import ensure_model_file, is_installed
-
-    if not is_installed(MODEL):
-        pytest.skip(f"the packaged {MODEL} model is not installed (pip install -r requirements.txt)")
-    return ensure_model_file(MODEL, models_dir)
 
 
 @pytest.mark.slow

@@ -4,19 +4,15 @@ collapsed in the conversation, and a message over the length cap refused with a 
 from __future__ import annotations
 
 import gc
-import sys
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
 from storage.conversations import ConversationStore, Scope
-from tests.ui.test_pages import ENTRY, data_dir  # noqa: F401 - the fixture is reused
+from tests.fixtures import pdf_factory as pf
+from tests.fixtures.paths import ENTRY, FIXTURES
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "pdf"))
-import pdf_factory as pf  # noqa: E402
-
-SALES_CSV = ROOT / "tests" / "fixtures" / "tables" / "sales.csv"
+SALES_CSV = FIXTURES / "tables" / "sales.csv"
 
 
 def _app() -> AppTest:
@@ -45,7 +41,7 @@ def _library(data: Path) -> tuple[str, str]:
     return manual.id, policy.id
 
 
-def test_the_documents_and_tables_a_conversation_uses_are_chosen_in_the_sidebar_and_survive_a_reload(data_dir):  # noqa: F811
+def test_the_documents_and_tables_a_conversation_uses_are_chosen_in_the_sidebar_and_survive_a_reload(data_dir):
     data_dir.mkdir(parents=True)
     manual_id, policy_id = _library(data_dir)
     store = ConversationStore(data_dir / "chats.sqlite")
@@ -70,7 +66,7 @@ def test_the_documents_and_tables_a_conversation_uses_are_chosen_in_the_sidebar_
     assert store.scope(conv.id) == Scope([policy_id], [])
 
 
-def test_a_long_message_is_shown_collapsed_with_the_rest_in_an_expander(data_dir):  # noqa: F811
+def test_a_long_message_is_shown_collapsed_with_the_rest_in_an_expander(data_dir):
     store = ConversationStore(data_dir / "chats.sqlite")
     conv = store.create("Pasted")
     lines = [f"Line {i}: the quarterly review covered budget item number {i} in detail." for i in range(120)]
@@ -92,7 +88,7 @@ def test_a_long_message_is_shown_collapsed_with_the_rest_in_an_expander(data_dir
     assert lines[-1] not in head and len(head) < len(long) // 5
 
 
-def test_a_message_over_the_cap_is_refused_with_a_clear_message(data_dir, monkeypatch):  # noqa: F811
+def test_a_message_over_the_cap_is_refused_with_a_clear_message(data_dir, monkeypatch):
     monkeypatch.setenv("ANALYST_MAX_PROMPT_CHARS", "2000")
     at = _app()
     text = ("Please summarise this for me. " * 120).strip()

@@ -6,23 +6,18 @@ steps (collapsed once done), the answer, a page citation and the SQL result with
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.cli.test_cli_tools import MODEL, POLICY_PAGES, sql_model_path  # noqa: F401 - the fixture is reused
-from tests.ui.test_pages import ENTRY, data_dir  # noqa: F401 - the fixture is reused
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "pdf"))
-import pdf_factory as pf  # noqa: E402
+from tests.fixtures import pdf_factory as pf
+from tests.fixtures.models import SQL_MODEL as MODEL
+from tests.fixtures.paths import ENTRY, ROOT
+from tests.fixtures.turns import POLICY_PAGES
 
 
 @pytest.mark.slow
 def test_a_message_with_a_pdf_and_a_csv_shows_every_step_and_cites_page_and_sql(
-    data_dir, monkeypatch, sql_model_path  # noqa: F811
+    data_dir, monkeypatch, sql_model_path
 ):
     monkeypatch.setenv("ANALYST_EMBEDDED_MODEL", MODEL)  # the 0.5B model declines SQL questions
     pdf = pf.text_pdf(POLICY_PAGES, title="Finance policy")

@@ -10,8 +10,8 @@ from streamlit.testing.v1 import AppTest
 from app.container import build_services
 from app.settings import load_settings
 from storage.conversations import OK
-from tests.fixtures.pdf import pdf_factory
-from tests.ui.test_pages import ENTRY, data_dir  # noqa: F401 - the fixture is reused
+from tests.fixtures import pdf_factory
+from tests.fixtures.paths import ENTRY
 
 PAGES = [["Travel policy", "Taxi rides need a manager's approval."],
          ["Refunds", "Refunds are paid within 30 days of the request.", "Gift cards are never refunded."]]
@@ -36,7 +36,7 @@ def conversation_citing_page_two(tmp_path: Path) -> tuple[str, Path]:
         services.close()
 
 
-def test_a_pdf_citation_shows_its_page_drawn_and_the_text_on_request(data_dir, tmp_path):  # noqa: F811
+def test_a_pdf_citation_shows_its_page_drawn_and_the_text_on_request(data_dir, tmp_path):
     toggle, _ = conversation_citing_page_two(tmp_path)
     at = AppTest.from_file(ENTRY, default_timeout=60).run()
     at.toggle(key=toggle).set_value(True).run()
@@ -49,7 +49,7 @@ def test_a_pdf_citation_shows_its_page_drawn_and_the_text_on_request(data_dir, t
     assert any("<mark>" in h.proto.body for h in at.get("html"))
 
 
-def test_a_page_whose_file_is_gone_says_so_and_shows_the_extracted_text(data_dir, tmp_path):  # noqa: F811
+def test_a_page_whose_file_is_gone_says_so_and_shows_the_extracted_text(data_dir, tmp_path):
     toggle, stored = conversation_citing_page_two(tmp_path)
     stored.unlink()
     at = AppTest.from_file(ENTRY, default_timeout=60).run()

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from streamlit.testing.v1 import AppTest
 
 from app.container import build_services
 from app.settings import load_settings
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "pdf"))
-
-import pdf_factory as pf  # noqa: E402
-
-from tests.ui.test_pages import ENTRY, data_dir  # noqa: E402,F401 - the fixture is reused
+from tests.fixtures import pdf_factory as pf
+from tests.fixtures.paths import ENTRY
 
 
-def test_chat_answers_from_an_ingested_pdf_and_cites_its_page(data_dir, tmp_path, monkeypatch):  # noqa: F811
+def test_chat_answers_from_an_ingested_pdf_and_cites_its_page(data_dir, tmp_path, monkeypatch):
     pdf = pf.write(tmp_path / "handbook.pdf", pf.text_pdf([
         ["Welcome to the staff handbook.", "Offices open at eight in the morning."],
         ["Travel policy.", "Employees are reimbursed for train tickets in second class only.",
@@ -41,7 +33,7 @@ def test_chat_answers_from_an_ingested_pdf_and_cites_its_page(data_dir, tmp_path
     assert "search_documents" in steps and "handbook.pdf" in steps
 
 
-def test_an_image_attached_in_chat_can_be_added_to_the_documents(data_dir, tmp_path):  # noqa: F811
+def test_an_image_attached_in_chat_can_be_added_to_the_documents(data_dir, tmp_path):
     image = pf.text_image(["Quarterly revenue grew to 4.2 million euros"])
     path = tmp_path / "slide.png"
     image.save(path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,12 +10,8 @@ from streamlit.testing.v1 import AppTest
 
 from app.evaluation.metrics import aggregate
 from app.evaluation.store import FINISHED, EvaluationStore
-
-ROOT = Path(__file__).resolve().parents[2]
-ENTRY = str(ROOT / "app" / "streamlit_app.py")
-sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "eval"))
-
-import build_mini  # noqa: E402
+from tests.fixtures import build_mini
+from tests.fixtures.paths import ENTRY
 
 SETTINGS = {"model": {"backend": "embedded", "name": "qwen2.5-coder-0.5b"}, "chunking": {"max_chars": 700}}
 

@@ -10,7 +10,8 @@ from streamlit.testing.v1 import AppTest
 
 import app.ui.common
 from multimodal.transcribe import WhisperTranscriber
-from tests.unit.multimodal.media_helpers import shared_whisper_dir
+from tests.fixtures.media import shared_whisper_dir
+from tests.fixtures.paths import FIXTURES
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "media.py"
 
@@ -32,8 +33,6 @@ def test_page_renders_with_model_choice(services) -> None:
 
 
 def test_cancel_is_gone_once_the_transcription_finished(services) -> None:
-    from tests.unit.multimodal.media_helpers import FIXTURES
-
     at = AppTest.from_file(str(PAGE), default_timeout=300).run()
     wav = (FIXTURES / "audio" / "ten_of_clubs.wav").read_bytes()
     at.file_uploader(key="media.audio").set_value(("cards.wav", wav, "audio/wav"))

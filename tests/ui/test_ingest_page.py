@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "pdf"))
-import pdf_factory as pf  # noqa: E402
-
-from app.documents.library import DocumentLibrary  # noqa: E402
+from app.documents.library import DocumentLibrary
+from tests.fixtures import pdf_factory as pf
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "documents.py"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import streamlit as st
@@ -11,32 +10,9 @@ from streamlit.testing.v1 import AppTest
 
 from storage.conversations import ConversationStore
 from storage.records import SqliteRecordStore
+from tests.fixtures.paths import ENTRY
 
-ROOT = Path(__file__).resolve().parents[2]
-ENTRY = str(ROOT / "app" / "streamlit_app.py")
 QUESTION = "What is the capital of France?"
-
-
-@pytest.fixture()
-def data_dir(tmp_path, monkeypatch, models_dir) -> Path:
-    """A fresh data dir and the environment the app reads its settings from."""
-    data = tmp_path / "data"
-    for name, value in {
-        "ANALYST_DATA_DIR": str(data),
-        "ANALYST_MODELS_DIR": str(models_dir),
-        "ANALYST_BACKEND": "embedded",
-        "ANALYST_EMBEDDED_MODEL": "qwen2.5-coder-0.5b",
-        "ANALYST_EMBEDDED_CTX": "2048",  # the same as the other tests: one loaded model for the session
-        "ANALYST_MAX_TOKENS": "32",
-        "ANALYST_TEMPERATURE": "0",
-        "ANALYST_SEED": "42",
-        "ANALYST_OLLAMA_HOST": "http://127.0.0.1:9",  # nothing listens there: the probe fails at once
-    }.items():
-        monkeypatch.setenv(name, value)
-    # Services are cached per process; each test has its own data dir.
-    st.cache_resource.clear()
-    yield data
-    st.cache_resource.clear()
 
 
 def _app() -> AppTest:

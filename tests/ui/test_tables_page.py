@@ -11,10 +11,11 @@ from streamlit.testing.v1 import AppTest
 import app.ui.common
 from app.tables.service import TablesService
 from storage.tables import TableStore
-from tests.unit.tables.test_sql_service import ScriptedModel
+from tests.fixtures import paths
+from tests.fixtures.fakes import ScriptedModel
 
-PAGE = Path(__file__).resolve().parents[2] / "pages" / "tables.py"
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tables"
+PAGE = paths.ROOT / "pages" / "tables.py"
+FIXTURES = paths.FIXTURES / "tables"
 
 
 @pytest.fixture()

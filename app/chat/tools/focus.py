@@ -15,17 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from multimodal.kinds import kind_by_name
+
 # A message this long, without attachments, is pasted text to work on, not a question for the tables.
 # 2,000 characters is ~25 lines: far longer than any question of the assistant benchmarks (the longest is
 # under 200), far shorter than the 20,000-character paste that was answered with SUM(total).
 PASTED_TEXT_CHARS = 2_000
 
-_SUFFIX_KIND = {
-    **dict.fromkeys((".pdf", ".txt"), "pdf"),  # "pdf": a document to read (a .txt is more often prose than a table)
-    **dict.fromkeys((".csv", ".tsv", ".xlsx", ".parquet", ".json", ".jsonl", ".duckdb", ".db"), "table"),
-    **dict.fromkeys((".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic"), "image"),
-    **dict.fromkeys((".wav", ".mp3", ".m4a", ".ogg", ".oga", ".opus", ".flac", ".webm"), "audio"),
-}
+# By name, a .txt is a document to read ("pdf"): more often prose than a table (multimodal/kinds.py).
+_NAMED_AS = {"text": "pdf", "unknown": "file"}
 # Words that point at one kind of file ("this report", "what columns", "the chart").
 _KIND_WORDS = {
     "pdf": r"reports?|documents?|pdfs?|papers?|manuals?|handbooks?|contracts?|polic(y|ies)|articles?|letters?|"
@@ -71,7 +69,8 @@ def intended_kind(name: str, content_kind: str = "") -> str:
     """What a file was meant to be: its content when recognised, else its name's extension."""
     if content_kind in ("pdf", "table", "image", "audio"):
         return content_kind
-    return _SUFFIX_KIND.get(Path(name).suffix.lower(), "file")
+    named = kind_by_name(name)
+    return _NAMED_AS.get(named, named)
 
 
 def names_file(text: str, name: str) -> bool:

@@ -28,8 +28,8 @@ from app.chat.tools.specs import (
     StoredFile,
     ToolCall,
 )
-from app.documents.media import content_kind, read_head
 from app.errors import AssistantError
+from multimodal.kinds import file_kind
 
 Step = dict[str, Any]
 MAX_SQL_ROWS_SHOWN = 20  # rows of a result the model sees and the citation keeps
@@ -293,15 +293,7 @@ class ToolBox:
 
 def classify(path: Path) -> str:
     """'pdf', 'image', 'audio', 'table', 'empty' or 'unknown' from a stored attachment's bytes."""
-    kind = content_kind(read_head(path))
-    if kind != "unknown":
-        return kind
-    from multimodal.tables import table_kind
-
-    try:
-        return "table" if table_kind(path) else "unknown"
-    except OSError:
-        return "unknown"
+    return file_kind(path)
 
 
 def _ingest_progress(progress: Any) -> Any:

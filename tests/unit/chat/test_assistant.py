@@ -16,24 +16,9 @@ from app.errors import (
 from app.ports import ModelInfo, Usage
 from storage.conversations import ERROR, OK, STOPPED, ConversationStore
 from storage.records import SqliteRecordStore
+from tests.fixtures.fakes import StubRouter
 
 QUESTION = "What is the capital of France?"
-
-
-class StubRouter:
-    """Just what the assistant needs from a router: settings and a model (or a failure)."""
-
-    def __init__(self, settings, model=None, error=None) -> None:
-        self.settings = settings
-        self.model = model
-        self.error = error
-        self.calls: list[dict | None] = []
-
-    def get_model(self, progress=None, overrides=None):
-        self.calls.append(overrides)
-        if self.error is not None:
-            raise self.error
-        return self.model
 
 
 @pytest.fixture()

@@ -13,6 +13,7 @@ from app.ports import Usage
 from multimodal.transcribe import Segment, Transcript, WhisperTranscriber
 from storage.conversations import ConversationStore
 from storage.records import SqliteRecordStore
+from tests.fixtures.fakes import StubRouter
 
 AUDIO = Path(__file__).resolve().parents[2] / "fixtures" / "audio"
 
@@ -58,8 +59,6 @@ def test_the_transcript_is_fenced_as_data_with_timestamps():
 
 
 def test_a_recording_is_transcribed_for_real_and_its_moment_cited(tmp_path, settings_factory, fake_model):
-    from tests.unit.chat.test_assistant import StubRouter
-
     settings = settings_factory()
     assistant = Assistant(StubRouter(settings, fake_model), ConversationStore(tmp_path / "c.sqlite"),
                           SqliteRecordStore(tmp_path / "r.sqlite"))

@@ -16,6 +16,7 @@ from app.documents.refusals import MODEL_SAYS_NOT_FOUND, NOT_IN_DOCUMENTS
 from app.ports import Usage
 from storage.conversations import ConversationStore
 from storage.records import SqliteRecordStore
+from tests.fixtures.fakes import FakeLibrary, StubRouter
 
 
 @dataclass(frozen=True)
@@ -127,25 +128,8 @@ def test_the_prompt_fences_passages_as_data():
     assert text.rstrip().endswith("Question: What grew?")
 
 
-class FakeLibrary:
-    """A document library stand-in: fixed passages, or none."""
-
-    def __init__(self, passages):
-        self.passages = passages
-        self.queries: list[str] = []
-
-    def list_documents(self):
-        return [type("Doc", (), {"status": "indexed", "id": "d1", "name": "manual.pdf"})()]
-
-    def search(self, query, k=None):
-        self.queries.append(query)
-        return list(self.passages)
-
-
 @pytest.fixture()
 def make_assistant(tmp_path, settings_factory, fake_model):
-    from tests.unit.chat.test_assistant import StubRouter
-
     def build(passages):
         settings = settings_factory(max_tokens=200)
         assistant = Assistant(StubRouter(settings, fake_model), ConversationStore(tmp_path / "c.sqlite"),

@@ -9,6 +9,7 @@ from app.chat.budget import estimate_tokens
 from app.chat.reading import DECLARED_PROMPT_TOKENS_PER_S, SLOW_READING_S, reading_estimate
 from app.ports import ModelInfo
 from storage.records import SqliteRecordStore
+from tests.fixtures.fakes import StubRouter
 
 EMBEDDED = ModelInfo(backend="embedded", name="qwen2.5-coder-1.5b", context_window=8192)
 LONG = "The committee reviewed every regional budget line by line. " * 340  # ~20,000 characters
@@ -61,7 +62,6 @@ def test_the_measured_speed_of_first_questions_wins_and_cached_follow_ups_are_ig
 def test_the_assistant_says_it_before_the_model_reads_the_message(tmp_path, settings_factory, fake_model):
     from app.chat.assistant import Assistant
     from storage.conversations import ConversationStore
-    from tests.unit.chat.test_turn_tools import StubRouter
 
     fake_model.model_info = EMBEDDED
     records = SqliteRecordStore(tmp_path / "records.sqlite")

@@ -6,26 +6,15 @@ from __future__ import annotations
 
 import io
 import random
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures" / "pdf"))
-import pdf_factory as pf  # noqa: E402
-
-from app.ports import ModelInfo  # noqa: E402
-from storage.conversations import OK, Scope  # noqa: E402
-from tests.unit.chat.test_turn_tools import (  # noqa: E402, F401 - make_env is a fixture
-    POLICY_PAGES,
-    SALES_CSV,
-    TOTAL_SQL,
-    assert_complete_steps,
-    make_env,
-    sql_reply,
-    steps,
-)
+from app.ports import ModelInfo
+from storage.conversations import OK, Scope
+from tests.fixtures import pdf_factory as pf
+from tests.fixtures.turns import POLICY_PAGES, SALES_CSV, TOTAL_SQL, assert_complete_steps, sql_reply, steps
 
 MANUAL_PAGES = [
     ["Software manual", "Chapter 1. Installing the program: run the installer and restart."],
@@ -48,7 +37,7 @@ def _load(tables, tmp_path: Path, name: str, data: bytes) -> None:
 
 
 @pytest.fixture()
-def loaded(make_env, tmp_path):  # noqa: F811
+def loaded(make_env, tmp_path):
     """A new user's setup: a software manual in the library and two tables (one called `country`)."""
     assistant, tables, library = make_env(documents=True)
     manual = library.ingest_bytes(pf.text_pdf(MANUAL_PAGES), "manual.pdf")
@@ -100,7 +89,7 @@ def test_random_bytes_named_csv_are_named_in_the_answer_and_no_columns_are_inven
     assert "population" not in result.answer and "Revenue" not in result.answer  # columns of the loaded tables
 
 
-def test_a_table_that_fails_to_load_is_unreadable_too(make_env, fake_model):  # noqa: F811
+def test_a_table_that_fails_to_load_is_unreadable_too(make_env, fake_model):
     assistant, _, _ = make_env()
     broken = io.BytesIO()
     with zipfile.ZipFile(broken, "w") as archive:

@@ -3,86 +3,15 @@
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures" / "pdf"))
-import pdf_factory as pf  # noqa: E402
+from app.ports import ModelInfo
+from tests.fixtures import pdf_factory as pf
+from tests.fixtures.turns import POLICY_PAGES, SALES_CSV, TOTAL_SQL, assert_complete_steps, sql_reply, steps
 
-from app.chat.assistant import Assistant  # noqa: E402
-from app.ports import ModelInfo  # noqa: E402
-from storage.conversations import ConversationStore  # noqa: E402
-from storage.records import SqliteRecordStore  # noqa: E402
-
-SALES_CSV = (Path(__file__).resolve().parents[2] / "fixtures" / "tables" / "sales.csv").read_bytes()
-TOTAL_SQL = "SELECT ROUND(SUM(revenue), 2) AS total_revenue FROM sales"
 TOTAL = 238.42
-POLICY_PAGES = [
-    ["Finance policy", "Section 1. Travel expenses are reimbursed within thirty days of the claim."],
-    [
-        "Section 2. Revenue is defined as the amount invoiced to customers, net of refunds and discounts.",
-        "Revenue is recognised when the goods are delivered.",
-    ],
-]
 BOTH_QUESTION = "What is the total revenue, and how does the policy define revenue?"
-
-
-def sql_reply(sql: str) -> str:
-    return f"```sql\n{sql}\n```"
-
-
-class StubRouter:
-    def __init__(self, settings, model) -> None:
-        self.settings = settings
-        self.model = model
-
-    def get_model(self, progress=None, overrides=None):
-        return self.model
-
-
-@pytest.fixture()
-def make_env(tmp_path, settings_factory, fake_model):
-    """An assistant with real stores, real DuckDB tables and (optionally) a real document library."""
-    from app.tables.service import TablesService
-    from storage.tables import TableStore
-
-    services = []
-
-    def build(documents: bool = False, **settings):
-        settings = settings_factory(max_tokens=200, **settings)
-        assistant = Assistant(
-            StubRouter(settings, fake_model),
-            ConversationStore(tmp_path / "chats.sqlite"),
-            SqliteRecordStore(tmp_path / "records.sqlite"),
-        )
-        db = tmp_path / "tables.duckdb"
-        tables = TablesService(TableStore(db))
-        services.append(tables)
-        assistant.attach_tables(lambda: tables, db.exists)
-        library = None
-        if documents:
-            from app.documents.library import DocumentLibrary
-
-            library = DocumentLibrary(settings.data_dir)
-            assistant.attach_documents(lambda: library, lambda: True)
-        return assistant, tables, library
-
-    yield build
-    for service in services:
-        service.close()
-
-
-def steps(result) -> list[tuple[str, bool]]:
-    return [(s["name"], s["ok"]) for s in result.tools]
-
-
-def assert_complete_steps(tools: list[dict]) -> None:
-    for step in tools:
-        assert {"name", "input", "seconds", "ok"} <= set(step), step
-        assert isinstance(step["seconds"], float) and step["seconds"] >= 0
-        assert "running" not in step and "_t0" not in step
 
 
 def test_an_attached_csv_becomes_a_table_and_run_sql_answers_with_an_sql_citation(make_env, fake_model):

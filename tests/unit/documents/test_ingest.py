@@ -13,11 +13,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures" / "pdf"))
-import pdf_factory as pf  # noqa: E402
-
-from app.documents.library import DocumentLibrary, IngestProgress  # noqa: E402
-from app.errors import NotFoundError  # noqa: E402
+from app.documents.library import DocumentLibrary, IngestProgress
+from app.errors import NotFoundError
+from tests.fixtures import pdf_factory as pf
 
 ROOT = Path(__file__).resolve().parents[3]
 

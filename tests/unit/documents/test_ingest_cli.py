@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures" / "pdf"))
-import pdf_factory as pf  # noqa: E402
-
-from app.commands import docs  # noqa: E402
-from app.documents.library import DocumentLibrary  # noqa: E402
-from app.errors import AssistantError, BadInputError, NotFoundError  # noqa: E402
+from app.commands import docs
+from app.documents.library import DocumentLibrary
+from app.errors import AssistantError, BadInputError, NotFoundError
+from tests.fixtures import pdf_factory as pf
 
 
 def _run(services: SimpleNamespace, argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, dict]:

@@ -7,12 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
-sys.path.insert(0, str(FIXTURES / "pdf"))
-
-import pdf_factory as pf  # noqa: E402
-
-from app.cli import main  # noqa: E402
+from app.cli import main
+from tests.fixtures import pdf_factory as pf
 
 
 def test_a_folder_with_a_pdf_a_csv_and_notes_is_dispatched_by_content(tmp_path, capsys):

@@ -5,24 +5,21 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures" / "pdf"))
-import pdf_factory as pf  # noqa: E402
-
-from app.chat.grounding import citation  # noqa: E402
-from app.commands import docs  # noqa: E402
-from app.documents.library import DocumentLibrary, IngestProgress  # noqa: E402
-from app.documents.media import MediaText  # noqa: E402
-from app.documents.search import Passage, format_passages  # noqa: E402
-from multimodal.chunking import chunk_segments, join_segments  # noqa: E402
-from multimodal.transcribe import WhisperTranscriber  # noqa: E402
-from tests.unit.multimodal.media_helpers import SPEECH_WAV, render_text, shared_whisper_dir, speech_samples  # noqa: E402
+from app.chat.grounding import citation
+from app.commands import docs
+from app.documents.library import DocumentLibrary, IngestProgress
+from app.documents.media import MediaText
+from app.documents.search import Passage, format_passages
+from multimodal.chunking import chunk_segments, join_segments
+from multimodal.transcribe import WhisperTranscriber
+from tests.fixtures import pdf_factory as pf
+from tests.fixtures.media import SPEECH_WAV, render_text, shared_whisper_dir, speech_samples
 
 PAGE = Path(__file__).resolve().parents[3] / "pages" / "documents.py"
 

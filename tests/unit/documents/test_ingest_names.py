@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures" / "pdf"))
-
-import pdf_factory as pf  # noqa: E402
-
-from app.documents.library import DocumentLibrary  # noqa: E402
+from app.documents.library import DocumentLibrary
+from tests.fixtures import pdf_factory as pf
 
 
 def test_upload_errors_name_the_uploaded_file(tmp_path):

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures" / "pdf"))
-import pdf_factory as pf  # noqa: E402
-
-from app.documents.library import DocumentLibrary  # noqa: E402
-from app.documents.search import Passage, SearchConfig, build_context, format_passages, fuse  # noqa: E402
+from app.documents.library import DocumentLibrary
+from app.documents.search import Passage, SearchConfig, build_context, format_passages, fuse
+from tests.fixtures import pdf_factory as pf
 
 DOCQA = Path(__file__).resolve().parents[3] / "bench" / "data" / "docqa"
 

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
 from app.errors import BadInputError
 from app.evaluation.loader import DOCQA, SQL, load_set
+from tests.fixtures import build_mini, paths
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "eval"
-sys.path.insert(0, str(FIXTURES))
-
-import build_mini  # noqa: E402
+FIXTURES = paths.FIXTURES / "eval"
 
 
 @pytest.fixture()

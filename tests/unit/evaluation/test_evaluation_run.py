@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -13,11 +12,9 @@ from app.cli import main
 from app.container import build_services
 from app.evaluation.service import Evaluations, RunOptions, load_set
 from app.ports import ChatMessage, Chunk, GenerationParams, ModelInfo, Usage
+from tests.fixtures import build_mini, paths
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "eval"
-sys.path.insert(0, str(FIXTURES))
-
-import build_mini  # noqa: E402
+FIXTURES = paths.FIXTURES / "eval"
 
 QUALITY = ("hit@1", "hit@5", "mrr", "execution_accuracy", "correctness_f1", "context_recall", "gold_page_retrieved")
 

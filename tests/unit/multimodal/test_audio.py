@@ -18,7 +18,7 @@ from multimodal.audio import (
     open_audio,
 )
 from multimodal.transcribe import AudioTooLongError, WhisperTranscriber, format_timestamp
-from tests.unit.multimodal.media_helpers import (
+from tests.fixtures.media import (
     SPEECH_WAV,
     encode_audio,
     encode_silence_flac,

@@ -19,7 +19,7 @@ from multimodal.image import (
     prepare_image,
     sniff_image,
 )
-from tests.unit.multimodal.media_helpers import render_text
+from tests.fixtures.media import render_text
 
 
 def _encode(image: Image.Image, fmt: str, **kwargs) -> bytes:

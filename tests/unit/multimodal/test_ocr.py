@@ -8,7 +8,7 @@ from PIL import Image
 from app.chat.vision import TEXT_ONLY_NOTICE, image_context, image_question_message
 from multimodal import ocr
 from multimodal.image import prepare_image
-from tests.unit.multimodal.media_helpers import render_text
+from tests.fixtures.media import render_text
 
 
 def _png(image: Image.Image) -> bytes:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures" / "pdf"))
-import pdf_factory as pf  # noqa: E402
-
-from app.errors import BadInputError  # noqa: E402
-from multimodal import pdf as pdfmod  # noqa: E402
-from multimodal.pdf import (  # noqa: E402
+from app.errors import BadInputError
+from multimodal import pdf as pdfmod
+from multimodal.pdf import (
     CorruptPdfError,
     EmptyFileError,
     EncryptedPdfError,
@@ -23,6 +18,7 @@ from multimodal.pdf import (  # noqa: E402
     repair_mojibake,
     sniff_kind,
 )
+from tests.fixtures import pdf_factory as pf
 
 PAGES = [
     ["Quarterly report for the northern region.", "Revenue grew by twelve percent year on year."],

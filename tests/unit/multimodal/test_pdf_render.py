@@ -13,7 +13,7 @@ from app.errors import BadInputError, NotFoundError
 from multimodal.chunking import chunk_page
 from multimodal.pdf import CorruptPdfError, EncryptedPdfError, open_pdf
 from multimodal.pdf_render import NO_TEXT_LAYER, NOT_LOCATED, locate, render_page, render_page_png
-from tests.fixtures.pdf import pdf_factory
+from tests.fixtures import pdf_factory
 
 # pdf_factory's layout: a 612 x 792 pt page, first baseline at y=760 pt, one line every 14 pt.
 PAGE_W, PAGE_H, TOP_BASELINE, LEADING = 612, 792, 760, 14

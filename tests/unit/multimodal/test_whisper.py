@@ -17,7 +17,7 @@ from multimodal.whisper_model import (
     load_whisper,
     parse_ctranslate2,
 )
-from tests.unit.multimodal.media_helpers import SPEECH_WAV, encode_audio, shared_whisper_dir, speech_samples
+from tests.fixtures.media import SPEECH_WAV, encode_audio, shared_whisper_dir, speech_samples
 
 
 @pytest.fixture(scope="module")

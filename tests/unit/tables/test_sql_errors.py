@@ -11,9 +11,10 @@ import app.cli as cli
 from app.tables.errors import explain_sql_error
 from app.tables.service import TablesService
 from storage.tables import TableStore
-from tests.unit.tables.test_sql_service import ScriptedModel
+from tests.fixtures import paths
+from tests.fixtures.fakes import ScriptedModel
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "tables"
+FIXTURES = paths.FIXTURES / "tables"
 
 
 @pytest.fixture()

@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from app.errors import BadInputError
-from app.ports import ChatMessage, Chunk, GenerationParams, ModelInfo, Usage
 from app.tables.answer import describe_result, numbers_supported, suggest_chart
 from app.tables.prompt import cannot_answer_reason, extract_sql, select_schema
 from app.tables.service import TablesService
 from storage.tables import TableStore
 from storage.tables_engine import QueryResult
+from tests.fixtures import paths
+from tests.fixtures.fakes import ScriptedModel
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "tables"
-
-
-class ScriptedModel:
-    """Replies from a queue, in order; records every conversation it was sent."""
-
-    def __init__(self, replies: list[str], context_window: int = 4096) -> None:
-        self.replies = list(replies)
-        self.sent: list[list[ChatMessage]] = []
-        self._info = ModelInfo(backend="fake", name="scripted", supports_tools=False, remote=False,
-                               context_window=context_window)
-
-    @property
-    def info(self) -> ModelInfo:
-        return self._info
-
-    def stream(self, messages: Sequence[ChatMessage], params: GenerationParams) -> Iterator[Chunk]:
-        self.sent.append(list(messages))
-        reply = self.replies.pop(0)
-        for i in range(0, len(reply), 7):  # arrive in pieces, like a real stream
-            yield Chunk(reply[i:i + 7])
-        yield Chunk("", Usage(10, 10, "stop"))
+FIXTURES = paths.FIXTURES / "tables"
 
 
 @pytest.fixture()

@@ -11,7 +11,8 @@ import pytest
 from openpyxl import Workbook
 
 from app.errors import BadInputError, NotFoundError
-from multimodal.tables import clean_name, sniff, table_kind, unique_names
+from multimodal.kinds import sniff_table, table_kind
+from multimodal.tables import clean_name, unique_names
 from storage.tables import TableStore
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "tables"
@@ -116,7 +117,8 @@ def test_parquet_json_and_duckdb_sniffed_from_bytes(store: TableStore, tmp_path:
     src.execute("CREATE TABLE items AS SELECT 1 AS id, 'x' AS label")
     src.execute("CREATE SCHEMA s; CREATE TABLE s.items AS SELECT 2 AS id")
     src.close()
-    assert sniff(parquet).kind == "parquet" and sniff(jsonf).kind == "json" and sniff(dbfile).kind == "duckdb"
+    assert sniff_table(parquet).kind == "parquet" and sniff_table(jsonf).kind == "json" \
+        and sniff_table(dbfile).kind == "duckdb"
     assert store.load_file(parquet).tables == ["data"]
     assert store.load_file(jsonf).tables == ["people"]
     assert store.load_file(dbfile).tables == ["items", "items_2"]
