@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -11,6 +12,8 @@ import streamlit as st
 
 from app.audit.trail import MIME_TYPES, Evidence, citation_label, evidence, export_bytes, table_row
 from app.container import Services
+from app.errors import AssistantError
+from app.ui.common import show_error
 
 KEY_PAGE = "audit.page"
 KEY_OPEN = "audit.open"
@@ -54,7 +57,7 @@ def filters(services: Services) -> dict[str, Any]:
     with st.container(border=True):
         col1, col2, col3, col4 = st.columns([2, 1, 1, 1])
         days = col1.date_input(
-            "Dates (UTC)", value=(), format="YYYY-MM-DD", key="audit.dates", help="Leave empty for every date."
+            "Dates (UTC)", value=[], format="YYYY-MM-DD", key="audit.dates", help="Leave empty for every date."
         )
         user = col2.selectbox("User", choices["user"], index=None, placeholder="All users", key="audit.user")
         model = col3.selectbox("Model", choices["model"], index=None, placeholder="All models", key="audit.model")
@@ -72,10 +75,10 @@ def filters(services: Services) -> dict[str, Any]:
         )
         col4.markdown("&nbsp;")
         flagged = col4.toggle("Flagged only", key="audit.flagged", help="Turns a guardrail flagged or blocked.")
-    days = tuple(days or ())
+    picked = tuple(days or ())
     return {
-        "since": days[0].isoformat() if days else None,
-        "until": (days[1] + timedelta(days=1)).isoformat() if len(days) > 1 else None,
+        "since": picked[0].isoformat() if picked else None,
+        "until": (picked[1] + timedelta(days=1)).isoformat() if len(picked) > 1 else None,
         "user": user,
         "model": model,
         "tool": tool,
@@ -153,6 +156,18 @@ def show_evidence(record: dict[str, Any]) -> None:
         st.json(record)
         return
     ev: Evidence = evidence(record)
+    _evidence_header(ev)
+    _evidence_figures(ev)
+    _evidence_inputs(ev)
+    _evidence_outputs(ev)
+    with st.expander("Generation parameters and the full record"):
+        if ev.params:
+            st.json(ev.params, expanded=False)
+        st.json(record, expanded=False)
+
+
+def _evidence_header(ev: Evidence) -> None:
+    """Who, which model, the status, and what went wrong or was flagged."""
     st.subheader(f"Turn of {_when(ev.ts)} UTC")
     st.caption(
         " · ".join(
@@ -169,9 +184,7 @@ def show_evidence(record: dict[str, Any]) -> None:
         )
     )
     if ev.error:
-        st.error(
-            f"**{ev.error.get('message', 'Error')}**" + (f"\n\n{ev.error['hint']}" if ev.error.get("hint") else "")
-        )
+        show_error(AssistantError(str(ev.error.get("message", "Error")), str(ev.error.get("hint") or "")))
     if ev.flagged:
         st.warning("A guardrail flagged this turn — see the decisions below.", icon=":material/flag:")
     if ev.not_in_documents:
@@ -179,6 +192,9 @@ def show_evidence(record: dict[str, Any]) -> None:
     for notice in ev.notices:
         st.caption(f":material/info: {notice}")
 
+
+def _evidence_figures(ev: Evidence) -> None:
+    """Timings, token counts and the number of tool steps."""
     cols = st.columns(6)
     cols[0].metric("Total", _secs(ev.timings.get("total_s")))
     cols[1].metric("First token", _secs(ev.timings.get("ttft_s")))
@@ -189,6 +205,9 @@ def show_evidence(record: dict[str, Any]) -> None:
     if ev.tokens.get("estimated"):
         st.caption("Token counts are estimated: the backend did not report them.")
 
+
+def _evidence_inputs(ev: Evidence) -> None:
+    """The question, its attachments and the prompt the model was sent."""
     st.markdown("**Question**")
     st.code(ev.question or "(empty)", language=None, wrap_lines=True)
     st.markdown("**Attachments**")
@@ -203,6 +222,10 @@ def show_evidence(record: dict[str, Any]) -> None:
             content = message.get("content")
             st.code(content if isinstance(content, str) else json.dumps(content, indent=2), language=None,
                     wrap_lines=True)  # fmt: skip
+
+
+def _evidence_outputs(ev: Evidence) -> None:
+    """What the turn used and produced: passages, SQL, tool steps, guardrail decisions, the answer, citations."""
     st.markdown("**Retrieved passages**")
     _frame(ev.passages, "No passages: the documents were not searched.")
     if ev.sql:
@@ -222,10 +245,6 @@ def show_evidence(record: dict[str, Any]) -> None:
         st.markdown(ev.answer or "_(no answer)_")
     if ev.citations:
         st.markdown("**Citations:** " + " · ".join(citation_label(c) for c in ev.citations))
-    with st.expander("Generation parameters and the full record"):
-        if ev.params:
-            st.json(ev.params, expanded=False)
-        st.json(record, expanded=False)
 
 
 def _secs(value: Any) -> str:
@@ -256,15 +275,23 @@ def verify_panel(services: Services) -> None:
         )
 
 
+def _export(services: Services, chosen: dict[str, Any], fmt: str) -> Callable[[], bytes]:
+    """The export of the filtered selection in `fmt`, built only when called (on the click)."""
+
+    def build() -> bytes:
+        return export_bytes(services.records.iter_matching(**chosen), fmt)
+
+    return build
+
+
 def downloads(services: Services, chosen: dict[str, Any]) -> None:
     """JSONL and CSV downloads of the filtered selection, built when clicked."""
-    store = services.records
     stamp = date.today().isoformat()
     cols = st.columns(2)
     for col, fmt, label in ((cols[0], "jsonl", "Download JSONL (full records)"), (cols[1], "csv", "Download CSV")):
         col.download_button(
             label,
-            data=lambda fmt=fmt: export_bytes(store.iter_matching(**chosen), fmt),
+            data=_export(services, chosen, fmt),
             file_name=f"audit-{stamp}.{fmt}",
             mime=MIME_TYPES[fmt],
             icon=":material/download:",
