@@ -13,6 +13,7 @@ from app.errors import AssistantError
 from app.llm.selector import ModelSpec, embedded_choices
 from app.ui.common import KEY_CONVERSATION, KEY_MODEL_CHOICE, progress_reporter, report_render_error, show_error
 from multimodal.kinds import content_kind, mime_type, read_head
+from storage.attachments import AttachmentStore
 from storage.conversations import ERROR, INTERRUPTED, STOPPED, STREAMING, Message, Scope
 
 KEY_PENDING = "chat.pending"  # a regenerate or edited question waiting to be sent
@@ -181,11 +182,7 @@ def _media_path(services: Services, cite: dict) -> Path | None:
             return services.documents.file_path(cite["doc_id"])
         except AssistantError:
             return None
-    sha = str(cite.get("sha256") or "")
-    if sha.isalnum():
-        path = services.settings.data_dir / "attachments" / sha
-        return path if path.is_file() else None
-    return None
+    return AttachmentStore.in_data_dir(services.settings.data_dir).path(str(cite.get("sha256") or ""))
 
 
 def render_pdf_citation(services: Services, cite: dict, key: str) -> None:
