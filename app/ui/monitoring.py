@@ -47,13 +47,13 @@ def period(key: str = "monitoring.period") -> tuple[str | None, str | None, str]
             "Dates (UTC)", value=(date.today() - timedelta(days=6), date.today()), format="YYYY-MM-DD",
             key="monitoring.dates",
         )  # fmt: skip
-        days = tuple(days or ())
-        since = days[0].isoformat() if days else None
-        until = (days[1] + timedelta(days=1)).isoformat() if len(days) > 1 else None
-        span = (days[1] - days[0]) if len(days) > 1 else timedelta(days=30)
-    elif PERIODS[choice] is not None:
-        since = (now - PERIODS[choice]).isoformat(timespec="milliseconds")
-        span = PERIODS[choice]
+        picked = tuple(days or ())
+        since = picked[0].isoformat() if picked else None
+        until = (picked[1] + timedelta(days=1)).isoformat() if len(picked) > 1 else None
+        span = (picked[1] - picked[0]) if len(picked) > 1 else timedelta(days=30)
+    elif (period := PERIODS[choice]) is not None:
+        since = (now - period).isoformat(timespec="milliseconds")
+        span = period
     else:
         span = timedelta(days=365)
     auto = "hour" if span <= timedelta(days=2) else "day"

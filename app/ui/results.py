@@ -10,7 +10,7 @@ from __future__ import annotations
 import decimal
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import altair as alt
 import pandas as pd
@@ -27,7 +27,9 @@ _DEFAULT_DECIMAL_SCALE = 3  # DuckDB's DECIMAL without a width is DECIMAL(18,3)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
 # chart kind -> (altair mark, type of the x axis)
-_MARKS = {"bar": ("mark_bar", "nominal"), "line": ("mark_line", "temporal"), "scatter": ("mark_circle", "quantitative")}
+AxisType = Literal["quantitative", "ordinal", "temporal", "nominal"]
+_MARKS: dict[str, tuple[str, AxisType]] = {"bar": ("mark_bar", "nominal"), "line": ("mark_line", "temporal"),
+                                           "scatter": ("mark_circle", "quantitative")}
 
 
 def _is_number(value: Any) -> bool:
