@@ -51,7 +51,7 @@ def _clip(path: Path, times: int, workdir: Path):
     samples = decode_audio(path).samples
     if times == 1:
         return path, samples
-    from tests.unit.multimodal.media_helpers import encode_audio
+    from tests.fixtures.media import encode_audio
 
     samples = np.concatenate([samples] * times)
     out = workdir / f"{path.stem}_x{times}.flac"
