@@ -89,6 +89,7 @@ def prepare(
 def transcript_block(attachment: Attachment) -> str:
     """A transcript as timestamped lines inside a fence, labelled as data."""
     transcript = attachment.transcript
+    assert transcript is not None, "recordings are transcribed when prepared"
     lines = [f"[{format_timestamp(s.start)}] {s.text.strip()}" for s in transcript.segments]
     body = "\n".join(lines)
     note = ""
@@ -104,7 +105,7 @@ def transcript_block(attachment: Attachment) -> str:
 
 def question_message(question: str, attachments: Sequence[Attachment], supports_images: bool) -> ChatMessage:
     """The user message for a question with attachments."""
-    images = [(a.name, a.image) for a in attachments if a.kind == "image"]
+    images = [(a.name, a.image) for a in attachments if a.kind == "image" and a.image is not None]
     recordings = [a for a in attachments if a.kind == "audio"]
     if recordings:
         blocks = [transcript_block(a) for a in recordings]
@@ -151,17 +152,28 @@ def best_moment(answer: str, attachments: Sequence[Attachment]) -> list[dict[str
 
 def timestamp_citations(answer: str, attachments: Sequence[Attachment]) -> list[dict[str, Any]]:
     """Citations for the times the answer mentions: the transcript segment at each time."""
-    recordings = [a for a in attachments if a.kind == "audio" and a.transcript and a.transcript.segments]
+    recordings = [(a, a.transcript) for a in attachments
+                  if a.kind == "audio" and a.transcript is not None and a.transcript.segments]
     citations: list[dict[str, Any]] = []
     seen: set[tuple[str, int]] = set()
     for match in _TIMESTAMP.finditer(answer):
         a, b, c = match.groups()
         seconds = int(a) * 3600 + int(b) * 60 + int(c) if c else int(a) * 60 + int(b)
-        for rec in recordings:
-            segment = next((s for s in rec.transcript.segments if s.start <= seconds + 1 and seconds < s.end + 1),
+        for rec, transcript in recordings:
+            segment = next((s for s in transcript.segments if s.start <= seconds + 1 and seconds < s.end + 1),
                            None)
             if segment is None or (rec.name, int(segment.start)) in seen:
                 continue
             seen.add((rec.name, int(segment.start)))
             citations.append(_segment_citation(rec, segment, len(citations) + 1))
     return citations
+
+
+def image_ref(data: bytes) -> dict[str, Any]:
+    """How unnamed bytes (an image in a prompt) appear in records: sha256 and size."""
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def file_ref(name: str, data: bytes) -> dict[str, Any]:
+    """How an attached file appears in records: name, sha256 and size."""
+    return {"name": name, **image_ref(data)}

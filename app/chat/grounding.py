@@ -31,16 +31,24 @@ _QUOTE_CHARS = 300
 
 
 class PassageLike(Protocol):
-    """What the grounding needs of a retrieved passage."""
+    """What the grounding needs of a retrieved passage (read-only, so frozen passages fit)."""
 
-    doc_id: str
-    source: str
-    page: int
-    text: str
-    chunk_id: str
-    char_start: int
-    char_end: int
-    score: float
+    @property
+    def doc_id(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def page(self) -> int: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def chunk_id(self) -> str: ...
+    @property
+    def char_start(self) -> int: ...
+    @property
+    def char_end(self) -> int: ...
+    @property
+    def score(self) -> float: ...
 
 
 def grounded_question(question: str, passages_text: str, sql_text: str = "") -> str:

@@ -11,7 +11,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from app.chat.budget import estimate_tokens
+from app.chat.prompt import estimate_tokens
 from app.ports import ModelInfo
 
 # Prompt tokens per second of the packaged models on a 2-core laptop with 2 threads reading the prompt:

@@ -1,112 +1,85 @@
-"""One question and its streamed answer: attachments, retrieval, streaming, saving, citations, recording."""
+"""One question and its streamed answer: tools, prompt, streaming, saving, citations, recording.
+
+The turn gets what it uses (`TurnServices`) from whoever starts it; it never imports the
+assistant. Its state (`TurnState`, app.chat.state) is what the tools read and fill in.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from app.chat import attachments as attach
-from app.chat.budget import estimate_tokens
 from app.chat.grounding import citations_for, unsupported_terms
+from app.chat.guard import RedactingModel, TurnGuard
+from app.chat.history import read_history
+from app.chat.prompt import PromptRequest, build_prompt, estimate_tokens
+from app.chat.record import chat_record
+from app.chat.state import InFlight, Progress, TurnResult, TurnState
+from app.chat.tools.focus import unreadable_answer
+from app.chat.tools.planning import run_tools
+from app.chat.workspace import Workspace
 from app.documents.refusals import NOT_IN_DOCUMENTS
 from app.errors import AssistantError, GuardrailBlockedError, NotFoundError
-from app.ports import ChatMessage, ChatModel, ModelInfo
-from storage.conversations import ERROR, OK, STOPPED, STREAMING
+from app.ports import ChatModel, ModelInfo, RecordStore
+from app.settings import Settings
+from storage.conversations import ERROR, OK, STOPPED, STREAMING, ConversationStore
 
-if TYPE_CHECKING:
-    from app.chat.assistant import Assistant
+__all__ = ["ModelSource", "Progress", "Turn", "TurnResult", "TurnServices"]
 
-Progress = Callable[[float, str], None]
 _SAVE_EVERY_S = 0.5  # how often a streaming answer is written to disk
 
 
-@dataclass
-class TurnResult:
-    """Everything known about a finished (or failed, or stopped) turn."""
-
-    answer: str = ""
-    status: str = "ok"  # ok | error | stopped
-    backend: str = ""
-    model: str = ""
-    vision: bool = False
-    conversation_id: str | None = None
-    record_id: str = ""
-    load_s: float = 0.0  # picking and loading the model (first answer after start-up)
-    ttft_s: float | None = None  # from the request to the model until its first token
-    total_s: float = 0.0  # the whole turn, loading included
-    tokens_in: int = 0
-    tokens_out: int = 0
-    tokens_estimated: bool = False  # True when the backend did not report usage (a stopped answer)
-    error: str = ""
-    error_hint: str = ""
-    notices: list[str] = field(default_factory=list)
-    citations: list[dict[str, Any]] = field(default_factory=list)
-    tools: list[dict[str, Any]] = field(default_factory=list)
-    tool_mode: str = ""  # "router" | "native": who picked the tools
-    not_in_documents: bool = False
-    unreadable: list[str] = field(default_factory=list)  # attachments the question was about that could not be read
-    guardrails: list[dict[str, Any]] = field(default_factory=list)
-
-    def as_json(self) -> dict[str, Any]:
-        """The CLI's `ask --json` shape (plus diagnostics)."""
-        return asdict(self)
-
-
-class Turn:
-    """One question and its streamed answer. Iterate it for text deltas."""
-
-    def __init__(
-        self,
-        assistant: Assistant,
-        question: str,
-        conversation_id: str | None,
-        files: Sequence[tuple[str, bytes]],
-        progress: Progress | None,
-        model_choice: dict | None = None,
-    ) -> None:
-        self._assistant = assistant
-        self.model_choice = model_choice
-        self.files = list(files)
-        self.attachments: list[attach.Attachment] = []
-        self.use_documents = False
-        self.passages: list[Any] = []  # retrieved for this turn
-        self.sql: list[Any] = []  # run_sql results (SqlEvidence) for this turn
-        self.stored: list[Any] = []  # this turn's attachments as kept files (StoredFile)
-        self.on_step: Callable[[dict[str, Any]], None] | None = None  # live tool steps (the UI)
-        self.tool_mode = ""  # "router" | "native", once decided
-        self.guard: Any = None  # the turn's guardrails (TurnGuard), once the model is known
-        self.flight_key: tuple[str, str, tuple[str, ...]] | None = None  # while it is being answered
-        self.model_question = question  # the question as the model sees it (masked when the policy says so)
-        self.docs_required = False  # the question was about the documents: nothing found means "not in them"
-        self.kept_passages: list[Any] = []  # the ones that fit in the prompt; citation [n] = kept[n-1]
-        self.scope: Any = None  # the conversation's chosen documents and tables (storage Scope), None: all
-        self.unreadable: list[Any] = []  # attachments the question is about that could not be read (Unreadable)
-        self.pasted = False  # a long message without attachments: quoted as pasted text and answered from itself
-        self._written_by_app = False  # the answer is the app's own text (no model tokens to count)
-        self.question = question
-        self.progress = progress
-        self.result = TurnResult(conversation_id=conversation_id)
-        self.model: ChatModel | None = None
-        self._user_message_id = ""
-        self._answer_message_id = ""
-        self._started = time.monotonic()
-        self._prompt: list[ChatMessage] = []
-        self._iterator: Iterator[str] | None = None
+class ModelSource(Protocol):
+    """Picks and loads the answering model (the app's ModelRouter); holds the live settings."""
 
     @property
-    def model_info(self) -> ModelInfo | None:
-        """The answering model, once resolved."""
-        return self.model.info if self.model else None
+    def settings(self) -> Settings:
+        """Current settings."""
+        ...
+
+    def get_model(self, progress: Progress | None = None, overrides: dict[str, Any] | None = None, /) -> ChatModel:
+        """The model that answers now, loaded and ready."""
+        ...
+
+
+@dataclass(frozen=True)
+class TurnServices:
+    """What a turn uses besides its own state; shared by every turn of the process."""
+
+    models: ModelSource
+    conversations: ConversationStore
+    records: RecordStore
+    workspace: Workspace
+    in_flight: InFlight
+
+    @property
+    def settings(self) -> Settings:
+        """Current settings (the model source holds the live copy)."""
+        return self.models.settings
+
+
+class Turn(TurnState):
+    """One question and its streamed answer. Iterate it for text deltas."""
+
+    def __init__(self, services: TurnServices, question: str, conversation_id: str | None,
+                 files: Sequence[tuple[str, bytes]], progress: Progress | None,
+                 model_choice: dict[str, Any] | None = None) -> None:
+        super().__init__(question=question, files=list(files), model_choice=model_choice, progress=progress,
+                         result=TurnResult(conversation_id=conversation_id), model_question=question)
+        self.services = services
+        self.written_by_app = False  # the answer is the app's own text (no model tokens to count)
+        self.started = time.monotonic()
+        self._iterator: Generator[str, None, None] | None = None
 
     def resolve_model(self) -> ModelInfo:
         """Pick and load the model (may take a while the first time); recorded if it fails."""
         if self.model is None:
             started = time.monotonic()
             try:
-                self.model = self._assistant.router.get_model(self.progress, self.model_choice)
+                self.model = self.services.models.get_model(self.progress, self.model_choice)
             except AssistantError as exc:
                 self._fail(exc)
                 raise
@@ -135,7 +108,7 @@ class Turn:
         elif self.model is not None and not self.result.record_id:
             self._finish("", STOPPED)  # stopped before the first token
         else:
-            self._assistant._track(self.flight_key, False)
+            self.services.in_flight.end(self.flight_key)
 
     def run(self) -> TurnResult:
         """Consume the whole answer and return the result (CLI, benchmarks)."""
@@ -143,55 +116,22 @@ class Turn:
             pass
         return self.result
 
-    def _generate(self) -> Iterator[str]:
-        self.resolve_model()
-        info = self.model.info
+    def _generate(self) -> Generator[str, None, None]:
+        info = self.resolve_model()
         self.result.backend, self.result.model, self.result.vision = info.backend, info.name, info.supports_images
-        store = self._assistant.conversations
         parts: list[str] = []
         finished = False
         try:
             self._use_tools(info)
-            if self.unreadable:
-                # The file the question is about could not be read: say so plainly rather than let the model
-                # answer from whatever else it has (it "summarised" an empty PDF from unrelated documents).
-                text = self._unreadable_answer()
-                self._written_by_app = True
+            written = self._written_answer()
+            if written:
+                # Answered without the model, but saved and shown like any answer (with the tool steps).
+                self.written_by_app = True
                 self._open_answer_message(info)
-                parts.append(text)
-                yield text
-                finished = True
-                return
-            if self._not_in_documents():
-                # Answered without the model, but saved and shown like any answer (with the search step).
-                self.result.not_in_documents = True
-                self._written_by_app = True
-                self._open_answer_message(info)
-                parts.append(NOT_IN_DOCUMENTS)
-                yield NOT_IN_DOCUMENTS
-                finished = True
-                return
-            self._prompt, params = self._assistant.build_prompt(self, info)
-            self._prompt = self.guard.prompt(self._prompt)
-            self._open_answer_message(info)
-            last_save = generation_started = time.monotonic()
-            for chunk in self.model.stream(self._prompt, params):
-                if chunk.usage is not None:
-                    self.result.tokens_in, self.result.tokens_out = chunk.usage.tokens_in, chunk.usage.tokens_out
-                    if chunk.usage.finish_reason == "context_truncated":
-                        self.result.notices.append("The context was full; the model cut the oldest text.")
-                    elif chunk.usage.finish_reason == "length":
-                        self.result.notices.append("The answer reached the maximum length set in Settings.")
-                    continue
-                if not chunk.text:
-                    continue
-                if self.result.ttft_s is None:
-                    self.result.ttft_s = time.monotonic() - generation_started
-                parts.append(chunk.text)
-                yield chunk.text
-                if self._answer_message_id and time.monotonic() - last_save > _SAVE_EVERY_S:
-                    store.update_message(self._answer_message_id, "".join(parts))
-                    last_save = time.monotonic()
+                parts.append(written)
+                yield written
+            else:
+                yield from self._stream_answer(info, parts)
             finished = True
         except AssistantError as exc:
             self.result.answer = "".join(parts)
@@ -210,26 +150,67 @@ class Turn:
                 # Closed early: the stop button, a rerun, or the consumer going away.
                 self._finish("".join(parts), STOPPED)
 
+    def _written_answer(self) -> str:
+        """The app's own answer when the model must not write one ('' when it should)."""
+        if self.unreadable:
+            # The file the question is about could not be read: say so plainly rather than let the model
+            # answer from whatever else it has (it "summarised" an empty PDF from unrelated documents).
+            return self._unreadable_answer()
+        if self._not_in_documents():
+            self.result.not_in_documents = True
+            return NOT_IN_DOCUMENTS
+        return ""
+
+    def _stream_answer(self, info: ModelInfo, parts: list[str]) -> Iterator[str]:
+        """Build the prompt and stream the model's answer into `parts`, saving it as it grows."""
+        assert self.model is not None and self.guard is not None  # set by resolve_model and _use_tools
+        request = PromptRequest(self.question, self.pasted, self.attachments, self.passages, self.sql,
+                                self.history.for_prompt())
+        prompt = build_prompt(request, info, self.services.settings)
+        self.kept_passages = prompt.kept_passages
+        self.result.notices.extend(prompt.notices)
+        self.prompt = self.guard.prompt(prompt.messages)
+        self._open_answer_message(info)
+        last_save = generation_started = time.monotonic()
+        for chunk in self.model.stream(self.prompt, prompt.params):
+            if chunk.usage is not None:
+                self.result.tokens_in, self.result.tokens_out = chunk.usage.tokens_in, chunk.usage.tokens_out
+                if chunk.usage.finish_reason == "context_truncated":
+                    self.result.notices.append("The context was full; the model cut the oldest text.")
+                elif chunk.usage.finish_reason == "length":
+                    self.result.notices.append("The answer reached the maximum length set in Settings.")
+                continue
+            if not chunk.text:
+                continue
+            if self.result.ttft_s is None:
+                self.result.ttft_s = time.monotonic() - generation_started
+            parts.append(chunk.text)
+            yield chunk.text
+            if self.answer_message_id and time.monotonic() - last_save > _SAVE_EVERY_S:
+                self.services.conversations.update_message(self.answer_message_id, "".join(parts))
+                last_save = time.monotonic()
+
     def _open_answer_message(self, info: ModelInfo) -> None:
         """The answer's message in the conversation, saved before its first word so a reload shows it."""
-        if self.result.conversation_id and not self._answer_message_id:
-            self._answer_message_id = self._assistant.conversations.add_message(
+        if self.result.conversation_id and not self.answer_message_id:
+            self.answer_message_id = self.services.conversations.add_message(
                 self.result.conversation_id, "assistant", "", STREAMING, {"model": info.label}
             ).id
 
     def _use_tools(self, info: ModelInfo) -> None:
         """Add this turn's PDFs and tables, pick the tools (router or the model), run them, keep the evidence."""
-        from app.chat.guard import RedactingModel, TurnGuard
-        from app.chat.tools.planning import run_tools
-
-        self.guard = TurnGuard(self._assistant.settings, info)
-        self.model_question = self.guard.question(self.question)  # a blocked question runs no tool
-        if self.guard.redacting:
-            self.model = RedactingModel(self.model, self.guard)
-        box = run_tools(self, info)
-        self.passages, self.sql = self.guard.passages(box.passages), box.sql
+        assert self.model is not None  # resolved first
+        services = self.services
+        guard = self.guard = TurnGuard(services.settings, info)
+        self.model_question = guard.question(self.question)  # a blocked question runs no tool
+        if guard.redacting:
+            self.model = RedactingModel(self.model, guard)
+        self.history = read_history(services.conversations, self.result.conversation_id,
+                                    (self.user_message_id, self.answer_message_id))
+        box = run_tools(self, info, services.workspace, services.settings)
+        self.passages, self.sql = guard.passages(box.passages), box.sql
         self.result.tools = box.steps
-        self.guard.evidence(self.sql, self.attachments)
+        guard.evidence(self.sql, self.attachments)
         if box.searched and not box.passages:
             self.result.notices.append(
                 "No passage in your documents matched this question well enough to answer from it."
@@ -238,8 +219,6 @@ class Turn:
         self.result.notices.extend(attach.notices(self.attachments, info.supports_images))
 
     def _unreadable_answer(self) -> str:
-        from app.chat.tools.focus import unreadable_answer
-
         self.result.unreadable = [u.name for u in self.unreadable]
         # The answer says why each file failed; the same words as notices under it would only repeat it.
         repeated = tuple(f"{u.name} could not be used:" for u in self.unreadable)
@@ -284,44 +263,50 @@ class Turn:
                 self.result.notices.append(note)
 
     def _finish(self, answer: str, status: str) -> None:
-        self._assistant._track(self.flight_key, False)
+        self.services.in_flight.end(self.flight_key)
         self._guard_notes(answer)
         self.result.answer = answer
         self.result.status = "ok" if status == OK else "stopped"
-        self.result.total_s = time.monotonic() - self._started
-        if answer and not self.result.tokens_out and not self._written_by_app:
+        self.result.total_s = time.monotonic() - self.started
+        if answer and not self.result.tokens_out and not self.written_by_app:
             # A stopped stream never delivers the backend's usage: estimate, and say so in the record.
             self.result.tokens_out = estimate_tokens(answer)
             self.result.tokens_estimated = True
         meta = self._message_meta()
-        if self._answer_message_id:
-            self._assistant.conversations.update_message(self._answer_message_id, answer, status, meta)
+        store = self.services.conversations
+        if self.answer_message_id:
+            store.update_message(self.answer_message_id, answer, status, meta)
         elif status == STOPPED and self.result.conversation_id:
             try:  # stopped while the tools ran: the conversation still shows the turn and its steps
-                self._assistant.conversations.add_message(self.result.conversation_id, "assistant", answer,
-                                                          STOPPED, meta)
+                store.add_message(self.result.conversation_id, "assistant", answer, STOPPED, meta)
             except NotFoundError:
                 pass
-        self.result.record_id = self._assistant.record(self)
+        self._record()
 
     def _fail(self, exc: AssistantError) -> None:
-        self._assistant._track(self.flight_key, False)
+        self.services.in_flight.end(self.flight_key)
         self._guard_notes()
         self.result.status = "blocked" if isinstance(exc, GuardrailBlockedError) else "error"
         self.result.error, self.result.error_hint = exc.message, exc.hint
-        self.result.total_s = time.monotonic() - self._started
-        store = self._assistant.conversations
+        self.result.total_s = time.monotonic() - self.started
+        store = self.services.conversations
         if self.result.conversation_id:
             text = self.result.answer
             meta = {**self._message_meta(), "error": exc.message, "hint": exc.hint}
-            if self._answer_message_id:
-                store.update_message(self._answer_message_id, text, ERROR, meta)
+            if self.answer_message_id:
+                store.update_message(self.answer_message_id, text, ERROR, meta)
             else:
                 try:
                     store.add_message(self.result.conversation_id, "assistant", text, ERROR, meta)
                 except NotFoundError:
                     pass  # the conversation was deleted (another tab); the record below still keeps the turn
-        self.result.record_id = self._assistant.record(self)
+        self._record()
+
+    def _record(self) -> None:
+        """Write the turn's request record (append-only)."""
+        services = self.services
+        record = chat_record(self, services.settings, services.workspace)
+        self.result.record_id = services.records.append(record.kind, record.body())
 
     def _message_meta(self) -> dict[str, Any]:
         r = self.result
@@ -337,11 +322,3 @@ class Turn:
             "citations": r.citations,
             "tools": r.tools,
         }
-
-
-def _image_ref(data: bytes) -> dict[str, Any]:
-    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-
-
-def _file_ref(name: str, data: bytes) -> dict[str, Any]:
-    return {"name": name, **_image_ref(data)}

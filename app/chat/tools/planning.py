@@ -4,8 +4,8 @@ pick the tools (the deterministic router or the model's own tool calling) and ru
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from app.chat.state import TurnState
 from app.chat.tools.focus import PASTED_TEXT_CHARS, about_unreadable, more_wanted
 from app.chat.tools.native import plan_tools
 from app.chat.tools.routing import PreviousTurn, route, table_vocabulary
@@ -20,8 +20,11 @@ from app.chat.tools.specs import (
     tool_specs,
 )
 from app.chat.tools.toolbox import ToolBox, classify
+from app.chat.workspace import Workspace
 from app.errors import AssistantError
 from app.ports import ModelInfo
+from app.settings import Settings
+from storage.conversations import Message
 
 _UNUSABLE = {
     "empty": "it is empty (0 bytes). Attach it again.",
@@ -30,13 +33,12 @@ _UNUSABLE = {
 }
 
 
-def run_tools(turn: Any, info: ModelInfo) -> ToolBox:
+def run_tools(turn: TurnState, info: ModelInfo, workspace: Workspace, settings: Settings) -> ToolBox:
     """Everything between the question and the answer; failures become failed steps, not failed turns."""
-    assistant = turn._assistant
-    history = _earlier_messages(turn)
-    resources = conversation_resources(turn, history)
+    history = turn.history.messages
+    resources = conversation_resources(turn, history, workspace)
     base_docs, base_tables = list(resources.doc_ids), list(resources.table_scope)  # before this turn's files
-    box = ToolBox(turn, resources, turn.on_step)
+    box = ToolBox(turn, resources, workspace, settings, turn.on_step)
     for stored in resources.files:
         if not stored.new:
             continue
@@ -53,7 +55,7 @@ def run_tools(turn: Any, info: ModelInfo) -> ToolBox:
             box.failed_call(ToolCall("read_attachment", {"name": stored.name},
                                      error=f"{stored.name} could not be used: {reason}"))
             box.unreadable_file(stored, reason)
-    mode = tool_mode(assistant.settings.tool_mode, info)
+    mode = tool_mode(settings.tool_mode, info)
     turn.tool_mode = turn.result.tool_mode = mode
     if _about_unreadable(turn, box):
         # The question is about a file that could not be read: no other tool may stand in for it.
@@ -64,7 +66,7 @@ def run_tools(turn: Any, info: ModelInfo) -> ToolBox:
     if mode == "native":
         _plan_natively(turn, info, box, previous_turn(history))
     else:
-        calls = route(turn.model_question, resources, _table_words(assistant, resources), previous_turn(history),
+        calls = route(turn.model_question, resources, _table_words(workspace, resources), previous_turn(history),
                       force_documents=turn.use_documents)
         for call in calls:
             if call.name == SEARCH_DOCUMENTS:
@@ -74,14 +76,14 @@ def run_tools(turn: Any, info: ModelInfo) -> ToolBox:
     return box
 
 
-def _about_unreadable(turn: Any, box: ToolBox) -> bool:
+def _about_unreadable(turn: TurnState, box: ToolBox) -> bool:
     about = about_unreadable(turn.question, turn.stored, box.unreadable)
     if about:
         turn.unreadable = about
     return bool(about)
 
 
-def _focus(turn: Any, resources: Resources, box: ToolBox, base_docs: list[str], base_tables: list[str]) -> None:
+def _focus(turn: TurnState, resources: Resources, box: ToolBox, base_docs: list[str], base_tables: list[str]) -> None:
     """A turn with attachments works on them; long pasted text is answered from itself. The documents and
     tables of the conversation join only when the question clearly asks for them (or names them)."""
     new = [f for f in resources.files if f.new]
@@ -133,7 +135,7 @@ def tool_mode(setting: str, info: ModelInfo) -> str:
     return "native" if info.plans_tools and info.supports_tools else "router"
 
 
-def _plan_natively(turn: Any, info: ModelInfo, box: ToolBox, previous: PreviousTurn | None) -> None:
+def _plan_natively(turn: TurnState, info: ModelInfo, box: ToolBox, previous: PreviousTurn | None) -> None:
     resources = box.resources
     specs = tool_specs(resources)
 
@@ -151,6 +153,7 @@ def _plan_natively(turn: Any, info: ModelInfo, box: ToolBox, previous: PreviousT
         context = f"Previous question in this conversation: {previous.question}{sql}\nNow: "
     if specs:
         try:
+            assert turn.model is not None  # resolved before the tools run
             plan_tools(turn.model, turn.model_question, specs, execute, on_call, context)
         except AssistantError as exc:
             failed = ToolCall("plan_tools", {"question": turn.question}, error=f"Tool planning failed: {exc.message}")
@@ -163,12 +166,11 @@ def _plan_natively(turn: Any, info: ModelInfo, box: ToolBox, previous: PreviousT
             box.run(ToolCall(tool, {"name": stored.name}))
 
 
-def conversation_resources(turn: Any, history: list[Any]) -> Resources:
+def conversation_resources(turn: TurnState, history: list[Message], workspace: Workspace) -> Resources:
     """The documents, tables and files this turn's tools can reach (`history`: the conversation's earlier
     messages)."""
-    assistant = turn._assistant
     files = [*_earlier_files(history, turn.stored), *turn.stored]
-    indexed = assistant.indexed_documents()
+    indexed = workspace.indexed_documents()
     resources = Resources(documents=bool(indexed), files=files, library=[(d.id, d.name) for d in indexed])
     scope = turn.scope  # what the user chose for this conversation (None or empty lists: all)
     chosen_docs = set(scope.documents) if scope else set()
@@ -176,9 +178,9 @@ def conversation_resources(turn: Any, history: list[Any]) -> Resources:
     if earlier_pdfs or chosen_docs:
         # Documents that were deleted since they were chosen drop out; none left means all again.
         resources.doc_ids = [d.id for d in indexed if d.sha256 in earlier_pdfs or d.id in chosen_docs]
-    if assistant.tables_present() or any(f.kind == "table" for f in files):
+    if workspace.tables_present() or any(f.kind == "table" for f in files):
         try:
-            tables = assistant.tables
+            tables = workspace.tables
             resources.all_tables = [t.name for t in tables.tables()]
             earlier_tables = {f.sha256 for f in files if f.kind == "table" and not f.new}
             chosen_tables = set(scope.tables) if scope else set()
@@ -190,17 +192,9 @@ def conversation_resources(turn: Any, history: list[Any]) -> Resources:
     return resources
 
 
-def _earlier_messages(turn: Any) -> list[Any]:
-    """The conversation's messages before this turn (read once per turn)."""
-    conversation_id = turn.result.conversation_id
-    if not conversation_id:
-        return []
-    skip = (turn._user_message_id, turn._answer_message_id)
-    return [m for m in turn._assistant.conversations.messages(conversation_id) if m.id not in skip]
-
-
-def _earlier_files(history: list[Any], current: list[StoredFile]) -> list[StoredFile]:
-    files, seen = [], {f.sha256 for f in current}
+def _earlier_files(history: list[Message], current: list[StoredFile]) -> list[StoredFile]:
+    files: list[StoredFile] = []
+    seen = {f.sha256 for f in current}
     for message in history:
         if message.role != "user":
             continue
@@ -214,7 +208,7 @@ def _earlier_files(history: list[Any], current: list[StoredFile]) -> list[Stored
     return files
 
 
-def previous_turn(history: list[Any]) -> PreviousTurn | None:
+def previous_turn(history: list[Message]) -> PreviousTurn | None:
     """The conversation's last answered question and the tools it used (for follow-ups like 'now for 2023')."""
     question, found = "", None
     for message in history:
@@ -227,10 +221,10 @@ def previous_turn(history: list[Any]) -> PreviousTurn | None:
     return found
 
 
-def _table_words(assistant: Any, resources: Resources) -> set[str]:
+def _table_words(workspace: Workspace, resources: Resources) -> set[str]:
     if not resources.tables:
         return set()
     try:
-        return table_vocabulary([t for t in assistant.tables.tables() if t.name in resources.tables])
+        return table_vocabulary([t for t in workspace.tables.tables() if t.name in resources.tables])
     except AssistantError:
         return set()

@@ -8,8 +8,10 @@ Ollama's `tools` and Qwen's ChatML tool prompt both use.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 SEARCH_DOCUMENTS = "search_documents"
@@ -17,6 +19,7 @@ RUN_SQL = "run_sql"
 DESCRIBE_IMAGE = "describe_image"
 READ_TRANSCRIPT = "read_transcript"
 TOOL_NAMES = (SEARCH_DOCUMENTS, RUN_SQL, DESCRIBE_IMAGE, READ_TRANSCRIPT)
+MAX_SQL_ROWS_SHOWN = 20  # rows of a result the model sees and the citation keeps
 
 
 @dataclass
@@ -51,9 +54,49 @@ class StoredFile:
 
     def read(self) -> bytes:
         """The file's bytes."""
-        from pathlib import Path
-
         return Path(self.path).read_bytes()
+
+
+@dataclass
+class SqlEvidence:
+    """One run_sql result as the answer and the audit see it."""
+
+    label: str  # "S1", "S2", ... (how the answer cites it)
+    question: str
+    sql: str
+    columns: list[str] = field(default_factory=list)
+    rows: list[list[Any]] = field(default_factory=list)
+    row_count: int = 0
+    truncated: bool = False
+    error: str = ""
+    types: list[str] = field(default_factory=list)  # DuckDB's column types: DECIMAL(p,s) keeps its scale on screen
+
+    @property
+    def result_sha256(self) -> str:
+        """Hash of the full result (columns and rows), for the audit trail."""
+        payload = json.dumps([self.columns, self.rows], default=str, separators=(",", ":"))
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    def citation(self, n: int) -> dict[str, Any]:
+        """How the answer cites this result."""
+        return {"n": n, "kind": "sql", "label": self.label, "source": f"SQL result {self.label}", "sql": self.sql,
+                "columns": self.columns, "rows": self.rows[:MAX_SQL_ROWS_SHOWN], "row_count": self.row_count,
+                "truncated": self.truncated, "result_sha256": self.result_sha256, "question": self.question,
+                "types": self.types}
+
+    def block(self, max_rows: int = MAX_SQL_ROWS_SHOWN) -> str:
+        """The result as the model reads it."""
+        shown = self.rows[:max_rows]
+        lines = [" | ".join(self.columns)] + [" | ".join(_cell(v) for v in row) for row in shown]
+        more = f"\n({self.row_count - len(shown)} more row(s) not shown)" if self.row_count > len(shown) else ""
+        return (f"[{self.label}] SQL result for: {self.question}\nQuery: {' '.join(self.sql.split())}\n"
+                f"Rows ({self.row_count}{'+' if self.truncated else ''}):\n" + "\n".join(lines) + more)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "NULL" if value is None else str(value)
 
 
 @dataclass

@@ -7,32 +7,33 @@ step, never a failed turn: the answer is written from whatever the other tools f
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from app.chat import attachments as attach
+from app.chat.state import OnStep, Progress, Step, TurnState
 from app.chat.tools.focus import Unreadable, intended_kind
 from app.chat.tools.specs import (
     DESCRIBE_IMAGE,
+    MAX_SQL_ROWS_SHOWN,
     READ_TRANSCRIPT,
     RUN_SQL,
     SEARCH_DOCUMENTS,
     Resources,
+    SqlEvidence,
     StoredFile,
     ToolCall,
 )
+from app.chat.workspace import Workspace
+from app.documents.results import IngestProgress, ProgressCallback
+from app.documents.search import Passage
 from app.errors import AssistantError
+from app.settings import Settings
+from multimodal.image import PreparedImage
 from multimodal.kinds import file_kind
-
-Step = dict[str, Any]
-MAX_SQL_ROWS_SHOWN = 20  # rows of a result the model sees and the citation keeps
 
 # Prepared images and transcripts, by (sha256, ocr?): rereading an earlier recording should not
 # transcribe it again. Bounded, process-wide (shared by every session).
@@ -41,57 +42,17 @@ _PREPARED_LOCK = threading.Lock()
 _PREPARED_MAX = 32
 
 
-@dataclass
-class SqlEvidence:
-    """One run_sql result as the answer and the audit see it."""
-
-    label: str  # "S1", "S2", ... (how the answer cites it)
-    question: str
-    sql: str
-    columns: list[str] = field(default_factory=list)
-    rows: list[list[Any]] = field(default_factory=list)
-    row_count: int = 0
-    truncated: bool = False
-    error: str = ""
-    types: list[str] = field(default_factory=list)  # DuckDB's column types: DECIMAL(p,s) keeps its scale on screen
-
-    @property
-    def result_sha256(self) -> str:
-        """Hash of the full result (columns and rows), for the audit trail."""
-        payload = json.dumps([self.columns, self.rows], default=str, separators=(",", ":"))
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-    def citation(self, n: int) -> dict[str, Any]:
-        """How the answer cites this result."""
-        return {"n": n, "kind": "sql", "label": self.label, "source": f"SQL result {self.label}", "sql": self.sql,
-                "columns": self.columns, "rows": self.rows[:MAX_SQL_ROWS_SHOWN], "row_count": self.row_count,
-                "truncated": self.truncated, "result_sha256": self.result_sha256, "question": self.question,
-                "types": self.types}
-
-    def block(self, max_rows: int = MAX_SQL_ROWS_SHOWN) -> str:
-        """The result as the model reads it."""
-        shown = self.rows[:max_rows]
-        lines = [" | ".join(self.columns)] + [" | ".join(_cell(v) for v in row) for row in shown]
-        more = f"\n({self.row_count - len(shown)} more row(s) not shown)" if self.row_count > len(shown) else ""
-        return (f"[{self.label}] SQL result for: {self.question}\nQuery: {' '.join(self.sql.split())}\n"
-                f"Rows ({self.row_count}{'+' if self.truncated else ''}):\n" + "\n".join(lines) + more)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return "NULL" if value is None else str(value)
-
-
 class ToolBox:
     """The tools of one turn, with the evidence they gathered."""
 
-    def __init__(self, turn: Any, resources: Resources, on_step: Callable[[Step], None] | None = None) -> None:
+    def __init__(self, turn: TurnState, resources: Resources, workspace: Workspace, settings: Settings,
+                 on_step: OnStep | None = None) -> None:
         self.turn = turn
-        self.assistant = turn._assistant
+        self.workspace = workspace
+        self.settings = settings
         self.resources = resources
         self.on_step = on_step
-        self.passages: list[Any] = []
+        self.passages: list[Passage] = []
         self.sql: list[SqlEvidence] = []
         self.steps: list[Step] = []
         self.searched = False  # search_documents ran (even if it found nothing)
@@ -143,8 +104,8 @@ class ToolBox:
         step = self._start(SEARCH_DOCUMENTS, query)
         self.searched = True
         try:
-            scope = {"only": self.resources.doc_ids} if self.resources.doc_ids else {}
-            found = list(self.assistant.documents.search(query, **scope))
+            library, only = self.workspace.library, self.resources.doc_ids
+            found = list(library.search(query, only=only) if only else library.search(query))
         except AssistantError as exc:
             self._end(step, ok=False, output="search failed", error=exc.message)
             return f"Error: {exc.message}"
@@ -163,7 +124,7 @@ class ToolBox:
         question = call.arguments["question"]
         step = self._start(RUN_SQL, question)
         try:
-            answer = self.assistant.tables.ask(question, only=self.resources.table_scope, model=self.turn.model)
+            answer = self.workspace.tables.ask(question, only=self.resources.table_scope, model=self.turn.model)
         except AssistantError as exc:
             self._end(step, ok=False, output="could not run", error=exc.message)
             return f"Error: {exc.message}"
@@ -202,19 +163,23 @@ class ToolBox:
             return f"Error: {exc.message}"
         if existing is None:
             self.turn.attachments.append(item)
-        if kind == "image":
-            ocr = item.image.ocr
-            text = " ".join(line.text for line in ocr.lines) if ocr else ""
-            output = f"{item.image.width}x{item.image.height} image" + (
-                f", {len(ocr.lines)} line(s) of text" if ocr else ", sent to the vision model")
-            ok = not (ocr is not None and not ocr.lines)
-            self._end(step, ok=ok, output=output, error="" if ok else "No text was found in the image.",
-                      text=text[:2000])
-            return text[:1500] or output
+        if item.image is not None:
+            return self._image_read(step, item.image)
         transcript = item.transcript
+        assert transcript is not None, "a prepared attachment is an image or a transcribed recording"
         self._end(step, output=f"{transcript.duration:.0f} s of audio, {len(transcript.segments)} segment(s), "
                                f"language {transcript.language}", text=transcript.text[:2000])
         return attach.transcript_block(item)[:3000]
+
+    def _image_read(self, step: Step, image: PreparedImage) -> str:
+        ocr = image.ocr
+        text = " ".join(line.text for line in ocr.lines) if ocr else ""
+        output = f"{image.width}x{image.height} image" + (
+            f", {len(ocr.lines)} line(s) of text" if ocr else ", sent to the vision model")
+        ok = not (ocr is not None and not ocr.lines)
+        self._end(step, ok=ok, output=output, error="" if ok else "No text was found in the image.",
+                  text=text[:2000])
+        return text[:1500] or output
 
     def _prepare(self, stored: StoredFile) -> attach.Attachment:
         info = self.turn.model_info
@@ -224,9 +189,8 @@ class ToolBox:
             cached = _PREPARED.get(key)
         if cached is not None:
             return cached
-        settings = self.assistant.settings
-        item = attach.prepare(stored.name, stored.read(), transcriber=lambda: self.assistant.transcriber,
-                              run_ocr=run_ocr, max_side=settings.image_max_side, progress=self.turn.progress)
+        item = attach.prepare(stored.name, stored.read(), transcriber=lambda: self.workspace.transcriber,
+                              run_ocr=run_ocr, max_side=self.settings.image_max_side, progress=self.turn.progress)
         with _PREPARED_LOCK:
             _PREPARED[key] = item
             while len(_PREPARED) > _PREPARED_MAX:
@@ -238,7 +202,7 @@ class ToolBox:
         """Index an attached PDF (skipped when the same bytes are already indexed) and scope search to it."""
         step = self._start("index_document", stored.name)
         try:
-            result = self.assistant.documents.ingest_bytes(stored.read(), stored.name,
+            result = self.workspace.library.ingest_bytes(stored.read(), stored.name,
                                                            progress=_ingest_progress(self.turn.progress))
         except AssistantError as exc:
             self._end(step, ok=False, output="could not be indexed", error=exc.one_line())
@@ -267,7 +231,7 @@ class ToolBox:
         """Load an attached table file into DuckDB and scope SQL to its tables."""
         step = self._start("load_table", stored.name)
         try:
-            loaded = self.assistant.tables.load_file(Path(stored.path), _table_progress(self.turn.progress),
+            loaded = self.workspace.tables.load_file(Path(stored.path), _table_progress(self.turn.progress),
                                                      file_name=stored.name)
         except AssistantError as exc:
             self._end(step, ok=False, output="could not be loaded", error=exc.one_line())
@@ -296,11 +260,11 @@ def classify(path: Path) -> str:
     return file_kind(path)
 
 
-def _ingest_progress(progress: Any) -> Any:
+def _ingest_progress(progress: Progress | None) -> ProgressCallback | None:
     if progress is None:
         return None
 
-    def report(event: Any) -> None:
+    def report(event: IngestProgress) -> None:
         if event.stage == "page" and event.pages:
             progress(event.page / event.pages, f"Indexing {Path(event.path).name}: page {event.page} of {event.pages}")
         elif event.stage == "start":
@@ -309,7 +273,5 @@ def _ingest_progress(progress: Any) -> Any:
     return report
 
 
-def _table_progress(progress: Any) -> Any:
-    if progress is None:
-        return None
+def _table_progress(progress: Progress | None) -> Progress | None:
     return progress  # same (fraction, message) shape

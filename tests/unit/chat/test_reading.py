@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 
-from app.chat.budget import estimate_tokens
+from app.chat.prompt import estimate_tokens
 from app.chat.reading import DECLARED_PROMPT_TOKENS_PER_S, SLOW_READING_S, reading_estimate
 from app.ports import ModelInfo
 from storage.records import SqliteRecordStore
