@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from app.container import build_services
 from app.errors import AssistantError
 from app.llm.selector import parse_model_spec
+from app.settings import load_settings
 
 # Each module adds its subcommands with `register(subparsers)`; handlers take (args, services).
 _COMMAND_MODULES = (
@@ -20,8 +23,6 @@ _COMMAND_MODULES = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    import importlib
-
     parser = argparse.ArgumentParser(prog="python -m app", description="Analyst Assistant — local, private.")
     parser.add_argument("--data-dir", type=Path, help="Where all state lives (or ANALYST_DATA_DIR).")
     parser.add_argument("--backend", choices=("auto", "ollama", "embedded"), help="Chat backend for this run.")
@@ -73,9 +74,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return serve(args)
     try:
-        from app.container import build_services
-        from app.settings import load_settings
-
         services = build_services(load_settings(**_overrides(args)))
         try:
             return int(args.handler(args, services) or 0)

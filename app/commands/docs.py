@@ -10,6 +10,7 @@ from typing import Any
 from app.commands.common import command, emit
 from app.commands.ingest_tables import is_table_file, load_table
 from app.errors import BadInputError
+from multimodal.transcribe import format_timestamp
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,8 +48,6 @@ def library(services: Any) -> Any:
 def _progress(event: Any) -> None:
     # Human-readable progress on stderr so --json output on stdout stays clean.
     if event.stage == "transcribe":
-        from multimodal.transcribe import format_timestamp
-
         total = f"/{format_timestamp(event.total_seconds)}" if event.total_seconds else ""
         sys.stderr.write(
             f"\r[{event.file_index}/{event.file_count}] {Path(event.path).name}: "
@@ -122,8 +121,6 @@ def cmd_search(args: argparse.Namespace, lib: Any) -> dict[str, Any]:
 def _times(p: Any) -> dict[str, Any]:
     if p.start_s is None:
         return {}
-    from multimodal.transcribe import format_timestamp
-
     return {"timestamp": format_timestamp(p.start_s), "start": p.start_s, "end": p.end_s}
 
 

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from app.commands.common import command, emit
+from app.evaluation.report import compare_text, run_text, runs_text
+from app.evaluation.service import Evaluations, RunOptions, load_set, parse_model, parse_only
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,9 +40,6 @@ def _progress(fraction: float, message: str) -> None:
 
 def run_eval(args: argparse.Namespace, services) -> int:
     """Run a set; progress on stderr, the summary (or JSON) on stdout."""
-    from app.evaluation.report import run_text
-    from app.evaluation.service import Evaluations, RunOptions, load_set, parse_model, parse_only
-
     options = RunOptions(model=args.eval_model, only=parse_only(args.only), limit=args.limit, judge=args.judge)
     parse_model(options.model)  # an unknown model name fails before anything else happens
     parse_model(options.judge)
@@ -58,9 +57,6 @@ def run_eval(args: argparse.Namespace, services) -> int:
 
 def run_list(args: argparse.Namespace, services) -> int:
     """Print stored runs."""
-    from app.evaluation.report import runs_text
-    from app.evaluation.service import Evaluations
-
     runs = Evaluations(services).list_runs(args.set_name)
     emit(args, {"runs": runs}, runs_text(runs))
     return 0
@@ -68,9 +64,6 @@ def run_list(args: argparse.Namespace, services) -> int:
 
 def run_show(args: argparse.Namespace, services) -> int:
     """Print one run with its items and warnings."""
-    from app.evaluation.report import run_text
-    from app.evaluation.service import Evaluations
-
     run = Evaluations(services).get_run(args.run)
     emit(args, run, run_text(run))
     return 0
@@ -78,9 +71,6 @@ def run_show(args: argparse.Namespace, services) -> int:
 
 def run_compare(args: argparse.Namespace, services) -> int:
     """Print the comparison of two runs."""
-    from app.evaluation.report import compare_text
-    from app.evaluation.service import Evaluations
-
     result = Evaluations(services).compare(args.run_a, args.run_b)
     emit(args, result, compare_text(result))
     return 0

@@ -9,6 +9,7 @@ from typing import Any
 
 from app.commands.common import command, emit
 from app.errors import BadInputError
+from multimodal.image import ocr_image_bytes
 from multimodal.transcribe import Transcript, WhisperTranscriber, format_timestamp
 from multimodal.whisper_model import MODEL_SIZES
 
@@ -71,8 +72,6 @@ def run_transcribe(args: argparse.Namespace, services: Any) -> int:
 
 def ocr_payload(path: Path) -> dict[str, Any]:
     """OCR an image file into {"text", "lines": [{"text", "box", "score"}]} (boxes in original pixels)."""
-    from multimodal.image import ocr_image_bytes
-
     return ocr_image_bytes(_read(path, "image"), path.name).to_dict()
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from app.commands.common import command, emit
 from app.errors import BadInputError
+from app.tables.service import TablesService
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,8 +36,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def tables_service(services, db: Path | None = None, **kwargs):
     """The shared TablesService, or a read-only one over `db`."""
-    from app.tables.service import TablesService
-
     if db is not None:
         return TablesService.open_database(db, model=services.router.get_model, **kwargs)
     service = services.tables

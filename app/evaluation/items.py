@@ -16,6 +16,8 @@ from app.evaluation import scoring
 from app.evaluation.judge import Verdict, judge_faithfulness
 from app.evaluation.loader import DOCQA, EvalItem
 from app.evaluation.metrics import QUALITY_METRICS
+from app.tables.service import TablesService
+from storage.embedder import shared_embedder
 
 _SEARCH_POOL = 40  # passages fetched before keeping the set's own documents (the library may hold others)
 
@@ -146,14 +148,10 @@ class ItemScorer:
 
     def _embedder(self) -> Callable[[list[str]], Any]:
         if self._embed is None:
-            from storage.embedder import shared_embedder
-
             self._embed = shared_embedder().embed
         return self._embed
 
     def _sql(self, item: EvalItem, result: dict[str, Any]) -> None:
-        from app.tables.service import TablesService
-
         only = self.only
         service = TablesService.open_database(item.db, model=self.model, timeout=10.0)
         try:

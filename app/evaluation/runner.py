@@ -15,13 +15,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from app.documents.search import SearchConfig
 from app.errors import BadInputError
-from app.evaluation.items import ItemScorer
+from app.evaluation.items import ItemScorer, apply_judge
 from app.evaluation.loader import DOCQA, SQL, EvalSet
 from app.evaluation.metrics import aggregate
 from app.evaluation.store import CANCELLED, FAILED, FINISHED, EvaluationStore
 from app.llm.model_files import CATALOG
 from app.llm.selector import parse_model_spec
+from multimodal.chunking import DEFAULT_MAX_CHARS, DEFAULT_OVERLAP_CHARS
+from storage.embedder import MODEL_ID
 
 Progress = Callable[[float, str], None]
 KINDS = ("retrieval", "sql", "answers")
@@ -128,8 +131,6 @@ class EvaluationRunner:
 
     def _judge_all(self, run_id: int, results: list[dict[str, Any]], choice: dict, report: Progress) -> None:
         """Judge every answer with the fixed judge model (loaded once, after the answering model)."""
-        from app.evaluation.items import apply_judge
-
         pending = [(n, r) for n, r in enumerate(results) if r.get("detail", {}).get("judge_input")]
         if not pending:
             return
@@ -168,13 +169,8 @@ class EvaluationRunner:
 
     def _snapshot(self, choice: dict | None, model: Any) -> dict[str, Any]:
         """The settings that can move a score: model, embedding, chunking, retrieval and generation."""
-        from multimodal.chunking import DEFAULT_MAX_CHARS, DEFAULT_OVERLAP_CHARS
-        from storage.embedder import MODEL_ID
-
         s = self.services.router.with_overrides(choice)
         info = model.info if model else None
-        from app.documents.search import SearchConfig
-
         # Building the library just to read its config would open Chroma; the defaults are what it uses then.
         config = self.services.evaluation_documents.config if self._documents_built() else SearchConfig()
         generation = {
