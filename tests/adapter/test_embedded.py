@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from app.errors import ModelFileError, PromptTooLongError
+from app.errors import CapabilityError, ModelFileError, PromptTooLongError
 from app.llm import model_files
 from app.llm.embedded import EmbeddedChatModel
 from app.ports import ChatMessage, GenerationParams
@@ -133,3 +133,33 @@ def test_not_enough_memory_is_refused_with_a_clear_message(monkeypatch, embedded
         fresh.load()
     assert "GB is available" in info.value.message
     assert "smaller" in info.value.hint
+
+
+# Tool calling in Qwen's text format ---------------------------------------------------------------------------
+
+TOOLS = [{"type": "function", "function": {
+    "name": "run_sql", "description": "Answer a question about numbers in the user's tables with SQL.",
+    "parameters": {"type": "object", "properties": {"question": {"type": "string"}}, "required": ["question"]}}}]
+
+
+def test_info_declares_tool_calling_but_no_planning_and_no_remote(model):
+    info = model.info
+    assert info.supports_tools and not info.plans_tools and not info.remote
+
+
+def test_a_real_tool_round_reads_the_models_call(model):
+    messages = [ChatMessage("system", "Call run_sql for numbers in the user's tables."),
+                ChatMessage("user", "What is the total revenue in the sales table?")]
+    reply = model.call_tools(messages, TOOLS, GenerationParams(temperature=0.0, top_p=1.0, max_tokens=96, seed=0))
+
+    assert reply.usage.tokens_in > 0 and reply.usage.tokens_out > 0
+    assert [(c.name, c.error) for c in reply.calls] == [("run_sql", "")], reply.content
+    assert reply.calls[0].arguments.get("question")
+
+
+def test_a_model_without_tool_support_refuses_a_tool_round(embedded_settings):
+    s = embedded_settings
+    small = EmbeddedChatModel("smollm2-135m", s.resolved_models_dir, s.embedded_threads, s.embedded_ctx)
+    assert not small.info.supports_tools
+    with pytest.raises(CapabilityError):
+        small.call_tools(QUESTION, TOOLS, PARAMS)

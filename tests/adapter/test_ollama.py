@@ -10,8 +10,8 @@ import threading
 import pytest
 
 from app.errors import CapabilityError, GenerationError, ModelNotFoundError, ModelUnavailableError
-from app.llm.ollama import OllamaChatModel, OllamaServer
-from app.ports import ChatMessage, GenerationParams
+from app.llm.ollama import OllamaChatModel, OllamaServer, is_remote_host
+from app.ports import ChatMessage, GenerationParams, ToolRequest
 
 MESSAGES = [ChatMessage("system", "Be brief."), ChatMessage("user", "What is the capital of France?")]
 PARAMS = GenerationParams(temperature=0.1, top_p=0.7, max_tokens=64, seed=3)
@@ -218,3 +218,46 @@ def test_a_connection_dropped_mid_stream_is_a_generation_error_after_the_partial
     assert received == ["The capital "]
     assert "broke" in caught.value.message
     assert "partial answer" in caught.value.hint
+
+
+# Tool calling through the chat API's `tools` ----------------------------------------------------------------
+
+TOOLS = [{"type": "function", "function": {"name": "run_sql", "description": "SQL over the user's tables",
+                                           "parameters": {"type": "object", "properties": {}}}}]
+
+
+def test_a_tool_round_sends_calls_and_results_in_ollamas_format(fake_ollama):
+    fake_ollama.add_model("qwen2.5:7b", ("completion", "tools"))
+    fake_ollama.reply_tool_calls({"name": "run_sql", "arguments": {"question": "total"}})
+    model = _model(fake_ollama, "qwen2.5:7b")
+    call = ToolRequest("run_sql", {"question": "earlier"})
+    history = [*MESSAGES, ChatMessage("assistant", "", tool_calls=(call,)),
+               ChatMessage("tool", "42 rows", tool_name="run_sql")]
+
+    reply = model.call_tools(history, TOOLS, PARAMS)
+
+    assert reply.calls == (ToolRequest("run_sql", {"question": "total"}),)
+    assert (reply.usage.tokens_in, reply.usage.tokens_out) == (12, 5)
+    (sent,) = fake_ollama.chat_requests()
+    assert sent["stream"] is False and sent["tools"] == TOOLS
+    earlier = {"function": {"name": "run_sql", "arguments": {"question": "earlier"}}}
+    assert sent["messages"][2]["tool_calls"] == [earlier]
+    assert (sent["messages"][3]["role"], sent["messages"][3]["tool_name"]) == ("tool", "run_sql")
+
+
+def test_a_model_without_tool_support_refuses_a_tool_round_before_sending(fake_ollama):
+    fake_ollama.add_model("gemma3:4b", ("completion", "vision"))
+    with pytest.raises(CapabilityError) as caught:
+        _model(fake_ollama, "gemma3:4b").call_tools(MESSAGES, TOOLS, PARAMS)
+    assert "cannot call tools" in caught.value.message
+    assert fake_ollama.chat_requests() == []
+
+
+def test_models_declare_whether_they_plan_tools_and_run_on_another_machine(fake_ollama):
+    fake_ollama.add_model("qwen2.5:7b", ("completion", "tools")).add_model("gemma3:4b", ("completion", "vision"))
+    server = OllamaServer(fake_ollama.host)
+    qwen, gemma = server.model_info("qwen2.5:7b"), server.model_info("gemma3:4b")
+    assert qwen.supports_tools and qwen.plans_tools and not gemma.plans_tools
+    assert not qwen.remote  # the test server listens on 127.0.0.1
+    assert is_remote_host("http://10.0.0.5:11434") and is_remote_host("http://gpu-box.example:11434")
+    assert not any(is_remote_host(h) for h in ("http://localhost:11434", "http://127.0.0.1:11434", "http://[::1]:11434"))
