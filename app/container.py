@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.chat.assistant import Assistant
 from app.errors import ConfigError, NotFoundError
@@ -15,6 +15,11 @@ from app.llm.selector import ModelRouter
 from app.settings import Settings, save_settings
 from storage.conversations import ConversationStore
 from storage.records import SqliteRecordStore
+
+if TYPE_CHECKING:
+    from app.documents.library import DocumentLibrary
+    from app.tables.service import TablesService
+    from multimodal.transcribe import WhisperTranscriber
 
 
 @dataclass
@@ -50,7 +55,7 @@ class Services:
             self._lazy.clear()
 
     @property
-    def documents(self) -> Any:
+    def documents(self) -> DocumentLibrary:
         """The PDF library: ingestion, hybrid search, citations."""
         from app.documents.library import DocumentLibrary
 
@@ -65,7 +70,7 @@ class Services:
         return self.settings.data_dir / "eval" / "library"
 
     @property
-    def evaluation_documents(self) -> Any:
+    def evaluation_documents(self) -> DocumentLibrary:
         """The evaluation sets' own document library (the bundled evaluation's PDFs must not join the user's)."""
         from app.documents.library import DocumentLibrary
 
@@ -75,7 +80,7 @@ class Services:
         )
 
     @property
-    def evaluation_assistant(self) -> Any:
+    def evaluation_assistant(self) -> Assistant:
         """An assistant like the chat's (same router, records), answering from the evaluation library only;
         it has no tables, so the user's tables cannot change a score either."""
 
@@ -89,7 +94,7 @@ class Services:
         return self._once("evaluation_assistant", build)
 
     @property
-    def tables(self) -> Any:
+    def tables(self) -> TablesService:
         """The analyst's tables in DuckDB: loading, schema, checked read-only SQL, question to SQL."""
         from app.tables.service import TablesService
         from storage.tables import TableStore
@@ -100,7 +105,7 @@ class Services:
         )
 
     @property
-    def transcriber(self) -> Any:
+    def transcriber(self) -> WhisperTranscriber:
         """Whisper speech-to-text (the model itself loads on first transcription)."""
         from multimodal.transcribe import WhisperTranscriber
 

@@ -18,7 +18,7 @@ from app.errors import BadInputError
 from app.ports import ChatMessage
 from multimodal.image import PreparedImage, prepare_image
 from multimodal.kinds import HEAD_BYTES, SUPPORTED_AUDIO, SUPPORTED_IMAGES, content_kind
-from multimodal.transcribe import Transcript, format_timestamp
+from multimodal.transcribe import Transcript, WhisperTranscriber, format_timestamp
 
 _FENCE_OPEN, _FENCE_CLOSE = "<<<TRANSCRIPT", "TRANSCRIPT>>>"
 _TIMESTAMP = re.compile(r"(?<![\d:])(\d{1,2}):([0-5]\d)(?::([0-5]\d))?(?![\d:])")
@@ -63,7 +63,7 @@ def prepare(
     name: str,
     data: bytes,
     *,
-    transcriber: Callable[[], Any],
+    transcriber: Callable[[], WhisperTranscriber],
     run_ocr: bool,
     max_side: int,
     progress: Callable[[float, str], None] | None = None,

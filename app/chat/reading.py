@@ -2,22 +2,18 @@
 
 A 20,000-character message took 260 s to its first token on a 2-core laptop with no word of warning.
 The estimate comes from the model's measured prompt speed (its recent request records) or, before
-any is measured, from the speed declared for the packaged models below.
+any is measured, from the speed the model's adapter declares (the packaged models' catalog).
 """
 
 from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-from typing import Any
 
+from app.audit.record import ChatRecord
 from app.chat.prompt import estimate_tokens
-from app.ports import ModelInfo
+from app.ports import ModelInfo, RecordStore
 
-# Prompt tokens per second of the packaged models on a 2-core laptop with 2 threads reading the prompt:
-# 1.5B 62-66 tok/s on a 1,331-token prompt (README, embedded_batch_threads); 0.5B 99 tok/s on a
-# 2,412-token prompt (measured on the development machine). Used until the model's own records say more.
-DECLARED_PROMPT_TOKENS_PER_S = {"qwen2.5-coder-1.5b": 60.0, "qwen2.5-coder-0.5b": 100.0}
 SLOW_READING_S = 20.0  # below this the wait is not worth a warning
 _MIN_MEASURED_TOKENS = 400  # shorter prompts are dominated by fixed costs, not reading speed
 _RECENT = 50  # records looked at
@@ -40,7 +36,7 @@ class ReadingEstimate:
                 "answer starts.")
 
 
-def measured_speed(records: Any, info: ModelInfo) -> float | None:
+def measured_speed(records: RecordStore, info: ModelInfo) -> float | None:
     """The model's prompt-reading speed from its recent answers, or None when none fits.
 
     Only first questions of a conversation count (system prompt + question): later turns reuse the
@@ -52,23 +48,22 @@ def measured_speed(records: Any, info: ModelInfo) -> float | None:
     except Exception:  # noqa: BLE001 - an estimate must never stop a question
         return None
     speeds = []
-    for record in recent:
-        tokens, ttft = record.get("tokens_in") or 0, record.get("ttft_s") or 0
-        if (tokens >= _MIN_MEASURED_TOKENS and ttft > 0 and not record.get("tokens_estimated")
-                and len(record.get("prompt") or []) == 2):
+    for record in map(ChatRecord.from_body, recent):
+        tokens, ttft = record.tokens_in or 0, record.ttft_s or 0
+        if tokens >= _MIN_MEASURED_TOKENS and ttft > 0 and not record.tokens_estimated and len(record.prompt) == 2:
             speeds.append(tokens / ttft)
     if not speeds:
         return None
     return statistics.quantiles(speeds, n=4)[0] if len(speeds) >= 4 else min(speeds)
 
 
-def reading_estimate(text: str, info: ModelInfo, records: Any = None) -> ReadingEstimate | None:
+def reading_estimate(text: str, info: ModelInfo, records: RecordStore | None = None) -> ReadingEstimate | None:
     """The estimate for a message, or None when it is quick or no speed is known for the model."""
     tokens = estimate_tokens(text)
     speed = measured_speed(records, info) if records is not None else None
     source = "measured"
     if speed is None:
-        speed = DECLARED_PROMPT_TOKENS_PER_S.get(info.name) if info.backend == "embedded" else None
+        speed = info.prompt_tokens_per_s or None  # declared by the adapter (packaged models), else unknown
         source = "declared"
     if not speed:
         return None

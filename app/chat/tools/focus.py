@@ -13,8 +13,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from app.chat.tools.specs import StoredFile
 from multimodal.kinds import kind_by_name
 
 # A message this long, without attachments, is pasted text to work on, not a question for the tables.
@@ -84,7 +84,8 @@ def names_file(text: str, name: str) -> bool:
     return bool(re.search(rf"\b{re.escape(stem)}\b", re.sub(r"[_\-]+", " ", text)))
 
 
-def about_unreadable(question: str, new_files: Sequence[Any], unreadable: Sequence[Unreadable]) -> list[Unreadable]:
+def about_unreadable(question: str, new_files: Sequence[StoredFile],
+                     unreadable: Sequence[Unreadable]) -> list[Unreadable]:
     """The unreadable attachments this question is about ([] when it can be answered from what was read).
 
     It is about them when it names one; when nothing attached to the message could be read (a greeting
