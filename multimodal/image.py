@@ -178,6 +178,8 @@ def _dominant_colours(image: Image.Image, count: int = 5) -> list[ColourShare]:
     # Near-identical shades (anti-aliasing) share a name: report each name once, with the largest hex.
     by_name: dict[str, ColourShare] = {}
     for n, index in sorted(quant.getcolors() or [], reverse=True):
+        if not isinstance(index, int):
+            continue  # a palette image's colours are palette indexes; never a tuple here
         r, g, b = palette[index * 3 : index * 3 + 3]
         name = _colour_name((r, g, b))
         prev = by_name.get(name)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from app.errors import BadInputError
+from multimodal import ocr  # the module, so tests can stand in for ocr.ocr_image
 from multimodal.kinds import PDF_SNIFF_BYTES, sniff_pdf
 
 log = logging.getLogger(__name__)
@@ -222,7 +223,7 @@ class PdfFile:
 
     def _safe_metadata(self) -> dict[str, Any]:
         try:
-            meta = self._reader.metadata or {}
+            meta: dict[Any, Any] = self._reader.metadata or {}
             return {k: str(v) for k, v in meta.items() if k in ("/Title", "/Author")}
         except Exception:  # noqa: BLE001 - metadata is optional; a broken Info dict must not fail the file
             return {}
@@ -285,11 +286,6 @@ class PdfFile:
             return "", False
         if self.ocr_budget <= 0:
             return "", True
-        try:
-            from multimodal.ocr import ocr_image
-        except ImportError:
-            log.warning("OCR is not available; scanned page left without text")
-            return "", True
         texts = []
         for name in candidates[:MAX_OCR_IMAGES_PER_PAGE]:
             if self.ocr_budget <= 0:
@@ -297,7 +293,7 @@ class PdfFile:
             self.ocr_budget -= 1
             try:
                 image = page.images[name].image
-                texts.append(ocr_image(image.convert("RGB")).text)
+                texts.append(ocr.ocr_image(image.convert("RGB")).text)
             except Exception as exc:  # noqa: BLE001 - undecodable image: skip it, keep the page
                 log.warning("%s: OCR of image %s failed: %s", self.name, name, exc)
         return "\n".join(t for t in texts if t.strip()), False

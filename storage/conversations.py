@@ -7,6 +7,7 @@ left by another process is shown as "interrupted".
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import uuid
@@ -188,7 +189,7 @@ class ConversationStore:
             args.append(json.dumps(meta))
         self._con().execute(f"UPDATE messages SET {', '.join(sets)} WHERE id = ?", (*args, message_id))
 
-    def messages(self, conversation_id: str) -> list[Message]:
+    def messages(self, conversation_id: str) -> builtins.list[Message]:
         """Messages in order; placeholders from a dead process read as interrupted."""
         rows = self._con().execute(
             "SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq", (conversation_id,)

@@ -10,6 +10,7 @@ opens its own short-lived connection, so one registry object is safe to share be
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -129,7 +130,7 @@ class DocumentRegistry:
             rows = con.execute(sql + " ORDER BY added_at, id", args).fetchall()
         return [DocumentRecord(*r) for r in rows]
 
-    def not_queryable_ids(self) -> list[str]:
+    def not_queryable_ids(self) -> builtins.list[str]:
         """Ids whose chunks must be hidden from search (anything not fully indexed)."""
         with self._connect() as con:
             return [r[0] for r in con.execute("SELECT id FROM documents WHERE status != ?", (INDEXED,))]
@@ -155,7 +156,7 @@ class DocumentRegistry:
                 (status, error, time.time(), doc_id),
             )
 
-    def add_pages(self, doc_id: str, pages: list[tuple[int, str, str, str]]) -> None:
+    def add_pages(self, doc_id: str, pages: builtins.list[tuple[int, str, str, str]]) -> None:
         """Store page texts: (page, text, method, problem)."""
         with self._connect() as con:
             con.executemany(
@@ -163,7 +164,7 @@ class DocumentRegistry:
                 [(doc_id, *p) for p in pages],
             )
 
-    def add_segments(self, doc_id: str, segments: list[tuple[float, float, int, int]]) -> None:
+    def add_segments(self, doc_id: str, segments: builtins.list[tuple[float, float, int, int]]) -> None:
         """Store a transcript's segments: (start_s, end_s, char_start, char_end) into its page text."""
         with self._connect() as con:
             con.execute("DELETE FROM segments WHERE doc_id = ?", (doc_id,))
@@ -172,7 +173,7 @@ class DocumentRegistry:
                 [(doc_id, n, *seg) for n, seg in enumerate(segments)],
             )
 
-    def segments(self, doc_id: str) -> list[tuple[float, float, int, int]]:
+    def segments(self, doc_id: str) -> builtins.list[tuple[float, float, int, int]]:
         """A transcript's segments in order: (start_s, end_s, char_start, char_end); [] for other documents."""
         with self._connect() as con:
             rows = con.execute("SELECT start_s, end_s, char_start, char_end FROM segments WHERE doc_id = ?"

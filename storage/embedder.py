@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+from chromadb.api.types import Embeddable, EmbeddingFunction, Embeddings, Space
 
 from app.errors import ModelFileError
 
@@ -134,25 +134,29 @@ def shared_embedder() -> OnnxMiniLM:
         return _shared
 
 
-class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
+class MiniLMEmbeddingFunction(EmbeddingFunction[Embeddable]):
     """chromadb EmbeddingFunction over the packaged MiniLM model."""
 
     def __init__(self, model: OnnxMiniLM | None = None) -> None:
         self._model = model or shared_embedder()
 
-    def __call__(self, input: Documents) -> Embeddings:  # noqa: A002 - chromadb's parameter name
-        return list(self._model.embed(list(input)))
+    def __call__(self, input: Embeddable) -> Embeddings:  # noqa: A002 - chromadb's parameter name
+        # Typed as Chroma's collections want it (documents or images); this model embeds text only.
+        texts = [item for item in input if isinstance(item, str)]
+        if len(texts) != len(input):
+            raise TypeError("The MiniLM embedding function embeds text only.")
+        return list(self._model.embed(texts))
 
     @staticmethod
     def name() -> str:
         """Name recorded by Chroma in the collection configuration."""
         return "analyst-minilm-onnx-int8"
 
-    def default_space(self) -> str:  # type: ignore[override]
+    def default_space(self) -> Space:
         """Vectors are unit length, so cosine is the natural space."""
         return "cosine"
 
-    def supported_spaces(self) -> list[str]:  # type: ignore[override]
+    def supported_spaces(self) -> list[Space]:
         """Spaces this function's vectors make sense in."""
         return ["cosine", "ip", "l2"]
 

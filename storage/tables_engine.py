@@ -182,7 +182,7 @@ class QueryEngine:
                 types = [s.type.name for s in cur.extract_statements(sql)]
             except duckdb.Error as exc:
                 raise QueryError(first_line(exc), "The SQL does not parse.") from exc
-            tree = cur.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()[0] if types == ["SELECT"] else ""
+            tree = scalar(cur, "SELECT json_serialize_sql(?)", [sql]) if types == ["SELECT"] else ""
         return types, tree
 
     def tables(self, refresh: bool = False) -> list[TableInfo]:
@@ -206,7 +206,7 @@ class QueryEngine:
                 if name.startswith(self._hidden):
                     continue
                 columns = tuple(ColumnInfo(c, t) for s, n, c, t in cols if s == schema and n == name)
-                count = cur.execute(f"SELECT count(*) FROM {quote_ident(schema)}.{quote_ident(name)}").fetchone()[0]
+                count = scalar(cur, f"SELECT count(*) FROM {quote_ident(schema)}.{quote_ident(name)}")
                 out.append(TableInfo(name, columns, int(count), schema))
         return out
 
@@ -223,11 +223,12 @@ class QueryEngine:
             for col in info.columns:
                 q = quote_ident(col.name)
                 mean = f"avg({q})" if col.is_numeric else "NULL"
+                none: tuple[Any, ...] = (None, None, None, None, None)
                 try:
                     row = cur.execute(f"SELECT count({q}), approx_count_distinct({q}), min({q})::VARCHAR, "
-                                      f"max({q})::VARCHAR, {mean} FROM {_qualified(info)}").fetchone()
+                                      f"max({q})::VARCHAR, {mean} FROM {_qualified(info)}").fetchone() or none
                 except duckdb.Error:  # e.g. min() of a MAP column: stats are optional
-                    row = (None, None, None, None, None)
+                    row = none
                 out.append({"column": col.name, "type": col.type, "non_null": row[0], "distinct": row[1],
                             "min": row[2], "max": row[3], "mean": json_safe(row[4])})
         return out
@@ -256,6 +257,12 @@ def _qualified(info: TableInfo) -> str:
 
 def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Any:
+    """The first value of a query that always returns one row (an aggregate); None if it returned none."""
+    row = con.execute(sql, params).fetchone()
+    return row[0] if row else None
 
 
 def first_line(exc: Exception) -> str:

@@ -125,7 +125,7 @@ def _scope(args: argparse.Namespace, services) -> Scope | None:
     wanted_tables = [t.strip() for t in args.tables.split(",") if t.strip()]
     if not (args.docs_only or wanted_tables):
         return None
-    doc_ids = []
+    doc_ids: list[str] = []
     if args.docs_only:
         documents = services.assistant.indexed_documents()
         for wanted in args.docs_only:

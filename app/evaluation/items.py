@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from app.errors import AssistantError
+from app.errors import AssistantError, BadInputError
 from app.evaluation import scoring
 from app.evaluation.judge import Verdict, judge_faithfulness
 from app.evaluation.loader import DOCQA, EvalItem
@@ -153,6 +153,8 @@ class ItemScorer:
 
     def _sql(self, item: EvalItem, result: dict[str, Any]) -> None:
         only = self.only
+        if item.db is None:  # the loader refuses SQL items without one
+            raise BadInputError(f"SQL item {item.id} names no database.")
         service = TablesService.open_database(item.db, model=self.model, timeout=10.0)
         try:
             answer = service.ask(item.question, phrase="answers" in only)

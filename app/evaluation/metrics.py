@@ -148,7 +148,7 @@ def _flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def describe_changes(diff: dict[str, tuple[Any, Any]], set_changed: bool) -> str:
     """What changed between two runs, in words (model, embedding, chunking, other settings)."""
-    groups = {"model": [], "embedding": [], "chunking": [], "retrieval": [], "settings": []}
+    groups: dict[str, list[str]] = {"model": [], "embedding": [], "chunking": [], "retrieval": [], "settings": []}
     for key, (a, b) in diff.items():
         head = key.split(".", 1)[0]
         bucket = head if head in groups else "settings"

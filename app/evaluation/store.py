@@ -75,7 +75,8 @@ class EvaluationStore:
                 now(),
             ),
         )
-        return int(cur.lastrowid)
+        assert cur.lastrowid is not None  # set by every INSERT
+        return cur.lastrowid
 
     def add_item(self, run_id: int, seq: int, result: dict[str, Any]) -> None:
         """Save one item's result as soon as it is known (a killed run keeps what it did)."""

@@ -91,7 +91,8 @@ def select_schema(
     # A value the question mentions ('Newark') makes a table relevant even if no name matches.
     scores = {t.name: score_table(t, q_words) + 2.0 * full[t.name][1] for t in tables}
     ranked = sorted(tables, key=lambda t: (-scores[t.name], t.name))
-    chosen, used = [], 0
+    chosen: list[tuple[str, str]] = []
+    used = 0
     for table in ranked:
         if chosen and scores[table.name] == 0:
             break  # nothing in the question points at the remaining tables
