@@ -55,6 +55,9 @@ class ModelInfo:
     plans_tools: bool = False
     remote: bool = False  # runs on another machine: prompts leave this one (the PII policy masks them)
     context_window: int = 4096
+    # Typical prompt-reading speed, where the adapter knows it (packaged models); 0 when it depends on the
+    # machine serving the model. Used to warn before a long wait until measured speeds exist.
+    prompt_tokens_per_s: float = 0.0
     digest: str = ""
     details: dict[str, Any] = field(default_factory=dict)
 

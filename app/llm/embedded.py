@@ -119,6 +119,7 @@ class EmbeddedChatModel:
             plans_tools=False,  # too small to be trusted with the choice in "auto" tool mode
             remote=False,
             context_window=n_ctx,
+            prompt_tokens_per_s=self._spec.prompt_tokens_per_s,
             digest=self._spec.sha256,
             details={"file": self._spec.display_name, "threads": threads},
         )

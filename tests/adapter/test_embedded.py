@@ -142,9 +142,10 @@ TOOLS = [{"type": "function", "function": {
     "parameters": {"type": "object", "properties": {"question": {"type": "string"}}, "required": ["question"]}}}]
 
 
-def test_info_declares_tool_calling_but_no_planning_and_no_remote(model):
+def test_info_declares_tool_calling_no_planning_no_remote_and_its_reading_speed(model):
     info = model.info
     assert info.supports_tools and not info.plans_tools and not info.remote
+    assert info.prompt_tokens_per_s == model_files.CATALOG[info.name].prompt_tokens_per_s > 0
 
 
 def test_a_real_tool_round_reads_the_models_call(model):

@@ -6,12 +6,14 @@ from __future__ import annotations
 import statistics
 
 from app.chat.prompt import estimate_tokens
-from app.chat.reading import DECLARED_PROMPT_TOKENS_PER_S, SLOW_READING_S, reading_estimate
+from app.chat.reading import SLOW_READING_S, reading_estimate
+from app.llm.model_files import CATALOG
 from app.ports import ModelInfo
 from storage.records import SqliteRecordStore
 from tests.fixtures.fakes import StubRouter
 
-EMBEDDED = ModelInfo(backend="embedded", name="qwen2.5-coder-1.5b", context_window=8192)
+EMBEDDED = ModelInfo(backend="embedded", name="qwen2.5-coder-1.5b", context_window=8192,
+                     prompt_tokens_per_s=CATALOG["qwen2.5-coder-1.5b"].prompt_tokens_per_s)  # as its adapter declares
 LONG = "The committee reviewed every regional budget line by line. " * 340  # ~20,000 characters
 
 
@@ -25,7 +27,7 @@ def _chat(model: ModelInfo, tokens_in: int, ttft_s: float, messages: int = 2) ->
 def test_a_long_message_on_the_embedded_model_is_estimated_from_its_declared_speed():
     estimate = reading_estimate(LONG, EMBEDDED)
 
-    speed = DECLARED_PROMPT_TOKENS_PER_S[EMBEDDED.name]
+    speed = EMBEDDED.prompt_tokens_per_s
     assert estimate is not None and estimate.source == "declared" and estimate.tokens == estimate_tokens(LONG)
     assert estimate.seconds == estimate.tokens / speed
     notice = estimate.notice(EMBEDDED.label)
@@ -35,7 +37,7 @@ def test_a_long_message_on_the_embedded_model_is_estimated_from_its_declared_spe
 
 def test_a_short_message_or_an_unknown_speed_says_nothing(tmp_path):
     assert reading_estimate("What is the total revenue?", EMBEDDED) is None
-    quick = "x" * int(SLOW_READING_S * DECLARED_PROMPT_TOKENS_PER_S[EMBEDDED.name] * 3 * 0.5)
+    quick = "x" * int(SLOW_READING_S * EMBEDDED.prompt_tokens_per_s * 3 * 0.5)
     assert reading_estimate(quick, EMBEDDED) is None
     ollama = ModelInfo(backend="ollama", name="qwen2.5:7b")  # its speed depends on the machine serving it
     assert reading_estimate(LONG, ollama, SqliteRecordStore(tmp_path / "records.sqlite")) is None
