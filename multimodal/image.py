@@ -265,19 +265,7 @@ def prepare_image(
         model_image = ImageOps.contain(rgb, (max_side, max_side), Image.Resampling.LANCZOS)
     if ocr is not None:
         ocr = _scale_ocr(ocr, model_image.width / (rgb.width * ocr_scale))
-
-    # Pillow carries EXIF, ICC and comments along in `info` and writes them back on save; drop them all.
-    model_image = model_image.copy()
-    model_image.info.clear()
-    # Lossless PNG for screenshots, charts and scans (sharp text); JPEG for photos.
-    buf = io.BytesIO()
-    if info["format"] in ("JPEG", "WEBP", "AVIF"):
-        model_image.save(buf, format="JPEG", quality=90, optimize=True)
-        mime = "image/jpeg"
-    else:
-        model_image.save(buf, format="PNG", optimize=False, compress_level=6)
-        mime = "image/png"
-
+    encoded, mime = _encode_clean(model_image, info["format"])
     lines = ocr.lines if ocr else []
     notes = list(info["warnings"])
     facts = ImageFacts(
@@ -293,9 +281,23 @@ def prepare_image(
         notes=notes,
     )
     return PreparedImage(
-        data=buf.getvalue(), mime=mime, width=model_image.width, height=model_image.height,
+        data=encoded, mime=mime, width=model_image.width, height=model_image.height,
         facts=facts, ocr=ocr, sha256=digest, warnings=notes,
     )
+
+
+def _encode_clean(image: Image.Image, source_format: str) -> tuple[bytes, str]:
+    """The pixels re-encoded without any metadata: lossless PNG for screenshots, charts and scans (sharp
+    text), JPEG for photos; with the MIME type."""
+    # Pillow carries EXIF, ICC and comments along in `info` and writes them back on save; drop them all.
+    image = image.copy()
+    image.info.clear()
+    buf = io.BytesIO()
+    if source_format in ("JPEG", "WEBP", "AVIF"):
+        image.save(buf, format="JPEG", quality=90, optimize=True)
+        return buf.getvalue(), "image/jpeg"
+    image.save(buf, format="PNG", optimize=False, compress_level=6)
+    return buf.getvalue(), "image/png"
 
 
 def _oriented_size(original: tuple[int, int], now: tuple[int, int]) -> tuple[int, int]:

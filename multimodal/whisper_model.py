@@ -160,65 +160,83 @@ def _split(w: np.ndarray, n: int) -> list[np.ndarray]:
     return list(np.split(w, n, axis=0))
 
 
+class _StateDict:
+    """openai-whisper's state dict, filled from CTranslate2 variables one named layer at a time."""
+
+    def __init__(self, v: dict[str, np.ndarray]) -> None:
+        self.v = v
+        self.sd: dict[str, Any] = {}
+
+    def tensor(self, dst: str, a: np.ndarray) -> None:
+        import torch
+
+        # fp16 on disk halves the cache; load_state_dict upcasts into the fp32 CPU model.
+        self.sd[dst] = torch.from_numpy(np.ascontiguousarray(a).astype(np.float16))
+
+    def linear(self, dst: str, src: str) -> None:
+        self.tensor(f"{dst}.weight", self.v[f"{src}/weight"])
+        self.tensor(f"{dst}.bias", self.v[f"{src}/bias"])
+
+    def norm(self, dst: str, src: str) -> None:
+        self.tensor(f"{dst}.weight", self.v[f"{src}/gamma"])
+        self.tensor(f"{dst}.bias", self.v[f"{src}/beta"])
+
+    def fused(self, dst: str, src: str, names: tuple[str, ...]) -> None:
+        weights, biases = _split(self.v[f"{src}/weight"], len(names)), _split(self.v[f"{src}/bias"], len(names))
+        for name, w, b in zip(names, weights, biases, strict=True):
+            self.tensor(f"{dst}.{name}.weight", w)
+            if name != "key":  # openai-whisper's key projection has no bias (CTranslate2 stores zeros)
+                self.tensor(f"{dst}.{name}.bias", b)
+
+    def self_attention(self, d: str, s: str) -> None:
+        """Every block's attention over its own input."""
+        self.fused(f"{d}.attn", f"{s}/self_attention/linear_0", ("query", "key", "value"))
+        self.linear(f"{d}.attn.out", f"{s}/self_attention/linear_1")
+        self.norm(f"{d}.attn_ln", f"{s}/self_attention/layer_norm")
+
+    def mlp(self, d: str, s: str) -> None:
+        """Every block's feed-forward part."""
+        self.linear(f"{d}.mlp.0", f"{s}/ffn/linear_0")
+        self.linear(f"{d}.mlp.2", f"{s}/ffn/linear_1")
+        self.norm(f"{d}.mlp_ln", f"{s}/ffn/layer_norm")
+
+    def cross_attention(self, d: str, s: str) -> None:
+        """A decoder block's attention over the encoded audio."""
+        self.linear(f"{d}.cross_attn.query", f"{s}/attention/linear_0")
+        self.fused(f"{d}.cross_attn", f"{s}/attention/linear_1", ("key", "value"))
+        self.linear(f"{d}.cross_attn.out", f"{s}/attention/linear_2")
+        self.norm(f"{d}.cross_attn_ln", f"{s}/attention/layer_norm")
+
+
+def _layer_count(v: dict[str, np.ndarray], prefix: str) -> int:
+    # "encoder/layer_norm/..." also starts with "layer_": match numbered layers only.
+    return len({m.group(1) for k in v if (m := re.match(rf"{prefix}/layer_(\d+)/", k))})
+
+
 def to_openai_checkpoint(v: dict[str, np.ndarray]) -> dict[str, Any]:
     """Map CTranslate2 whisper variables onto openai-whisper's `{"dims", "model_state_dict"}`."""
-    import torch
-
-    def t(a: np.ndarray) -> torch.Tensor:
-        # fp16 on disk halves the cache; load_state_dict upcasts into the fp32 CPU model.
-        return torch.from_numpy(np.ascontiguousarray(a).astype(np.float16))
-
-    sd: dict[str, torch.Tensor] = {}
-
-    def linear(dst: str, src: str) -> None:
-        sd[f"{dst}.weight"] = t(v[f"{src}/weight"])
-        sd[f"{dst}.bias"] = t(v[f"{src}/bias"])
-
-    def norm(dst: str, src: str) -> None:
-        sd[f"{dst}.weight"] = t(v[f"{src}/gamma"])
-        sd[f"{dst}.bias"] = t(v[f"{src}/beta"])
-
-    def fused(dst: str, src: str, names: tuple[str, ...]) -> None:
-        weights, biases = _split(v[f"{src}/weight"], len(names)), _split(v[f"{src}/bias"], len(names))
-        for name, w, b in zip(names, weights, biases, strict=True):
-            sd[f"{dst}.{name}.weight"] = t(w)
-            if name != "key":  # openai-whisper's key projection has no bias (CTranslate2 stores zeros)
-                sd[f"{dst}.{name}.bias"] = t(b)
-
-    def count(prefix: str) -> int:
-        # "encoder/layer_norm/..." also starts with "layer_": match numbered layers only.
-        return len({m.group(1) for k in v if (m := re.match(rf"{prefix}/layer_(\d+)/", k))})
-
-    n_audio_layer, n_text_layer = count("encoder"), count("decoder")
+    state = _StateDict(v)
+    n_audio_layer, n_text_layer = _layer_count(v, "encoder"), _layer_count(v, "decoder")
     for i in range(n_audio_layer):
-        s, d = f"encoder/layer_{i}", f"encoder.blocks.{i}"
-        fused(f"{d}.attn", f"{s}/self_attention/linear_0", ("query", "key", "value"))
-        linear(f"{d}.attn.out", f"{s}/self_attention/linear_1")
-        norm(f"{d}.attn_ln", f"{s}/self_attention/layer_norm")
-        linear(f"{d}.mlp.0", f"{s}/ffn/linear_0")
-        linear(f"{d}.mlp.2", f"{s}/ffn/linear_1")
-        norm(f"{d}.mlp_ln", f"{s}/ffn/layer_norm")
+        state.self_attention(f"encoder.blocks.{i}", f"encoder/layer_{i}")
+        state.mlp(f"encoder.blocks.{i}", f"encoder/layer_{i}")
     for i in range(n_text_layer):
-        s, d = f"decoder/layer_{i}", f"decoder.blocks.{i}"
-        fused(f"{d}.attn", f"{s}/self_attention/linear_0", ("query", "key", "value"))
-        linear(f"{d}.attn.out", f"{s}/self_attention/linear_1")
-        norm(f"{d}.attn_ln", f"{s}/self_attention/layer_norm")
-        linear(f"{d}.cross_attn.query", f"{s}/attention/linear_0")
-        fused(f"{d}.cross_attn", f"{s}/attention/linear_1", ("key", "value"))
-        linear(f"{d}.cross_attn.out", f"{s}/attention/linear_2")
-        norm(f"{d}.cross_attn_ln", f"{s}/attention/layer_norm")
-        linear(f"{d}.mlp.0", f"{s}/ffn/linear_0")
-        linear(f"{d}.mlp.2", f"{s}/ffn/linear_1")
-        norm(f"{d}.mlp_ln", f"{s}/ffn/layer_norm")
-    linear("encoder.conv1", "encoder/conv1")
-    linear("encoder.conv2", "encoder/conv2")
-    sd["encoder.positional_embedding"] = t(v["encoder/position_encodings/encodings"])
-    norm("encoder.ln_post", "encoder/layer_norm")
-    sd["decoder.token_embedding.weight"] = t(v["decoder/embeddings/weight"])
-    sd["decoder.positional_embedding"] = t(v["decoder/position_encodings/encodings"])
-    norm("decoder.ln", "decoder/layer_norm")
+        state.self_attention(f"decoder.blocks.{i}", f"decoder/layer_{i}")
+        state.cross_attention(f"decoder.blocks.{i}", f"decoder/layer_{i}")
+        state.mlp(f"decoder.blocks.{i}", f"decoder/layer_{i}")
+    state.linear("encoder.conv1", "encoder/conv1")
+    state.linear("encoder.conv2", "encoder/conv2")
+    state.tensor("encoder.positional_embedding", v["encoder/position_encodings/encodings"])
+    state.norm("encoder.ln_post", "encoder/layer_norm")
+    state.tensor("decoder.token_embedding.weight", v["decoder/embeddings/weight"])
+    state.tensor("decoder.positional_embedding", v["decoder/position_encodings/encodings"])
+    state.norm("decoder.ln", "decoder/layer_norm")
+    return {"dims": _dims(v, n_audio_layer, n_text_layer), "model_state_dict": state.sd}
 
-    dims = {
+
+def _dims(v: dict[str, np.ndarray], n_audio_layer: int, n_text_layer: int) -> dict[str, int]:
+    """openai-whisper's ModelDimensions, read off the shapes of the variables."""
+    return {
         "n_mels": int(v["encoder/conv1/weight"].shape[1]),
         "n_audio_ctx": int(v["encoder/position_encodings/encodings"].shape[0]),
         "n_audio_state": int(v["encoder/conv1/weight"].shape[0]),
@@ -230,7 +248,6 @@ def to_openai_checkpoint(v: dict[str, np.ndarray]) -> dict[str, Any]:
         "n_text_head": int(v["decoder/num_heads"].reshape(-1)[0]),
         "n_text_layer": n_text_layer,
     }
-    return {"dims": dims, "model_state_dict": sd}
 
 
 def _alignment_heads(src: WhisperSource, dims: dict[str, int]) -> str | None:
