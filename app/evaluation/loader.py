@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import BadInputError
+from multimodal.kinds import kind_by_name
 
 DOCQA, SQL = "docqa", "sql"
 
@@ -99,7 +100,7 @@ def load_set(path: Path, docs_dir: Path | None = None) -> EvalSet:
         seen.add(item.id)
         result.items.append(item)
     if any(i.kind == DOCQA for i in result.items):
-        result.documents = sorted(p for p in folder.glob("*") if p.suffix.lower() == ".pdf" and p.is_file())
+        result.documents = sorted(p for p in folder.glob("*") if kind_by_name(p) == "pdf" and p.is_file())
     return result
 
 
