@@ -50,6 +50,7 @@ except Exception as exc:  # noqa: BLE001 - last resort: a bug must not replace t
     # Streamlit's own stop/rerun signals are BaseExceptions and pass through untouched.
     logging.getLogger("analyst_assistant").exception("page %s failed", navigation.title)
     report_render_error(services, f"page {navigation.title}", exc)
-    st.error(f"**This page hit an internal error ({type(exc).__name__}).**\n\nIt was recorded (see Monitoring) "
-             "and your data is untouched. Reload the page or open another conversation; if it happens again, "
-             "report it with the time shown in Monitoring.", icon=":material/error:")
+    show_error(AssistantError(f"This page hit an internal error ({type(exc).__name__}).",
+                              "It was recorded (see Monitoring) and your data is untouched. Reload the page or "
+                              "open another conversation; if it happens again, report it with the time shown in "
+                              "Monitoring."))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from app.container import Services, build_services
 from app.errors import AssistantError
@@ -32,8 +33,17 @@ def get_services() -> Services:
 
 
 def show_error(exc: AssistantError) -> None:
-    """Show a user-facing error with its hint (never a traceback)."""
+    """Show a user-facing error with its hint (never a traceback): the one way every page shows an error.
+
+    A failure that is not an AssistantError (a bug) is shown through it too, as an AssistantError that names
+    the exception's type and says it was recorded."""
     st.error(f"**{exc.message}**" + (f"\n\n{exc.hint}" if exc.hint else ""), icon=":material/error:")
+
+
+def show_error_note(text: str, where: DeltaGenerator | None = None) -> None:
+    """A one-line warning inside something otherwise drawn (a citation, a message, a sidebar list): the part
+    that failed says so in `text` (an AssistantError's message, or a bug's exception type), the rest stays."""
+    (where if where is not None else st).caption(f":orange[:material/warning:] {text}")
 
 
 def report_render_error(services: Services, where: str, exc: BaseException, **context: str | None) -> None:
@@ -55,7 +65,10 @@ def progress_reporter(label: str) -> tuple[Callable[[float, str], None], Callabl
     def report(fraction: float, message: str) -> None:
         bar.progress(min(max(fraction, 0.0), 1.0), text=message)
 
-    return report, bar.empty
+    def clear() -> None:
+        bar.empty()
+
+    return report, clear
 
 
 def model_choice() -> dict | None:

@@ -27,7 +27,8 @@ def _draw_message(conversations: str, conversation_id: str) -> None:
     """The AppTest script: the stored answer's steps and citations, as the chat page draws them."""
     from pathlib import Path
 
-    from app.ui.chat import render_citations, render_steps
+    from app.ui.chat_citations import render_citations
+    from app.ui.chat_messages import render_steps
     from storage.conversations import ConversationStore
 
     message = ConversationStore(Path(conversations)).messages(conversation_id)[-1]

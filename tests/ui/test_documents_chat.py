@@ -54,7 +54,7 @@ def test_an_image_attached_in_chat_can_be_added_to_the_documents(data_dir, tmp_p
 
 
 def test_the_page_view_keeps_the_cited_passage_in_view_and_escaped():
-    from app.ui.chat import highlighted_page
+    from app.ui.chat_citations import highlighted_page
 
     page = "x" * 3000 + "Refunds <within> 30 days." + "y" * 3000
     start = 3000

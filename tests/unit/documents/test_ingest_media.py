@@ -248,7 +248,7 @@ SERVICES: SimpleNamespace | None = None
 def _citations_script() -> None:
     from types import SimpleNamespace
 
-    from app.ui.chat import render_citations
+    from app.ui.chat_citations import render_citations
     from tests.unit.documents import test_ingest_media as t
 
     render_citations(t.SERVICES, SimpleNamespace(id="m1", meta={"citations": t.SERVICES.citations}))
