@@ -13,22 +13,25 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-from app.documents.search import place
+from app.chat.attachments import Attachment
+from app.chat.tools.specs import SqlEvidence
+from app.documents.search import Passage, place
 from app.errors import GuardrailBlockedError
-from app.guardrails import Guardrails, redact_pii
+from app.guardrails import GuardDecision, Guardrails, redact_pii
 from app.guardrails.injection import scan_chunks
 from app.ports import ChatMessage, ChatModel, Chunk, GenerationParams, ModelInfo, ToolReply
+from app.settings import Settings
 
 
 class TurnGuard:
     """The guardrails of one turn, with the decisions they made."""
 
-    def __init__(self, settings: Any, info: ModelInfo | None) -> None:
+    def __init__(self, settings: Settings, info: ModelInfo | None) -> None:
         self.guards = Guardrails(settings.pii_policy, settings.injection_policy)
         self.remote = bool(info and info.remote)
         policy = settings.pii_policy
         self.redacting = policy == "redact_always" or (policy == "redact_remote" and self.remote)
-        self.decisions: list[Any] = []
+        self.decisions: list[GuardDecision] = []
 
     def question(self, text: str) -> str:
         """The question as the model may see it; raises GuardrailBlockedError when the policy blocks it."""
@@ -43,7 +46,7 @@ class TurnGuard:
             )
         return out
 
-    def passages(self, passages: list[Any]) -> list[Any]:
+    def passages(self, passages: list[Passage]) -> list[Passage]:
         """Retrieved passages, PII-checked; one that carries instructions (also split over two) is marked."""
         if not passages:
             return passages
@@ -55,14 +58,15 @@ class TurnGuard:
         return [replace(p, text=t, suspicious=p.suspicious or i in hostile) for i, (p, t) in
                 enumerate(zip(passages, checked, strict=True))]
 
-    def evidence(self, sql: list[Any], attachments: list[Any]) -> None:
+    def evidence(self, sql: list[SqlEvidence], attachments: list[Attachment]) -> None:
         """Flag personal data and instructions in SQL results, text read from images and transcripts."""
         for result in sql:
             self.decisions += self.guards.check_text(result.block(), "sql_result", remote=self.remote,
                                                      source=result.label)[1]
         for item in attachments:
-            if item.kind == "image" and item.image.ocr and item.image.ocr.lines:
-                text = "\n".join(line.text for line in item.image.ocr.lines)
+            ocr = item.image.ocr if item.kind == "image" and item.image else None
+            if ocr and ocr.lines:
+                text = "\n".join(line.text for line in ocr.lines)
                 self.decisions += self.guards.check_text(text, "ocr", remote=self.remote, source=item.name)[1]
             elif item.kind == "audio" and item.transcript:
                 self.decisions += self.guards.check_text(item.transcript.text, "transcript", remote=self.remote,
