@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 from app.errors import AssistantError, BadInputError, ModelNotFoundError
 from app.llm.embedded import EmbeddedChatModel
@@ -22,7 +23,7 @@ _PROBE_TIMEOUT_S = 2.0
 class ModelSpec:
     """A model named by the user: `embedded:KEY`, `ollama:NAME`, or a bare name (see parse_model_spec)."""
 
-    backend: str  # "embedded" | "ollama"
+    backend: Literal["embedded", "ollama"]
     name: str
     # False for a bare name that is not an embedded key: taken as an Ollama model, used when Ollama answers
     # (the configured backend stays; "auto" still falls back to the embedded model).
