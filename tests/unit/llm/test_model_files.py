@@ -16,7 +16,7 @@ from app.llm.model_files import PackagedModel, ensure_model_file, is_installed, 
 
 @pytest.fixture()
 def fake_packages(tmp_path, monkeypatch):
-    """Make part packages in a temp dir on sys.path; returns a builder of a PackagedModel over them."""
+    """Make part packages in a temp dir on the import path; returns a builder of a PackagedModel over them."""
     site = tmp_path / "site"
     site.mkdir()
     monkeypatch.syspath_prepend(str(site))
