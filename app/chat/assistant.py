@@ -21,6 +21,7 @@ from app.chat.workspace import Workspace
 from app.errors import BadInputError
 from app.ports import RecordStore
 from app.settings import Settings
+from storage.attachments import AttachmentStore
 from storage.conversations import OK, ConversationStore, Scope
 
 if TYPE_CHECKING:
@@ -138,15 +139,8 @@ class Assistant:
 
     def _keep_file(self, name: str, data: bytes) -> dict[str, Any]:
         # Attachments stay with the conversation (content-addressed, so a re-sent file is stored once).
-        ref = file_ref(name, data)
-        folder = self.settings.data_dir / "attachments"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / ref["sha256"]
-        if not path.exists():
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)
-        return {**ref, "path": str(path), "kind": classify(path)}
+        path = AttachmentStore.in_data_dir(self.settings.data_dir).keep(data).path
+        return {**file_ref(name, data), "path": str(path), "kind": classify(path)}
 
     def reading_notice(self, turn: Turn) -> str:
         """Before a long message is read: how long the model will take ('' when it is quick)."""
