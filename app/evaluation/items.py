@@ -16,6 +16,7 @@ from app.evaluation import scoring
 from app.evaluation.judge import Verdict, judge_faithfulness
 from app.evaluation.loader import DOCQA, EvalItem
 from app.evaluation.metrics import QUALITY_METRICS
+from app.evaluation.ports import EvaluationServices
 from app.tables.service import TablesService
 from storage.embedder import shared_embedder
 
@@ -27,7 +28,7 @@ class ItemScorer:
 
     def __init__(
         self,
-        services: Any,
+        services: EvaluationServices,
         only: tuple[str, ...],
         model: Any,
         choice: dict | None,

@@ -20,6 +20,7 @@ from app.errors import BadInputError
 from app.evaluation.items import ItemScorer, apply_judge
 from app.evaluation.loader import DOCQA, SQL, EvalSet
 from app.evaluation.metrics import aggregate
+from app.evaluation.ports import EvaluationServices
 from app.evaluation.store import CANCELLED, FAILED, FINISHED, EvaluationStore
 from app.llm.model_files import CATALOG
 from app.llm.selector import parse_model_spec
@@ -69,7 +70,8 @@ def parse_only(text: str | None) -> tuple[str, ...]:
 class EvaluationRunner:
     """Runs one set with one model over the app's services and stores the result."""
 
-    def __init__(self, services: Any, store: EvaluationStore, embed: Callable[[list[str]], Any] | None = None):
+    def __init__(self, services: EvaluationServices, store: EvaluationStore,
+                 embed: Callable[[list[str]], Any] | None = None) -> None:
         self.services = services
         self.store = store
         self._embed = embed

@@ -11,6 +11,7 @@ from typing import Any
 
 from app.evaluation.loader import EvalSet, load_set
 from app.evaluation.metrics import item_changes, metric_deltas, regression_warnings, settings_diff
+from app.evaluation.ports import EvaluationServices
 from app.evaluation.runner import EvaluationRunner, Progress, RunOptions, parse_model, parse_only
 from app.evaluation.store import EvaluationStore
 
@@ -26,7 +27,7 @@ _BUNDLED_SETS = ("docqa", "sql")  # other bench/data folders hold benchmark inpu
 class Evaluations:
     """Runs, history and comparisons for one data directory."""
 
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: EvaluationServices) -> None:
         self.services = services
         self.store = EvaluationStore(services.settings.data_dir / STORE_FILE)
 
