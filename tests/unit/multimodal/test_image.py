@@ -17,8 +17,8 @@ from multimodal.image import (
     ImageTooLargeError,
     ocr_image_bytes,
     prepare_image,
-    sniff_image,
 )
+from multimodal.kinds import sniff_image
 from tests.fixtures.media import render_text
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from app.errors import BadInputError
 from multimodal import pdf as pdfmod
+from multimodal.kinds import sniff_pdf
 from multimodal.pdf import (
     CorruptPdfError,
     EmptyFileError,
@@ -16,7 +18,6 @@ from multimodal.pdf import (
     normalise_page_text,
     open_pdf,
     repair_mojibake,
-    sniff_kind,
 )
 from tests.fixtures import pdf_factory as pf
 
@@ -27,11 +28,11 @@ PAGES = [
 ]
 
 
-def test_sniff_kind_uses_bytes_not_names() -> None:
-    assert sniff_kind(b"%PDF-1.7\n...") == "pdf"
-    assert sniff_kind(b"\x00junk%PDF-1.4") == "pdf"  # leading junk within 1 KB is legal
-    assert sniff_kind(b"PK\x03\x04") == "unknown"
-    assert sniff_kind(b"") == "empty"
+def test_sniff_pdf_uses_bytes_not_names() -> None:
+    assert sniff_pdf(b"%PDF-1.7\n...") == "pdf"
+    assert sniff_pdf(b"\x00junk%PDF-1.4") == "pdf"  # leading junk within 1 KB is legal
+    assert sniff_pdf(b"PK\x03\x04") == "unknown"
+    assert sniff_pdf(b"") == "empty"
 
 
 def test_pages_metadata_and_physical_numbers(tmp_path: Path) -> None:
