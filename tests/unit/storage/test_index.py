@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from storage.chroma_index import ChromaIndex
-from storage.embedder import MODEL_ID, MiniLMEmbeddingFunction, OnnxMiniLM, shared_embedder
+from storage.embedder import MODEL_ID, OnnxMiniLM, minilm_embedding_function, shared_embedder
 from storage.keyword_index import KeywordIndex, match_expression
 
 
@@ -37,7 +37,7 @@ def test_long_text_is_truncated_not_rejected(embedder: OnnxMiniLM) -> None:
 
 
 def test_chroma_embedding_function_declares_itself(embedder: OnnxMiniLM) -> None:
-    ef = MiniLMEmbeddingFunction(embedder)
+    ef = minilm_embedding_function(embedder)
     assert ef.name() == "analyst-minilm-onnx-int8" and ef.get_config() == {"model_id": MODEL_ID}
     assert len(ef(["hello"])[0]) == 384
 
