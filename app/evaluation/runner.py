@@ -183,10 +183,9 @@ class EvaluationRunner:
             "tool_mode": getattr(s, "tool_mode", ""),
             "system_prompt_sha256": hashlib.sha256(s.system_prompt.encode()).hexdigest()[:12],
         }
-        if info and info.backend == "embedded":
-            generation["embedded_ctx"] = s.embedded_ctx
-        elif info:
-            generation["ollama_num_ctx"] = s.ollama_num_ctx
+        if info:
+            # The context the model actually ran with, as its adapter declares it (not a backend's setting).
+            generation["context_window"] = info.context_window
         return {
             "model": {"backend": info.backend, "name": info.name, "digest": info.digest} if info else {},
             "embedding": {"model": MODEL_ID},
