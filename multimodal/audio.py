@@ -15,10 +15,11 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from app.errors import BadInputError
-from multimodal.kinds import SUPPORTED_AUDIO, looks_like_text, sniff_audio
+from multimodal.kinds import SUPPORTED_AUDIO, content_kind, looks_like_text, sniff_audio, sniff_image
 
 SAMPLE_RATE = 16_000
 MIN_SECONDS = 0.5  # whisper hallucinates on shorter clips; ask for a real recording instead
+VIDEO_CONTAINERS = ("mp4", "webm/mkv", "avi", "ogg")  # sniffed containers that may hold only a picture track
 MAX_DECODE_ERRORS = 50  # give up on a file that is mostly damage rather than skip forever
 # Peak below about -60 dBFS: nothing audible, so nothing to transcribe.
 SILENCE_PEAK = 1e-3
@@ -29,6 +30,26 @@ Cancel = Callable[[], bool] | Any  # a callable returning True, or anything with
 
 class AudioFormatError(BadInputError):
     """The file is not audio we can decode (text, an image, a video with no sound, unknown)."""
+
+
+def not_a_recording(head: bytes, name: str) -> AudioFormatError | None:
+    """The error for a file whose first bytes show it is no recording (empty, text, an image, a PDF), else None."""
+    if not head:
+        return AudioFormatError(f"{name} is empty.", f"Upload an audio file ({SUPPORTED_AUDIO}).")
+    kind = content_kind(head)
+    if kind == "image":
+        return AudioFormatError(
+            f"{name} is an image ({sniff_image(head)}), not a recording; there is nothing to transcribe.",
+            "Read the text in it with OCR (the `ocr` command, or add it to the Documents page), or attach it "
+            "to a chat question to ask about what it shows.",
+        )
+    if kind == "pdf":
+        return AudioFormatError(f"{name} is a PDF document, not a recording; there is nothing to transcribe.",
+                                "Add it to the Documents page (or `ingest` it) to search and ask about it.")
+    if sniff_audio(head) is None and looks_like_text(head):
+        return AudioFormatError(f"{name} is a text file, not audio (whatever its name says).",
+                                f"Upload a recording in one of: {SUPPORTED_AUDIO}.")
+    return None
 
 
 class AudioTooShortError(BadInputError):
@@ -116,16 +137,11 @@ class AudioStream:
         self._fh = _open_binary(source)
         head = self._fh.read(4096)
         self._fh.seek(0)
-        if not head:
-            self.close()
-            raise AudioFormatError(f"{self.name} is empty.", f"Upload an audio file ({SUPPORTED_AUDIO}).")
         kind = sniff_audio(head)
-        if kind is None and looks_like_text(head):
+        refusal = not_a_recording(head, self.name)
+        if refusal is not None:
             self.close()
-            raise AudioFormatError(
-                f"{self.name} is a text file, not audio (whatever its name says).",
-                f"Upload a recording in one of: {SUPPORTED_AUDIO}.",
-            )
+            raise refusal
         try:
             self._container = av.open(self._fh, mode="r", metadata_errors="ignore")
         except (av.FFmpegError, ValueError, OSError) as exc:
@@ -143,6 +159,9 @@ class AudioStream:
         has_video = bool(self._container.streams.video)
         if not audio:
             self.close()
+            if kind not in VIDEO_CONTAINERS:  # FFmpeg guessed a picture or raw stream (e.g. from a .png name)
+                raise AudioFormatError(f"{self.name} is not an audio file that can be decoded.",
+                                       f"Supported formats: {SUPPORTED_AUDIO}.")
             what = "a video with no sound track" if has_video else "a file with no audio stream"
             raise AudioFormatError(
                 f"{self.name} is {what}; there is nothing to transcribe.",
