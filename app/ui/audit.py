@@ -13,7 +13,7 @@ import streamlit as st
 from app.audit.trail import MIME_TYPES, Evidence, citation_label, evidence, export_bytes, table_row
 from app.container import Services
 from app.errors import AssistantError
-from app.ui.common import show_error
+from app.ui.common import safe_markdown, show_error
 
 KEY_PAGE = "audit.page"
 KEY_OPEN = "audit.open"
@@ -169,7 +169,7 @@ def show_evidence(record: dict[str, Any]) -> None:
 def _evidence_header(ev: Evidence) -> None:
     """Who, which model, the status, and what went wrong or was flagged."""
     st.subheader(f"Turn of {_when(ev.ts)} UTC")
-    st.caption(
+    st.caption(safe_markdown(
         " · ".join(
             p
             for p in (
@@ -182,7 +182,7 @@ def _evidence_header(ev: Evidence) -> None:
             )
             if p
         )
-    )
+    ))
     if ev.error:
         show_error(AssistantError(str(ev.error.get("message", "Error")), str(ev.error.get("hint") or "")))
     if ev.flagged:
@@ -190,7 +190,7 @@ def _evidence_header(ev: Evidence) -> None:
     if ev.not_in_documents:
         st.info("The answer said the documents do not cover this question.", icon=":material/search_off:")
     for notice in ev.notices:
-        st.caption(f":material/info: {notice}")
+        st.caption(":material/info: " + safe_markdown(str(notice)))
 
 
 def _evidence_figures(ev: Evidence) -> None:
@@ -218,7 +218,7 @@ def _evidence_inputs(ev: Evidence) -> None:
         for message in ev.prompt:
             images = message.get("images") or []
             note = f" · {len(images)} image(s)" if images else ""
-            st.markdown(f"**{message.get('role', '?')}**{note}")
+            st.markdown(safe_markdown(f"**{message.get('role', '?')}**{note}"))
             content = message.get("content")
             st.code(content if isinstance(content, str) else json.dumps(content, indent=2), language=None,
                     wrap_lines=True)  # fmt: skip
@@ -232,19 +232,19 @@ def _evidence_outputs(ev: Evidence) -> None:
         st.markdown("**SQL**")
         for step in ev.sql:
             st.code(step["sql"] or "(not recorded)", language="sql", wrap_lines=True)
-            st.caption(
+            st.caption(safe_markdown(
                 f"Result sha256 `{step['result_sha256'] or '—'}` · {_secs(step['seconds'])}"
                 + (f" · :red[{step['error']}]" if step["error"] else "")
-            )
+            ))
     st.markdown("**Tool steps**")
     _frame(ev.steps, "No tool steps.")
     st.markdown("**Guardrail decisions**")
     _frame(ev.guardrails, "No guardrail decisions.")
     st.markdown("**Answer**")
     with st.container(border=True):
-        st.markdown(ev.answer or "_(no answer)_")
+        st.markdown(safe_markdown(ev.answer) if ev.answer else "_(no answer)_")
     if ev.citations:
-        st.markdown("**Citations:** " + " · ".join(citation_label(c) for c in ev.citations))
+        st.markdown("**Citations:** " + safe_markdown(" · ".join(citation_label(c) for c in ev.citations)))
 
 
 def _secs(value: Any) -> str:
@@ -267,10 +267,10 @@ def verify_panel(services: Services) -> None:
         st.success(f"Hash chain intact: {count:,} record(s), none edited or deleted{pruned}.",
                    icon=":material/verified:")  # fmt: skip
     else:
-        st.error(
+        st.error(safe_markdown(
             f"**The records were tampered with:** {len(problems)} problem(s) in {count:,} record(s).\n\n"
             + "\n".join(f"- {p}" for p in problems[:50])
-            + ("\n- …" if len(problems) > 50 else ""),
+            + ("\n- …" if len(problems) > 50 else "")),
             icon=":material/gpp_bad:",
         )
 

@@ -18,7 +18,14 @@ from app.container import Services
 from app.errors import AssistantError
 from app.ui.chat_messages import render_message, render_step, step_line, user_text
 from app.ui.chat_sidebar import conversation_sidebar, documents_toggle, model_picker, scope_picker
-from app.ui.common import KEY_CONVERSATION, model_choice, progress_reporter, report_render_error, show_error
+from app.ui.common import (
+    KEY_CONVERSATION,
+    model_choice,
+    progress_reporter,
+    report_render_error,
+    safe_markdown,
+    show_error,
+)
 from multimodal.kinds import ATTACHMENT_TYPES
 from storage.conversations import STREAMING, Message, Scope
 
@@ -196,7 +203,7 @@ def _draw_turn(services: Services, turn: Turn, conversation_id: str, files: list
     with st.chat_message("user"):
         user_text(turn.question)
         for name, _ in files or []:
-            st.caption(f":material/attach_file: {name}")
+            st.caption(":material/attach_file: " + safe_markdown(name))
     if files:
         st.caption("Attachments are read, indexed or loaded first; each step is shown as it runs.")
     with st.chat_message("assistant"):
@@ -212,9 +219,9 @@ def _draw_turn(services: Services, turn: Turn, conversation_id: str, files: list
             return False
         # Clicking Stop reruns the script, which interrupts this loop; `finally` keeps the partial answer.
         st.button("Stop", icon=":material/stop_circle:", key="chat.stop")
-        st.caption(f"Answering with {info.label}…")
+        st.caption(safe_markdown(f"Answering with {info.label}…"))
         if reading := services.assistant.reading_notice(turn):
-            st.info(reading, icon=":material/hourglass_top:")  # said before the wait, not after it
+            st.info(safe_markdown(reading), icon=":material/hourglass_top:")  # said before the wait, not after it
         return _stream_answer(services, turn, conversation_id, status, clear)
 
 
@@ -249,9 +256,9 @@ def _stream_answer(services: Services, turn: Turn, conversation_id: str, status:
                 status.update(label=f"{len(steps)} step(s)" if steps else "No tools needed",
                               state="complete", expanded=False)
             text += delta
-            placeholder.markdown(text + "▌")
+            placeholder.markdown(safe_markdown(text) + "▌")
     except AssistantError as exc:
-        placeholder.markdown(text)
+        placeholder.markdown(safe_markdown(text))
         status.update(label="Stopped by an error", state="error", expanded=False)
         show_error(exc)
         return False

@@ -11,7 +11,7 @@ import streamlit as st
 
 from app.container import Services
 from app.errors import AssistantError
-from app.ui.common import report_render_error, show_error, show_error_note
+from app.ui.common import report_render_error, safe_markdown, show_error, show_error_note
 from app.ui.results import render_sql_result
 from multimodal.kinds import mime_type
 from multimodal.pdf_render import render_page
@@ -41,7 +41,8 @@ def render_citations(services: Services, message: Message) -> None:
 
 def render_sql_citation(cite: dict, key: str) -> None:
     """An SQL result the answer cites: the query, its rows and a chart — the one place a turn shows them."""
-    with st.expander(f"[{cite.get('label', cite.get('n', ''))}] SQL result · {cite.get('row_count', 0)} row(s)",
+    with st.expander(safe_markdown(f"[{cite.get('label', cite.get('n', ''))}] SQL result · "
+                                   f"{cite.get('row_count', 0)} row(s)"),
                      icon=":material/table_chart:"):
         render_sql_result(cite.get("sql", ""), cite.get("columns") or [], cite.get("rows") or [],
                           int(cite.get("row_count") or 0), key=f"chat.sql.{key}", types=cite.get("types"),
@@ -60,9 +61,9 @@ def render_media_citation(services: Services, cite: dict, key: str) -> None:
         icon = ":material/graphic_eq:"
     else:
         label, icon = f"[{cite.get('n', '')}] {source}", ":material/image:"
-    with st.expander(label, icon=icon):
+    with st.expander(safe_markdown(label), icon=icon):
         if cite.get("quote"):
-            st.markdown(f"> {cite['quote']}")
+            st.markdown(safe_markdown(f"> {cite['quote']}"))
         stored = _media_path(services, cite)
         if stored is None:
             st.caption("The file itself is no longer stored; the quoted text above is what was cited.")
@@ -97,9 +98,9 @@ def render_pdf_citation(services: Services, cite: dict, key: str) -> None:
     """A passage of a document: the quote, and on request its page drawn as an image with the passage
     highlighted; the page's extracted text (highlighted too) is a second view, and the only one when the
     page cannot be drawn (a password-protected or missing file says so)."""
-    with st.expander(f"[{cite.get('n', '')}] {cite.get('source', 'document')}, page {cite.get('page', '?')}",
-                     icon=":material/description:"):
-        st.markdown(f"> {cite.get('quote', '')}")
+    with st.expander(safe_markdown(f"[{cite.get('n', '')}] {cite.get('source', 'document')}, "
+                                   f"page {cite.get('page', '?')}"), icon=":material/description:"):
+        st.markdown(safe_markdown(f"> {cite.get('quote', '')}"))
         doc_id = cite.get("doc_id")
         if not doc_id or not st.toggle("Show the page", key=f"chat.page.{key}"):
             return
@@ -125,7 +126,7 @@ def render_pdf_citation(services: Services, cite: dict, key: str) -> None:
             st.image(drawn.png, width="stretch", output_format="PNG",
                      alt=alt + (", the cited passage highlighted" if drawn.highlighted else ""))
             if drawn.note:
-                st.caption(f":material/info: {drawn.note}")
+                st.caption(":material/info: " + safe_markdown(drawn.note))
             if not st.toggle("Show the extracted text", key=f"chat.pagetext.{key}"):
                 return
         if text_error is not None:

@@ -3,7 +3,6 @@ the model's timings, attachments; and the failed, stopped or interrupted state o
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import streamlit as st
@@ -11,7 +10,7 @@ import streamlit as st
 from app.container import Services
 from app.errors import AssistantError
 from app.ui.chat_citations import render_citations
-from app.ui.common import report_render_error, show_error, show_error_note
+from app.ui.common import report_render_error, safe_markdown, show_error, show_error_note
 from multimodal.kinds import content_kind, read_head
 from storage.conversations import ERROR, INTERRUPTED, STOPPED, STREAMING, Message
 
@@ -52,7 +51,7 @@ def _render_message_body(services: Services, message: Message) -> None:
     if message.content and message.role == "user":
         user_text(message.content)
     elif message.content:
-        st.markdown(message.content)
+        st.markdown(safe_markdown(message.content))
     meta = message.meta if isinstance(message.meta, dict) else {}
     if message.role == "assistant":
         if message.status == ERROR:
@@ -64,11 +63,11 @@ def _render_message_body(services: Services, message: Message) -> None:
         render_citations(services, message)
         for notice in meta.get("notices") or []:
             if notice.startswith("Guardrail"):
-                st.caption(f":orange[:material/shield:] {notice}")
+                st.caption(":orange[:material/shield:] " + safe_markdown(notice))
             else:
-                st.caption(f":material/info: {notice}")
+                st.caption(":material/info: " + safe_markdown(notice))
         if meta.get("model"):
-            st.caption(_stats_line(meta))
+            st.caption(safe_markdown(_stats_line(meta)))
     elif meta.get("attachments"):
         render_attachments(services, message.id, meta["attachments"])
 
@@ -79,19 +78,19 @@ def render_attachments(services: Services, message_id: str, refs: list[dict]) ->
         path = ref.get("path")
         name = ref.get("name", "file")
         if not (path and Path(path).exists()):
-            st.caption(f":material/attach_file: {name}")
+            st.caption(":material/attach_file: " + safe_markdown(name))
             continue
         # Only the head is read on a rerun; the player and the image read the file themselves.
         kind = content_kind(read_head(Path(path)))
         if kind == "image":
             st.image(path, caption=name, width=240)
         elif kind == "audio":
-            st.caption(f":material/mic: {name}")
+            st.caption(":material/mic: " + safe_markdown(name))
             st.audio(path)
         else:
             icon = {"pdf": ":material/description:", "table": ":material/table_chart:"}.get(
                 ref.get("kind", ""), ":material/attach_file:")
-            st.caption(f"{icon} {name}")
+            st.caption(f"{icon} " + safe_markdown(name))
             continue
         if st.button("Add to documents", icon=":material/library_add:", key=f"chat.keep.{message_id}.{i}",
                      help="Index its text (OCR or transcript) so later questions can cite it."):
@@ -100,23 +99,23 @@ def render_attachments(services: Services, message_id: str, refs: list[dict]) ->
             if result.status == "error":
                 show_error(AssistantError(result.error))
             else:
-                st.success(f"{name} is in your documents ({result.chunks} passage(s)).")
+                st.success(safe_markdown(f"{name} is in your documents ({result.chunks} passage(s))."))
 
 
 def user_text(text: str) -> None:
     """A user's message; a long one shows its first lines and the rest in an expander."""
     lines = text.splitlines()
     if len(text) <= COLLAPSE_CHARS and len(lines) <= COLLAPSE_LINES:
-        st.markdown(text)
+        st.markdown(safe_markdown(text))
         return
     head = "\n".join(lines[:8])
     if len(head) > 600:
         cut = head.rfind(" ", 0, 600)
         head = head[:cut if cut > 300 else 600]
-    st.markdown(head + " …")
+    st.markdown(safe_markdown(head + " …"))
     with st.expander(f"Show the whole message ({len(text):,} characters, {len(lines):,} line(s))",
                      icon=":material/unfold_more:"):
-        st.markdown(text[len(head):].lstrip())
+        st.markdown(safe_markdown(text[len(head):].lstrip()))
 
 
 def _stats_line(meta: dict) -> str:
@@ -138,11 +137,11 @@ def step_line(step: dict) -> str:
     state = ":green[:material/check:]" if step.get("ok") else ":red[:material/close:]"
     if step.get("running"):
         state = ":material/hourglass_top:"
-    text = f"{state} {icon} **{step['name']}** · {html.escape(str(step.get('input', '')))[:160]}"
+    text = f"{state} {icon} **{step['name']}** · " + safe_markdown(str(step.get("input", ""))[:160])
     if not step.get("running"):
-        text += f" → {step.get('output', '')} ({step.get('seconds', 0):.2f} s)"
+        text += " → " + safe_markdown(str(step.get("output", ""))) + f" ({step.get('seconds', 0):.2f} s)"
         if step.get("error"):
-            text += f"  \n:red[{step['error']}]"
+            text += "  \n:red[" + safe_markdown(str(step["error"])) + "]"
     return text
 
 
@@ -158,9 +157,9 @@ def render_step(step: dict) -> None:
     if step.get("sql"):
         st.code(" ".join(str(step["sql"]).split()), language="sql", wrap_lines=True)
     if step.get("passages"):
-        st.caption(" · ".join(f"{p['source']} p.{p['page']}" for p in step["passages"][:8]))
+        st.caption(safe_markdown(" · ".join(f"{p['source']} p.{p['page']}" for p in step["passages"][:8])))
     if step.get("text"):
-        st.caption(step["text"][:400] + ("…" if len(step["text"]) > 400 else ""))
+        st.caption(safe_markdown(step["text"][:400] + ("…" if len(step["text"]) > 400 else "")))
 
 
 def render_steps(message: Message) -> None:

@@ -12,7 +12,14 @@ from app.chat.export import conversation_markdown
 from app.container import Services
 from app.errors import AssistantError
 from app.llm.selector import ModelSpec, embedded_choices
-from app.ui.common import KEY_CONVERSATION, KEY_MODEL_CHOICE, report_render_error, show_error, show_error_note
+from app.ui.common import (
+    KEY_CONVERSATION,
+    KEY_MODEL_CHOICE,
+    report_render_error,
+    safe_markdown,
+    show_error,
+    show_error_note,
+)
 from storage.conversations import Conversation, ConversationStore, Scope
 
 KEY_NEW_SCOPE = "chat.scope.new"  # documents and tables chosen before the conversation exists
@@ -34,7 +41,7 @@ def conversation_sidebar(services: Services) -> str | None:
         current = conversations[0].id
     st.session_state[KEY_CONVERSATION] = current
     for conv in conversations[:50]:
-        label = conv.title
+        label = safe_markdown(conv.title)
         kind: Literal["primary", "secondary"] = "primary" if conv.id == current else "secondary"
         if st.sidebar.button(label, key=f"chat.open.{conv.id}", type=kind, width="stretch"):
             st.session_state[KEY_CONVERSATION] = conv.id

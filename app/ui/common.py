@@ -6,6 +6,7 @@ browser session; `st.session_state` holds only plain data under namespaced keys.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import streamlit as st
@@ -21,6 +22,18 @@ KEY_CONVERSATION = "chat.conversation_id"
 KEY_MODEL_CHOICE = "chat.model_choice"
 OLLAMA_FIX = ":material/build: Start Ollama with `ollama serve`, or set its host in Settings."
 
+# safe_markdown: a fence only at column 0 (a fence indented into a list item or quote ends with its container,
+# which this scanner does not follow: there everything is escaped instead); a backtick fence's info string has
+# no backtick. A closing fence may be indented up to 3 spaces, as CommonMark allows.
+_FENCE_OPEN = re.compile(r"^(`{3,}|~{3,})([^\n]*)$")
+_FENCE_CLOSE = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*$")
+_BARE_URL = re.compile(r"(?<![\w/\\])(?:(?:https?|ftp|file|data):[^\s<>`]+|www\.[^\s<>`]+)", re.I)
+_URL_TAIL = ".,;:!?)]'\""
+# [ ] start links, images, reference definitions, footnotes and Streamlit's :color[...]; < starts HTML and
+# autolinks; $ starts LaTeX. Escaped, each shows as itself.
+_ESCAPE = str.maketrans({"[": "\\[", "]": "\\]", "<": "\\<", "$": "\\$"})
+_PUNCT = set("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
 
 @st.cache_resource(show_spinner="Starting Analyst Assistant…")
 def _services() -> Services:
@@ -32,18 +45,107 @@ def get_services() -> Services:
     return _services()
 
 
+def safe_markdown(text: str) -> str:
+    """Markdown whose images, links, autolinks and HTML show as text: nothing in it can make the browser fetch
+    anything, or become a link that sends data out when clicked.
+
+    For every text that comes from documents, tables, OCR, transcripts or a model (and text composed around
+    it: pass the whole string). Ordinary text keeps its formatting (bold, lists, tables, headings) and code
+    (fenced blocks, one-line code spans) stays as it is; bare URLs are shown as code, not links."""
+    lines = str(text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    out: list[str] = []
+    fence: str | None = None
+    for line in lines:
+        if fence is not None:
+            out.append(line)
+            close = _FENCE_CLOSE.match(line)
+            if close and close.group(1)[0] == fence[0] and len(close.group(1)) >= len(fence):
+                fence = None
+            continue
+        opened = _FENCE_OPEN.match(line)
+        if opened and not (opened.group(1)[0] == "`" and "`" in opened.group(2)):
+            fence = opened.group(1)
+            out.append(opened.group(1) + opened.group(2).translate(_ESCAPE))
+            continue
+        out.append(_safe_line(line))
+    return "\n".join(out)
+
+
+def _safe_line(line: str) -> str:
+    """One line outside a fenced block: code spans on this line kept, the rest escaped."""
+    out: list[str] = []
+    i, text_start = 0, 0
+    while i < len(line):
+        char = line[i]
+        if char == "\\" and i + 1 < len(line) and line[i + 1] in _PUNCT:
+            i += 2
+            continue
+        if char != "`":
+            i += 1
+            continue
+        run = _run_length(line, i)
+        close = _closing_run(line, i + run, run)
+        # A span holding | could be cut by a GFM table cell boundary: its text is escaped like any other.
+        if close is None or "|" in line[i:close]:
+            out.append(_safe_text(line[text_start:i]) + "\\`" * run)
+            i = text_start = i + run
+            continue
+        out.append(_safe_text(line[text_start:i]) + line[i:close + run])
+        i = text_start = close + run
+    out.append(_safe_text(line[text_start:]))
+    return "".join(out)
+
+
+def _closing_run(line: str, start: int, run: int) -> int | None:
+    """Where a backtick run of exactly `run` backticks starts at or after `start` (a code span's end)."""
+    i = start
+    while (i := line.find("`", i)) >= 0:
+        length = _run_length(line, i)
+        if length == run:
+            return i
+        i += length
+    return None
+
+
+def _run_length(line: str, start: int) -> int:
+    """How many backticks follow one another from `start`."""
+    end = start
+    while end < len(line) and line[end] == "`":
+        end += 1
+    return end - start
+
+
+def _safe_text(text: str) -> str:
+    """Text outside code: bare URLs as code, the characters that start links, images, HTML or LaTeX escaped.
+    A backslash escape already in the text is kept as it is (it never escapes what follows it twice)."""
+    out: list[str] = []
+    pos = 0
+    for match in _BARE_URL.finditer(text):
+        url = match.group(0).rstrip(_URL_TAIL)
+        out.append(_escape(text[pos:match.start()]) + f"`{url}`")
+        pos = match.start() + len(url)
+    out.append(_escape(text[pos:]))
+    return "".join(out)
+
+
+def _escape(text: str) -> str:
+    parts = re.split(r"(\\[!-/:-@\[-`{-~])", text)  # existing escapes stay as they are
+    return "".join(part if index % 2 else part.translate(_ESCAPE) for index, part in enumerate(parts))
+
+
 def show_error(exc: AssistantError) -> None:
     """Show a user-facing error with its hint (never a traceback): the one way every page shows an error.
 
     A failure that is not an AssistantError (a bug) is shown through it too, as an AssistantError that names
     the exception's type and says it was recorded."""
-    st.error(f"**{exc.message}**" + (f"\n\n{exc.hint}" if exc.hint else ""), icon=":material/error:")
+    text = f"**{exc.message}**" + (f"\n\n{exc.hint}" if exc.hint else "")
+    st.error(safe_markdown(text), icon=":material/error:")
 
 
 def show_error_note(text: str, where: DeltaGenerator | None = None) -> None:
     """A one-line warning inside something otherwise drawn (a citation, a message, a sidebar list): the part
     that failed says so in `text` (an AssistantError's message, or a bug's exception type), the rest stays."""
-    (where if where is not None else st).caption(f":orange[:material/warning:] {text}")
+    (where if where is not None else st).caption(":orange[:material/warning:] " + safe_markdown(text))
 
 
 def report_render_error(services: Services, where: str, exc: BaseException, **context: str | None) -> None:
@@ -87,11 +189,11 @@ def status_panel(services: Services) -> None:
         if choice.backend == "embedded":
             st.caption("Text only: images are read with OCR. A vision model through Ollama sees more.")
         if status.reachable:
-            st.caption(f":green[:material/check_circle:] Ollama at {status.host} · {len(status.models)} model(s)")
+            st.caption(f":green[:material/check_circle:] Ollama at `{status.host}` · {len(status.models)} model(s)")
         else:
-            st.caption(f":gray[:material/cloud_off:] Ollama not reachable at {status.host}")
+            st.caption(f":gray[:material/cloud_off:] Ollama not reachable at `{status.host}`")
             if services.settings.backend == "ollama":
-                st.warning(status.hint or status.error, icon=":material/build:")
+                st.warning(safe_markdown(status.hint or status.error), icon=":material/build:")
             else:
                 # The embedded model answers meanwhile, but the fix is one line: show it (the README promises it).
                 st.caption(OLLAMA_FIX)

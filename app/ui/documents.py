@@ -16,7 +16,7 @@ from app.documents.library import DocumentLibrary
 from app.documents.results import IngestProgress, IngestResult, ProgressCallback
 from app.documents.search import Passage, place
 from app.errors import AssistantError
-from app.ui.common import show_error
+from app.ui.common import safe_markdown, show_error
 from multimodal.kinds import DOCUMENT_TYPES, mime_type
 from multimodal.transcribe import format_timestamp
 
@@ -56,7 +56,7 @@ def ingest_uploads(lib: DocumentLibrary, uploads: Sequence[UploadedFile], passwo
     """Index each upload with an overall bar and a page-by-page bar, and say how each one went."""
     overall = st.progress(0.0, text=f"0 of {len(uploads)} files")
     for n, upload in enumerate(uploads, start=1):
-        bar = st.progress(0.0, text=upload.name)
+        bar = st.progress(0.0, text=safe_markdown(upload.name))
         result = lib.ingest_bytes(upload.getvalue(), upload.name, password or None, page_progress(bar, upload.name),
                                   n, len(uploads))
         bar.empty()
@@ -70,7 +70,7 @@ def page_progress(bar: DeltaGenerator, name: str | None = None) -> ProgressCallb
     `name` overrides the file name in the events (uploads are indexed from a temporary path)."""
 
     def on_progress(event: IngestProgress) -> None:
-        label = name or event.path
+        label = safe_markdown(name or event.path)
         if event.file_count > 1:
             label += f" ({event.file_index} of {event.file_count})"
         if event.stage == "page" and event.pages:
@@ -87,9 +87,9 @@ def show_result(result: IngestResult, name: str) -> None:
     if result.status == "indexed":
         extra = f", {result.fallback_pages} pages needed a fallback" if result.fallback_pages else ""
         size = f"{result.pages} pages, " if result.kind == "pdf" else ""
-        st.success(f"{name}: {size}{result.chunks} passages{extra}.")
+        st.success(safe_markdown(f"{name}: {size}{result.chunks} passages{extra}."))
     elif result.status == "skipped":
-        st.info(f"{name} is already in the library.")
+        st.info(safe_markdown(f"{name} is already in the library."))
     else:
         show_error(AssistantError(result.error if name in result.error else f"{name}: {result.error}"))
 
@@ -97,7 +97,8 @@ def show_result(result: IngestResult, name: str) -> None:
 def library_panel(lib: DocumentLibrary, password: str) -> None:
     """Interrupted indexing (with Finish interrupted), the library table, and Re-index / Delete of one document."""
     if pending := lib.pending():  # e.g. the user left this page while a file was being indexed
-        st.warning(f"Not searchable yet, indexing was interrupted: {', '.join(d.name for d in pending)}. "
+        st.warning("Not searchable yet, indexing was interrupted: " + safe_markdown(", ".join(d.name for d in pending))
+                   + ". "
                    "**Finish interrupted** indexes them again; " + KEEP_OPEN[0].lower() + KEEP_OPEN[1:])
         # Drawn above the table, so the table below already shows the finished documents (no rerun needed).
         if st.button("Finish interrupted", key="documents.resume"):
@@ -172,7 +173,7 @@ def search_panel(lib: DocumentLibrary) -> None:
 
 def show_passage(lib: DocumentLibrary, n: int, p: Passage) -> None:
     """One search hit: where it is, its scores, a note when it holds instructions, its text, its recording."""
-    st.markdown(f"**[{n}] {place(p)}** · score {p.score:.4f} · similarity {p.similarity:.2f}")
+    st.markdown(f"**\\[{n}\\] {safe_markdown(place(p))}** · score {p.score:.4f} · similarity {p.similarity:.2f}")
     if p.suspicious:
         st.caption(":material/warning: This passage contains instructions aimed at a model; "
                    "it is shown as data only.")

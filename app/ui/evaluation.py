@@ -15,7 +15,7 @@ from app.evaluation.runner import KINDS
 from app.evaluation.service import Evaluations, RunOptions, load_set
 from app.evaluation.store import CANCELLED
 from app.llm.selector import embedded_choices
-from app.ui.common import progress_reporter, show_error
+from app.ui.common import progress_reporter, safe_markdown, show_error
 
 KEY_RUN = "evaluation.run_id"
 KEY_SHOWN = "evaluation.shown"
@@ -211,16 +211,17 @@ def _items_frame(items: list[dict[str, Any]]) -> pd.DataFrame:
 def show_run(run: dict[str, Any]) -> None:
     """Aggregate metrics, regression warnings, skipped lines and the per-item table of one run."""
     agg = run["aggregates"]
-    st.subheader(f"Run {run['id']}: {run['set_name']} · {run['model']}")
-    st.caption(
+    st.subheader(safe_markdown(f"Run {run['id']}: {run['set_name']} · {run['model']}"))
+    st.caption(safe_markdown(
         f"{run['status']} · {run['started_at']} → {run['finished_at'] or '…'} · {agg.get('items', 0)} item(s),"
         f" {agg.get('errors', 0)} error(s)" + (f" · {run['error']}" if run.get("error") else "")
-    )
+    ))
     for warning in run.get("warnings", []):
-        st.warning(warning, icon=":material/trending_down:")
+        st.warning(safe_markdown(warning), icon=":material/trending_down:")
     st.dataframe(_metrics_frame(agg), hide_index=True, key=f"evaluation.metrics.{run['id']}")
     if run.get("problems"):
-        st.caption("Skipped lines: " + "; ".join(f"line {p['line']}: {p['message']}" for p in run["problems"]))
+        st.caption(safe_markdown("Skipped lines: " + "; ".join(f"line {p['line']}: {p['message']}"
+                                                            for p in run["problems"])))
     if run.get("items"):
         st.dataframe(_items_frame(run["items"]), hide_index=True, key=f"evaluation.items.{run['id']}")
 
@@ -262,9 +263,10 @@ def show_comparison(result: dict[str, Any]) -> None:
     """Side-by-side metrics with coloured deltas, warnings, what changed and which items changed."""
     a, b = result["a"], result["b"]
     if not result["same_set"]:
-        st.info(f"Different sets: {a['set_name']} vs {b['set_name']}; only shared metrics are comparable.")
+        st.info(safe_markdown(f"Different sets: {a['set_name']} vs {b['set_name']}; only shared metrics are "
+                              "comparable."))
     for warning in result["warnings"]:
-        st.warning(warning, icon=":material/trending_down:")
+        st.warning(safe_markdown(warning), icon=":material/trending_down:")
     frame = pd.DataFrame(
         [
             {

@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 
 from app.container import Services
 from app.errors import AssistantError
-from app.ui.common import show_error
+from app.ui.common import safe_markdown, show_error
 from multimodal.image import PreparedImage, prepare_image
 from multimodal.kinds import AUDIO_TYPES, IMAGE_TYPES
 from multimodal.transcribe import format_timestamp
@@ -53,10 +53,10 @@ def image_panel() -> None:
         show_error(exc)
         return
     for warning in prepared.warnings:
-        st.info(warning)
+        st.info(safe_markdown(warning))
     left, right = st.columns(2)
     left.image(_boxed(prepared), caption=f"{upload.name} — text regions outlined")
-    right.caption(prepared.facts.describe())
+    right.caption(safe_markdown(prepared.facts.describe()))
     right.text_area("Text found (OCR)", prepared.ocr.text if prepared.ocr else "", height=300,
                     key="media.ocr_text")
     with st.expander("Lines with boxes and scores"):
@@ -113,9 +113,10 @@ def _transcribe(services: Services, data: bytes, name: str, size: str, language:
 def _show_transcript(data: bytes, transcript: dict[str, Any]) -> None:
     """The transcript's segments: pick one to play the clip from there; download it as text."""
     for warning in transcript["warnings"]:
-        st.info(warning)
+        st.info(safe_markdown(warning))
     st.caption(f"Language: {transcript['language']} · {format_timestamp(transcript['duration'])}")
     starts = {f"{format_timestamp(s['start'])}  {s['text']}": s["start"] for s in transcript["segments"]}
-    choice = st.radio("Segments (pick one to play from there)", list(starts), key="media.segment")
+    choice = st.radio("Segments (pick one to play from there)", list(starts), format_func=safe_markdown,
+                      key="media.segment")
     st.audio(data, start_time=int(starts.get(choice, 0)))
     st.download_button("Download transcript (.txt)", "\n".join(starts), file_name="transcript.txt")

@@ -11,7 +11,7 @@ from app.container import Services
 from app.errors import AssistantError
 from app.llm.model_files import CATALOG
 from app.settings import Settings, env_locked_fields
-from app.ui.common import show_error
+from app.ui.common import safe_markdown, show_error
 
 
 def _help(name: str) -> str:
@@ -50,7 +50,7 @@ def connection_test(services: Services) -> None:
     """Probe the Ollama server now and say what was found (or what to do)."""
     status = services.router.ollama_status(refresh=True)
     if status.reachable:
-        st.success(f"Reachable at {status.host}. Models: {', '.join(status.models) or 'none pulled'}")
+        st.success(f"Reachable at `{status.host}`. Models: " + safe_markdown(", ".join(status.models) or "none pulled"))
     else:
         show_error(AssistantError(status.error, status.hint))
 

@@ -13,7 +13,7 @@ import streamlit as st
 from app.container import Services
 from app.errors import AssistantError
 from app.tables.service import SqlAnswer, TablesService
-from app.ui.common import progress_reporter, show_error
+from app.ui.common import progress_reporter, safe_markdown, show_error
 from app.ui.results import render_sql_result
 from multimodal.kinds import TABLE_TYPES
 from storage.tables import NameChange
@@ -44,7 +44,7 @@ def load_uploads(tables: TablesService) -> None:
     for upload in st.file_uploader("Load table files", type=TABLE_TYPES, accept_multiple_files=True) or []:
         if upload.file_id in loaded:
             continue
-        report, clear = progress_reporter(f"Loading {upload.name}…")
+        report, clear = progress_reporter(safe_markdown(f"Loading {upload.name}…"))
         with tempfile.TemporaryDirectory() as tmp:
             # Saved under the user's own file name: anything that names the file names theirs.
             path = Path(tmp) / (Path(upload.name).name or "upload")
@@ -58,9 +58,9 @@ def load_uploads(tables: TablesService) -> None:
         loaded.add(upload.file_id)
         if result:
             note = " (already loaded)" if result.already_loaded else ""
-            st.success(f"{upload.name}: {', '.join(result.tables)}{note}")
+            st.success(safe_markdown(f"{upload.name}: {', '.join(result.tables)}{note}"))
             for warning in result.warnings:
-                st.warning(warning)
+                st.warning(safe_markdown(warning))
 
 
 def schema_panel(tables: TablesService) -> None:
@@ -70,10 +70,10 @@ def schema_panel(tables: TablesService) -> None:
     if not infos:
         st.info("No tables yet: load a CSV, Excel, Parquet, JSON or DuckDB file above.")
     for info in infos:
-        st.markdown(f"**{info.name}** — {info.row_count:,} rows · {info.source}")
+        st.markdown(safe_markdown(f"**{info.name}** — {info.row_count:,} rows · {info.source}"))
         columns, note = schema_columns(info, renames.get(info.name))
         st.dataframe(columns, hide_index=True)
-        st.caption(note)
+        st.caption(safe_markdown(note))
     chosen = st.selectbox("Inspect a table", [i.name for i in infos], index=None)
     if chosen:
         sample = tables.preview(chosen)
@@ -131,7 +131,7 @@ def show_answer(answer: SqlAnswer) -> None:
     if answer.error:
         show_sql_error(answer)
     else:
-        st.markdown(answer.answer)
+        st.markdown(safe_markdown(answer.answer))
         # The query is in the editor above; the shared result view adds the rows and the chart.
         render_sql_result(answer.sql, answer.columns, answer.rows, len(answer.rows), key="tables.result",
                           types=answer.types, truncated=answer.truncated, show_sql=False)
@@ -141,7 +141,7 @@ def show_answer(answer: SqlAnswer) -> None:
 def show_sql_error(answer: SqlAnswer) -> None:
     """The error in words, what the analyst can do about it, and DuckDB's own message for experts."""
     if answer.cannot_answer:
-        st.warning(answer.error, icon=":material/help:")
+        st.warning(safe_markdown(answer.error or ""), icon=":material/help:")
         return
     hint = answer.error_hint
     if answer.attempts > 1:
