@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.audit.privacy import RecordPrivacy
 from app.chat.assistant import Assistant
 from app.documents.library import DocumentLibrary
 from app.errors import ConfigError, NotFoundError
@@ -17,6 +18,7 @@ from app.settings import Settings, save_settings
 from app.tables.service import TablesService
 from multimodal.transcribe import WhisperTranscriber
 from storage.conversations import ConversationStore
+from storage.keys import RecordKeys
 from storage.records import SqliteRecordStore
 from storage.tables import TableStore
 
@@ -166,9 +168,11 @@ def build_services(settings: Settings) -> Services:
         ) from exc
     router = ModelRouter(settings)
     conversations = ConversationStore(data_dir / "chats.sqlite")
-    records = SqliteRecordStore(data_dir / "records.sqlite")
+    keys = RecordKeys.load(settings.keys_dir)  # the audit keys, outside the data dir (created on first start)
+    records = SqliteRecordStore(data_dir / "records.sqlite", keys)
     assistant = Assistant(router, conversations, records)
     services = Services(settings, router, conversations, records, assistant)
+    records.privacy = RecordPrivacy(keys, lambda: services.settings.record_personal_data).mask_record
     assistant.attach_documents(lambda: services.documents, lambda: (data_dir / "documents.sqlite").exists())
     assistant.attach_transcriber(lambda: services.transcriber)
     assistant.attach_tables(lambda: services.tables, lambda: (data_dir / "tables.duckdb").exists())

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.errors import ConfigError
@@ -36,6 +36,12 @@ def _default_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def _default_keys_dir() -> Path:
+    # The audit keys live apart from the data: $XDG_CONFIG_HOME/analyst-assistant/keys (~/.config/... by default).
+    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config) / "analyst-assistant" / "keys"
 
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -150,6 +156,29 @@ class Settings(BaseSettings):
         "itself is recorded and the chain stays verifiable.",
     )
 
+    # Audit keys and personal data in the records (storage/keys.py, app/audit/privacy.py).
+    keys_dir: Path = Field(
+        default_factory=_default_keys_dir,
+        description="Folder of the audit trail's secret keys (chain key, personal-data key) and head anchors; "
+        "created owner-only (700/600) on first start. Must lie outside the data directory; back it up.",
+    )
+    record_personal_data: Literal["mask", "mask_and_encrypt"] = Field(
+        default="mask",
+        description="Personal data in request records: 'mask' stores its type and a keyed fingerprint only "
+        "([EMAIL:3f2a9c1b]); 'mask_and_encrypt' also keeps the raw values encrypted under the personal-data key.",
+    )
+
+    @field_validator("keys_dir")
+    @classmethod
+    def _expand_keys_dir(cls, value: Path) -> Path:
+        return Path(value).expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _keys_outside_data(self) -> Settings:
+        if self.keys_dir == self.data_dir or self.data_dir in self.keys_dir.parents:
+            raise ValueError(f"keys_dir ({self.keys_dir}) must lie outside the data directory ({self.data_dir})")
+        return self
+
     @field_validator("ollama_host")
     @classmethod
     def _normalise_host(cls, value: str) -> str:
@@ -174,7 +203,7 @@ class Settings(BaseSettings):
 
 
 # Fields a user may change from the Settings page (data_dir is chosen at start-up).
-EDITABLE_FIELDS = tuple(name for name in Settings.model_fields if name not in ("data_dir", "models_dir"))
+EDITABLE_FIELDS = tuple(name for name in Settings.model_fields if name not in ("data_dir", "models_dir", "keys_dir"))
 
 
 def env_locked_fields() -> set[str]:

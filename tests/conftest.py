@@ -29,11 +29,14 @@ from tests.fixtures.models import (  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The developer's ANALYST_* / OLLAMA_HOST variables never leak into a test."""
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The developer's ANALYST_* / OLLAMA_HOST variables never leak into a test; the audit keys live in a temp dir
+    (the same one `settings_factory` uses), never in the real home."""
     for name in list(os.environ):
         if name.startswith("ANALYST_") or name == "OLLAMA_HOST":
             monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ANALYST_KEYS_DIR", str(tmp_path / "keys"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # subprocesses that drop ANALYST_* too
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +62,8 @@ def settings_factory(tmp_path: Path, models_dir: Path):
     """Build `Settings` on a temp data dir and the session's models dir; keyword arguments override fields."""
 
     def build(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {"data_dir": tmp_path / "data", "models_dir": models_dir, "user": "tester"}
+        values: dict[str, Any] = {"data_dir": tmp_path / "data", "models_dir": models_dir, "user": "tester",
+                                  "keys_dir": tmp_path / "keys"}
         values.update(overrides)
         return Settings(**values)
 

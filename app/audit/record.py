@@ -57,6 +57,8 @@ class ChatRecord:
     unreadable: list[str] = field(default_factory=list)
     tool_mode: str = ""
     sql: list[Json] = field(default_factory=list)  # label, sql, row_count, result_sha256
+    # Raw personal data values encrypted under the personal-data key, by token (opt-in; see app.audit.privacy).
+    sealed_pii: Json | None = None
     # The envelope, added by the store.
     id: str = ""
     ts: str = ""
@@ -67,6 +69,8 @@ class ChatRecord:
         data = asdict(self)
         for key in _ENVELOPE:
             data.pop(key)
+        if data["sealed_pii"] is None:
+            del data["sealed_pii"]  # written only when values were sealed
         return data
 
     @classmethod
@@ -80,7 +84,7 @@ class ChatRecord:
         for key in ("notices", "unreadable"):
             if key in values:
                 values[key] = [str(v) for v in values[key] or []]
-        for key in ("params", "error"):
+        for key in ("params", "error", "sealed_pii"):
             if key in values and not isinstance(values[key], dict):
                 del values[key]
         return cls(**values)

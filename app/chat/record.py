@@ -8,18 +8,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.audit.privacy import RecordPrivacy
 from app.audit.record import ChatRecord
 from app.chat.attachments import file_ref, image_ref
 from app.chat.grounding import evidence
 from app.chat.state import TurnState
 from app.chat.workspace import Workspace
 from app.settings import Settings
+from storage.keys import RecordKeys
 
 __all__ = ["ChatRecord", "chat_record"]
 
 
 def chat_record(turn: TurnState, settings: Settings, workspace: Workspace) -> ChatRecord:
-    """The turn as its request record: inputs, model and parameters, prompt, evidence, answer, timings."""
+    """The turn as its request record: inputs, model and parameters, prompt, evidence, answer, timings; personal
+    data in every text masked as type + keyed fingerprint ("[EMAIL:3f2a9c1b]"), sealed too when the setting asks."""
+    privacy = RecordPrivacy(RecordKeys.load(settings.keys_dir), settings.record_personal_data)
+    return ChatRecord.from_body(privacy.mask_record("chat", _record(turn, settings, workspace).body()))
+
+
+def _record(turn: TurnState, settings: Settings, workspace: Workspace) -> ChatRecord:
     r = turn.result
     info = turn.model_info
     return ChatRecord(

@@ -1,4 +1,6 @@
-"""CLI: `audit verify` (is the hash chain intact?), `audit export` (JSONL or CSV) and `audit prune` (retention)."""
+"""CLI: `audit verify` (is the keyed chain intact?), `audit anchor` (its head, to write down), `audit export`
+(JSONL or CSV), `audit prune` (retention), `audit redact` (erase one record's personal data) and `audit reveal`
+(the raw values sealed in a record, when the opt-in policy kept them)."""
 
 from __future__ import annotations
 
@@ -8,9 +10,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from app.audit.privacy import RecordPrivacy
 from app.audit.trail import write_records
 from app.commands.common import command, emit
-from app.errors import BadInputError
+from app.errors import BadInputError, NotFoundError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,8 +21,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     audit = sub.add_parser("audit", help="Check, export or prune the request records (the audit trail).")
     actions = audit.add_subparsers(dest="action", metavar="ACTION", required=True)
     command(
-        actions, "verify", help="Check that no record was edited or deleted (exit 1 if one was).", handler=run_verify
+        actions, "verify", help="Check that no record was edited, deleted or cut off (exit 1 if one was).",
+        handler=run_verify,
     )
+    command(actions, "anchor", help="Print the head of the chain (records, last hash, time) to keep elsewhere.",
+            handler=run_anchor)
+    redact = command(actions, "redact", help="Erase the personal data of one record (GDPR erasure); recorded.",
+                     handler=run_redact)
+    redact.add_argument("record_id", metavar="RECORD_ID")
+    redact.add_argument("--reason", default="erasure request", help="Why (kept in the redaction record).")
+    reveal = command(actions, "reveal", help="Show the raw values sealed in one record (mask_and_encrypt policy).",
+                     handler=run_reveal)
+    reveal.add_argument("record_id", metavar="RECORD_ID")
     export = command(
         actions,
         "export",
@@ -65,16 +78,57 @@ def _until(value: str | None) -> str | None:
 
 
 def run_verify(args: argparse.Namespace, services: Any) -> int:
-    """Walk the hash chain."""
-    problems = services.records.verify()
-    count = services.records.count()
+    """Walk the keyed chain and compare its end with the head anchor; exit 1 on any problem."""
+    report = services.records.verify_report()
+    problems, count = report["problems"], report["records"]
     text = (
         f"OK: {count} record(s), hash chain intact."
         if not problems
         else f"TAMPERED: {len(problems)} problem(s) in {count} record(s):\n" + "\n".join(problems)
     )
-    emit(args, {"ok": not problems, "records": count, "problems": problems}, text)
+    text += "".join(f"\nnote: {n}" for n in report["notes"])
+    emit(args, {k: report[k] for k in ("ok", "records", "problems", "notes")}, text)
     return 0 if not problems else 1
+
+
+def run_anchor(args: argparse.Namespace, services: Any) -> int:
+    """Print the current head (from the records file) and whether the anchor kept outside agrees."""
+    head = services.records.head()
+    text = (f"Head of the audit trail at {head['ts']}: {head['records']} record(s), last record "
+            f"{head['last_id'] or '-'}, last hash {head['last_hash']}\n"
+            f"Anchor file: {head['anchor_file']} ({'agrees' if head['anchored'] else 'DOES NOT agree: run verify'})")
+    emit(args, head, text)
+    return 0
+
+
+def run_redact(args: argparse.Namespace, services: Any) -> int:
+    """Erase one record's personal data; the chain still verifies and the redaction is itself a record."""
+    privacy = RecordPrivacy(services.records.keys)
+    erased = 0
+
+    def rewrite(body: dict) -> dict:
+        nonlocal erased
+        cleaned, erased = privacy.erase(body)
+        return cleaned
+
+    note = {"user": services.settings.user, "reason": args.reason, "status": "ok"}
+    redaction = services.records.replace_body(args.record_id, rewrite, note)
+    text = (f"Erased {erased} personal data value(s) from record {args.record_id}; "
+            f"recorded as redaction {redaction['id']}.")
+    emit(args, {"record_id": args.record_id, "erased": erased, "redaction_id": redaction["id"]}, text)
+    return 0
+
+
+def run_reveal(args: argparse.Namespace, services: Any) -> int:
+    """The sealed raw values of one record, by token (needs the personal-data key of the keys folder)."""
+    body = services.records.get(args.record_id)
+    if body is None:
+        raise NotFoundError(f"No request record with id {args.record_id}.", "List ids with `audit export`.")
+    values = RecordPrivacy(services.records.keys).reveal(body)
+    text = "\n".join(f"{token} {value}" for token, value in values.items()) or (
+        "No sealed values in this record (written with record_personal_data = mask, or erased).")
+    emit(args, {"record_id": args.record_id, "values": values}, text)
+    return 0
 
 
 def run_export(args: argparse.Namespace, services: Any) -> int:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from storage.record_chain import content_hash, keyed_hash
 from storage.records import GENESIS, SqliteRecordStore, chain_hash
 
 
@@ -46,7 +47,10 @@ def test_chain_starts_at_genesis_and_links(store, tmp_path):
     assert [r["id"] for r in rows] == [first, second]
     assert rows[0]["prev_hash"] == GENESIS
     assert rows[1]["prev_hash"] == rows[0]["hash"]
-    assert rows[1]["hash"] == chain_hash(rows[0]["hash"], json.loads(rows[1]["body"]))
+    columns = [rows[1][c] for c in ("id", "ts", "kind", "user", "backend", "model", "status", "conversation_id")]
+    assert rows[1]["content_hash"] == content_hash(rows[1]["body"])
+    assert rows[1]["hash"] == keyed_hash(store.keys, rows[0]["hash"], columns, rows[1]["content_hash"])
+    assert rows[1]["hash"] != chain_hash(rows[0]["hash"], json.loads(rows[1]["body"]))  # keyed, not plain sha256
     assert store.verify() == []
 
 
@@ -101,6 +105,12 @@ def test_reopening_keeps_records_and_chain(tmp_path):
     assert again.verify() == []
 
 
+def _content(problems: list[str]) -> list[str]:
+    """The problems besides the dropped triggers (which every test below also causes, and which are reported)."""
+    assert any("trigger records_no_update is missing" in p for p in problems)
+    return [p for p in problems if "trigger" not in p and "head anchor" not in p]
+
+
 def _drop_triggers(path) -> sqlite3.Connection:
     con = _raw(path)
     con.execute("DROP TRIGGER records_no_update")
@@ -116,7 +126,7 @@ def test_verify_detects_an_edited_body(store, tmp_path):
     body["answer"] = "wrong"
     con.execute("UPDATE records SET body = ? WHERE id = ?", (json.dumps(body), ids[1]))
 
-    problems = store.verify()
+    problems = _content(store.verify())
     assert len(problems) == 1
     assert ids[1] in problems[0] and "altered" in problems[0]
 
@@ -126,7 +136,7 @@ def test_verify_detects_a_deleted_record(store, tmp_path):
     con = _drop_triggers(tmp_path / "records.sqlite")
     con.execute("DELETE FROM records WHERE id = ?", (ids[1],))
 
-    problems = store.verify()
+    problems = _content(store.verify())
     assert len(problems) == 1
     assert ids[2] in problems[0] and "missing" in problems[0]
 
@@ -233,6 +243,8 @@ def test_an_existing_database_opens_with_the_new_indexes(tmp_path):
         "CREATE TABLE records (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, ts TEXT NOT NULL,"
         " kind TEXT NOT NULL, user TEXT, backend TEXT, model TEXT, status TEXT, conversation_id TEXT,"
         " body TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);"
+        "CREATE TRIGGER records_no_update BEFORE UPDATE ON records"
+        " BEGIN SELECT RAISE(ABORT, 'request records are append-only'); END;"
         "CREATE TRIGGER records_no_delete BEFORE DELETE ON records"
         " BEGIN SELECT RAISE(ABORT, 'request records are append-only'); END;"
     )
@@ -312,7 +324,7 @@ def test_after_prune_edits_and_deletions_are_still_detected(store, tmp_path):
     body = json.loads(con.execute("SELECT body FROM records WHERE id = ?", (ids[2],)).fetchone()["body"])
     body["answer"] = "forged"
     con.execute("UPDATE records SET body = ? WHERE id = ?", (json.dumps(body), ids[2]))
-    problems = store.verify()
+    problems = _content(store.verify())
     assert len(problems) == 1 and ids[2] in problems[0] and "altered" in problems[0]
 
     con.execute("UPDATE records SET body = ? WHERE id = ?", (json.dumps({**body, "answer": None}), ids[2]))
@@ -328,7 +340,7 @@ def test_deleting_the_oldest_remaining_record_and_moving_the_anchor_is_detected(
     nxt = con.execute("SELECT prev_hash FROM records WHERE id = ?", (ids[2],)).fetchone()["prev_hash"]
     con.execute("DELETE FROM records WHERE id = ?", (ids[1],))
     con.execute("UPDATE chain_anchor SET hash = ?", (nxt,))
-    problems = store.verify()
+    problems = _content(store.verify())
     assert len(problems) == 1 and "anchor" in problems[0] and "moved" in problems[0]
 
 
