@@ -72,6 +72,20 @@ def app_call(services, question: str) -> tuple[dict, list[dict]]:
             "tokens_out": result.tokens_out}, messages
 
 
+def bare_server(model: str, settings: Settings):
+    """An xllamacpp server on the app's GGUF file with the app's context and threads, warmed up."""
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = str(ensure_model_file(model, settings.resolved_models_dir))
+    params.n_ctx, params.n_parallel, params.verbosity = 4096, 1, -1
+    params.cpuparams.n_threads = settings.embedded_threads
+    params.cpuparams_batch.n_threads = settings.embedded_batch_threads
+    bare = xllamacpp.Server(params)
+    bare_call(bare, [{"role": "user", "content": "warm up"}], 8, 7)
+    return bare
+
+
 def summarise(rows: list[dict]) -> dict:
     """Medians of a list of measurements."""
     tps = [r["tokens_out"] / max(r["total_s"] - r["ttft_s"], 1e-9) for r in rows if r["tokens_out"] > 1]
@@ -105,16 +119,7 @@ def main() -> int:
         print(f"Loading {args.model} ({settings.embedded_threads} generation / {settings.embedded_batch_threads} "
               "prompt thread(s))…", flush=True)
         services.assistant.ask("warm up").run()  # loads the model, fills caches
-
-        import xllamacpp
-
-        params = xllamacpp.CommonParams()
-        params.model.path = str(ensure_model_file(args.model, settings.resolved_models_dir))
-        params.n_ctx, params.n_parallel, params.verbosity = 4096, 1, -1
-        params.cpuparams.n_threads = settings.embedded_threads
-        params.cpuparams_batch.n_threads = settings.embedded_batch_threads
-        bare = xllamacpp.Server(params)
-        bare_call(bare, [{"role": "user", "content": "warm up"}], 8, 7)
+        bare = bare_server(args.model, settings)
 
         app_rows, bare_rows = [], []
         for repeat in range(args.repeats):
