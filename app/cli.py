@@ -13,6 +13,7 @@ from app.container import build_services
 from app.errors import AssistantError
 from app.llm.selector import parse_model_spec
 from app.settings import load_settings
+from storage.file_modes import owner_only_umask
 
 # Each module adds its subcommands with `register(subparsers)`; handlers take (args, services).
 _COMMAND_MODULES = (
@@ -66,6 +67,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; user errors exit 2 with one line on stderr."""
+    owner_only_umask()  # every file this process (or `serve`'s Streamlit, which inherits it) creates: owner only
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

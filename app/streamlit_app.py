@@ -18,10 +18,15 @@ import streamlit as st  # noqa: E402
 
 from app.errors import AssistantError  # noqa: E402
 from app.ui.common import get_services, report_render_error, show_error, status_panel  # noqa: E402
+from storage.file_modes import owner_only_umask  # noqa: E402
+
+owner_only_umask()  # `streamlit run` started directly: files the app creates are owner only too
 
 PAGES = ROOT / "pages"
 
-st.set_page_config(page_title="Analyst Assistant", page_icon=":material/query_stats:", layout="wide")
+# An emoji icon, drawn by the browser itself: a :material/...: page icon makes Streamlit's frontend fetch the
+# favicon from fonts.gstatic.com, a request to another host from an app that promises to stay offline.
+st.set_page_config(page_title="Analyst Assistant", page_icon="📊", layout="wide")
 
 pages = [
     st.Page(PAGES / "chat.py", title="Chat", icon=":material/chat:", default=True),
