@@ -23,20 +23,18 @@ DATA = ROOT / "data" / "sql"
 sys.path.insert(0, str(ROOT.parent))
 
 from app.evaluation.scoring import rows_match  # noqa: E402  (shared with `python -m app eval`)
+from app.llm.embedded import EmbeddedChatModel  # noqa: E402
 from app.llm.selector import ModelRouter, parse_model_spec  # noqa: E402
+from app.settings import load_settings  # noqa: E402
 from app.tables.service import TablesService  # noqa: E402
 from bench.common import write_results  # noqa: E402
 
 
 def build_model(name: str, threads: int, n_ctx: int, models_dir: Path | None):
     """An embedded model by key, or an Ollama model as `ollama:NAME`."""
-    from app.settings import load_settings
-
     spec = parse_model_spec(name)
     if spec is not None and spec.backend == "ollama":
         return ModelRouter(load_settings(backend="ollama", ollama_model=spec.name)).get_model()
-    from app.llm.embedded import EmbeddedChatModel
-
     directory = models_dir or load_settings().resolved_models_dir
     model = EmbeddedChatModel(spec.name if spec else name, directory, threads=threads, n_ctx=n_ctx)
     model.load()
