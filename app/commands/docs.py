@@ -9,7 +9,9 @@ from typing import Any
 
 from app.commands.common import command, emit
 from app.commands.ingest_tables import is_table_file, load_table
+from app.documents.results import failed_result
 from app.errors import BadInputError
+from multimodal.kinds import kind_by_name
 from multimodal.transcribe import format_timestamp
 
 
@@ -66,9 +68,10 @@ def _progress(event: Any) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace, lib: Any, tables: Any = None) -> dict[str, Any]:
-    """Ingest paths; {"files": [{path, id, kind, status, error, pages, chunks, seconds, ...}]}.
+    """Ingest paths; {"files": [{path, id, kind, status, error, pages, chunks, seconds, ...}], "summary": {...}}.
 
     PDFs, images and recordings go to the document index; table files (when `tables` is given) to DuckDB.
+    Every file succeeds or fails alone: a damaged one is listed with its reason and the others go on.
     """
     missing = [str(p) for p in args.paths if not Path(p).exists()]
     if missing:
@@ -78,13 +81,42 @@ def cmd_ingest(args: argparse.Namespace, lib: Any, tables: Any = None) -> dict[s
     rest = [p for p in args.paths if p not in explicit_tables]
     files = []
     for result in lib.ingest_paths(rest, password=args.password, progress=progress) if rest else []:
-        # Files found in folders that the index skipped may still be tables.
-        if result.status == "skipped" and tables is not None and is_table_file(Path(result.path)):
-            files.append(load_table(tables, Path(result.path)))
+        # Files found in folders that the index skipped may still be tables (by content, or by name: then the
+        # table loader says what is wrong with them, e.g. a cut-off workbook).
+        path = Path(result.path)
+        if result.status == "skipped" and tables is not None and (is_table_file(path) or kind_by_name(path) == "table"):
+            files.append(_load_table(tables, path))
+        elif result.status == "skipped" and tables is not None and result.error.startswith("not a PDF"):
+            files.append(result.to_dict() | {"error": "not a PDF, image, recording or table"})
         else:
             files.append(result.to_dict())
-    files.extend(load_table(tables, Path(p)) for p in explicit_tables)
-    return {"files": files}
+    files.extend(_load_table(tables, Path(p)) for p in explicit_tables)
+    return {"files": files, "summary": _summary(files)}
+
+
+def _load_table(tables: Any, path: Path) -> dict[str, Any]:
+    try:
+        return load_table(tables, path)
+    except Exception as exc:  # noqa: BLE001 - one file's fault must not stop the others; reported, not hidden
+        return failed_result(path, exc, kind="table").to_dict() | {"tables": [], "rows": {}}
+
+
+def _summary(files: list[dict[str, Any]]) -> dict[str, int]:
+    count = {status: sum(f["status"] == status for f in files) for status in ("indexed", "skipped", "error")}
+    return {"files": len(files), "indexed": count["indexed"], "skipped": count["skipped"], "failed": count["error"]}
+
+
+def _ingest_line(f: dict[str, Any]) -> str:
+    if f["status"] == "error" or (f["status"] == "skipped" and f["error"]):
+        detail = f["error"]
+    elif f["kind"] == "table":
+        loaded = ", ".join(f"{t} ({f['rows'][t]} rows)" if t in f["rows"] else t for t in f["tables"])
+        detail = f"({'already loaded: ' if f['status'] == 'skipped' else ''}{loaded}, {f['seconds']} s)"
+    else:
+        already = "already in the library: " if f["status"] == "skipped" else ""
+        detail = f"({already}{f['pages']} pages, {f['chunks']} chunks, {f['seconds']} s)"
+    notes = "".join(f"\n         note: {w}" for w in f.get("warnings") or ())
+    return f"{f['status']:8} {f['path']}  {detail}{notes}"
 
 
 def cmd_search(args: argparse.Namespace, lib: Any) -> dict[str, Any]:
@@ -148,19 +180,15 @@ def cmd_list(args: argparse.Namespace, lib: Any) -> dict[str, Any]:
 
 
 def run_ingest(args: argparse.Namespace, services: Any) -> int:
-    """`ingest`: exit 1 if any file failed."""
+    """`ingest`: one line per file and a summary line; exit 1 if any file failed (the output is printed anyway)."""
     payload = cmd_ingest(args, library(services), getattr(services, "tables", None))  # None: documents only
-    lines = [
-        f"{f['status']:8} {f['path']}"
-        + (
-            f"  ({f['pages']} pages, {f['chunks']} chunks, {f['seconds']} s)"
-            if f["status"] != "error"
-            else f"  {f['error']}"
-        )
-        for f in payload["files"]
-    ]
+    total = payload["summary"]
+    lines = [_ingest_line(f) for f in payload["files"]]
+    if lines:
+        lines.append(f"{total['files']} files: {total['indexed']} indexed, {total['skipped']} skipped, "
+                     f"{total['failed']} failed")
     emit(args, payload, "\n".join(lines) or "nothing to ingest")
-    return 1 if any(f["status"] == "error" for f in payload["files"]) else 0
+    return 1 if total["failed"] else 0
 
 
 def run_search(args: argparse.Namespace, services: Any) -> int:

@@ -25,19 +25,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.documents.media import (
-    INGESTIBLE,
     MEDIA_KINDS,
     MediaIngestion,
     expand,
     rechunk,
     sha256_file,
+    skip_reason,
     unsupported,
 )
-from app.documents.results import IngestProgress, IngestResult, ProgressCallback, emitter, result_for
+from app.documents.results import IngestProgress, IngestResult, ProgressCallback, emitter, failed_result, result_for
 from app.documents.search import Context, Passage, SearchConfig, build_context, hybrid_search
 from app.errors import AssistantError, BadInputError, NotFoundError
 from multimodal.chunking import TextChunk, chunk_page
-from multimodal.kinds import content_kind, document_kind, read_head, stored_suffix
+from multimodal.kinds import document_kind, stored_suffix
 from multimodal.pdf import DEFAULT_OCR_BUDGET, EncryptedPdfError, open_pdf
 from storage.chroma_index import ChromaIndex
 from storage.documents import DELETING, INDEXED, INDEXING, PENDING, DocumentRecord, DocumentRegistry
@@ -139,17 +139,25 @@ class DocumentLibrary(MediaIngestion):
         files = list(expand(paths))
         results = []
         for n, (path, explicit) in enumerate(files, start=1):
-            kind = "" if explicit else content_kind(read_head(path))
-            if not explicit and kind not in INGESTIBLE:
-                results.append(IngestResult(str(path), "", kind, "skipped", "not a PDF, image or recording"))
+            skip = None if explicit else skip_reason(path)
+            if skip is not None:
+                results.append(IngestResult(str(path), "", skip[0], "skipped", skip[1]))
                 continue
             results.append(self.ingest_file(path, password, progress, file_index=n, file_count=len(files)))
         return results
 
     def ingest_file(self, path: Path, password: str | None = None, progress: ProgressCallback | None = None,
                     file_index: int = 1, file_count: int = 1) -> IngestResult:
-        """Index one PDF, image or recording; the same content twice is indexed once. Bad input: status 'error'."""
-        path, started = Path(path), time.monotonic()
+        """Index one PDF, image or recording; the same content twice is indexed once. Bad input, and any fault
+        while reading this one file: status 'error' with the reason, so the other files of a batch go on."""
+        try:
+            return self._ingest_file(Path(path), password, progress, file_index, file_count)
+        except Exception as exc:  # noqa: BLE001 - one file's fault must not stop the others; reported, not hidden
+            return failed_result(path, exc)
+
+    def _ingest_file(self, path: Path, password: str | None, progress: ProgressCallback | None,
+                     file_index: int, file_count: int) -> IngestResult:
+        started = time.monotonic()
         emit = emitter(progress, str(path), file_index, file_count)
         emit("start")
         try:
@@ -334,6 +342,8 @@ class DocumentLibrary(MediaIngestion):
         except AssistantError as exc:
             return IngestResult(doc.name, doc.id, doc.kind, "error", str(exc), error_type=type(exc).__name__,
                                 needs_password=isinstance(exc, EncryptedPdfError))
+        except Exception as exc:  # noqa: BLE001 - as in ingest_file: `docs resume` goes on with the next one
+            return failed_result(doc.name, exc, doc.id, doc.kind)
 
     def pending(self) -> list[DocumentRecord]:
         """Documents that are not searchable yet and will be finished by `resume()`."""

@@ -18,7 +18,7 @@ from app.documents.results import IngestResult, result_for
 from app.errors import BadInputError
 from multimodal.chunking import TextChunk, TimedSpan, chunk_page, chunk_segments, join_segments
 from multimodal.image import prepare_image
-from multimodal.kinds import SUPPORTED_DOCUMENTS
+from multimodal.kinds import SUPPORTED_DOCUMENTS, content_kind, kind_by_name, read_head
 from multimodal.transcribe import WhisperTranscriber, format_timestamp
 from storage.documents import INDEXED, PENDING
 
@@ -145,6 +145,20 @@ def expand(paths: Sequence[Path]) -> Iterator[tuple[Path, bool]]:
                     yield f, False
         else:
             yield p, True
+
+
+def skip_reason(path: Path) -> tuple[str, str] | None:
+    """Why a file found in a folder is passed over, as (its kind, the reason); None to ingest it.
+
+    A file is ingested when its content is a PDF, an image or a recording, or when its name says it is one:
+    then that kind's reader explains what is wrong with it (an empty `.pdf`, random bytes named `.png`)."""
+    try:
+        kind = content_kind(read_head(path))
+    except OSError:
+        return None  # gone or unreadable: ingesting it reports that, as this file's error
+    if kind in INGESTIBLE or kind_by_name(path) in INGESTIBLE:
+        return None
+    return kind, "an empty file" if kind == "empty" else "not a PDF, image or recording"
 
 
 def sha256_file(path: Path) -> str:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from multimodal.kinds import kind_by_name
 from storage.documents import DocumentRecord
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class IngestResult:
     suspicious_chunks: int = 0
     error_type: str = ""
     needs_password: bool = False
+    warnings: tuple[str, ...] = ()  # what was worked around while reading it (e.g. a damaged PDF read with repairs)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -70,3 +75,15 @@ def result_for(path: Path, doc: DocumentRecord, status: str, started: float) -> 
         str(path), doc.id, doc.kind, status, "", doc.pages, doc.chunks, round(time.monotonic() - started, 3),
         doc.fallback_pages, doc.ocr_pages, doc.ocr_skipped_pages, doc.empty_pages, doc.suspicious_chunks,
     )
+
+
+def failed_result(path: str | Path, exc: Exception, doc_id: str = "", kind: str = "") -> IngestResult:
+    """The result of a file whose ingestion failed in a way nobody planned for: that file fails, the others go on.
+
+    The fault is reported, not hidden: the message names the file and the exception (its traceback is logged at
+    debug level), and the status is 'error', so `ingest` exits 1."""
+    log.debug("ingesting %s failed", path, exc_info=exc)
+    name = Path(path).name
+    message = (f"{name} could not be added ({type(exc).__name__}: {exc}). — This is a fault in the app or one of "
+               "its libraries, not necessarily in the file: try again, and report it with the file if it repeats.")
+    return IngestResult(str(path), doc_id, kind or kind_by_name(name), "error", message, error_type=type(exc).__name__)

@@ -31,10 +31,10 @@ def test_ingest_search_list_delete_json(tmp_path: Path, capsys: pytest.CaptureFi
     pf.write(tmp_path / "in" / "broken.pdf", b"")
     code, out = _run(services, ["ingest", str(tmp_path / "in"), "--json"], capsys)
     files = {Path(f["path"]).name: f for f in out["files"]}
-    assert code == 0  # a skipped non-PDF in a folder is not a failure
+    assert code == 1  # a file named .pdf that cannot be read fails (alone), inside a folder too
     assert set(files["budget.pdf"]) >= {"path", "id", "kind", "status", "error", "pages", "chunks", "seconds"}
     assert files["budget.pdf"]["status"] == "indexed" and files["budget.pdf"]["kind"] == "pdf"
-    assert files["broken.pdf"]["status"] == "skipped"  # inside a folder, non-PDF bytes are skipped
+    assert files["broken.pdf"]["status"] == "error" and "empty" in files["broken.pdf"]["error"]
 
     code, out = _run(services, ["ingest", str(good), str(tmp_path / "in" / "broken.pdf"), "--json"], capsys)
     assert code == 1 and [f["status"] for f in out["files"]] == ["skipped", "error"]
