@@ -30,6 +30,7 @@ RESERVED = frozenset(
     pivot_wider placing primary qualify references returning select show summarize symmetric table then to
     trailing true union unique unpivot using variadic when where window with""".split()
 )
+EXCEL_MAX_ROWS = 1_048_576  # rows in one sheet, Excel's own limit: a workbook with more is damaged or a bomb
 NA_STRINGS = ("", "NA", "N/A", "n/a", "NULL", "null", "NaN", "nan", "None", "#N/A", "-")
 
 
@@ -65,7 +66,8 @@ def clean_name(raw: object, fallback: str) -> str:
     """A snake_case identifier for a header or file name; reserved SQL words get a trailing '_'."""
     text = str(raw if raw is not None else "").strip()
     text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)  # camelCase -> camel_case
-    text = re.sub(r"[^0-9a-zA-Z]+", "_", text).strip("_").lower()
+    # Letters and digits of every script stay (a table from "ünï 表格.csv" is ünï_表格); DuckDB reads them unquoted.
+    text = re.sub(r"[\W_]+", "_", text).strip("_").lower()
     if not text:
         text = fallback
     if text[0].isdigit():
@@ -99,10 +101,11 @@ class SheetDump:
 
 
 def dump_excel_sheets(path: Path, tmp_dir: Path, progress: Progress | None = None,
-                      file_name: str | None = None) -> Iterator[SheetDump]:
+                      file_name: str | None = None, max_rows: int = EXCEL_MAX_ROWS) -> Iterator[SheetDump]:
     """Stream every sheet of an .xlsx file into its own UTF-8 CSV, so DuckDB can type and load it.
 
-    Messages call the file `file_name` (the user's file name when `path` is a temporary copy)."""
+    Messages call the file `file_name` (the user's file name when `path` is a temporary copy). A sheet with
+    more than `max_rows` data rows is refused as soon as reading passes the limit."""
     from openpyxl import load_workbook
 
     # Opened as a file object: openpyxl refuses a path whose name does not end in .xlsx, and uploads and chat
@@ -120,14 +123,22 @@ def dump_excel_sheets(path: Path, tmp_dir: Path, progress: Progress | None = Non
             if progress:
                 progress(0.1 + 0.5 * index / len(names), f"reading sheet {name}")
             out = tmp_dir / f"sheet_{index}.csv"
-            rows = _write_sheet(wb[name].iter_rows(values_only=True), out)
+            rows = _write_sheet(wb[name].iter_rows(values_only=True), out, max_rows)
+            if rows > max_rows:
+                out.unlink(missing_ok=True)
+                beyond = " (more than Excel itself allows: the file is damaged or built to expand)" \
+                    if max_rows >= EXCEL_MAX_ROWS else ""
+                raise BadInputError(f"Sheet {name!r} of {file_name or path.name} has more than {max_rows:,} rows"
+                                    f"{beyond}, the most one table may have.",
+                                    "Load a filtered or split file, or raise the max_table_rows setting.")
             yield SheetDump(name, out if rows else None, rows)
     finally:
         wb.close()
         fh.close()
 
 
-def _write_sheet(rows: Iterator[tuple], out: Path) -> int:
+def _write_sheet(rows: Iterator[tuple], out: Path, max_rows: int = EXCEL_MAX_ROWS) -> int:
+    """Write a sheet's rows as CSV; the number of data rows (stops one past `max_rows`)."""
     count = 0
     width = 0
     with out.open("w", encoding="utf-8", newline="") as fh:
@@ -141,6 +152,8 @@ def _write_sheet(rows: Iterator[tuple], out: Path) -> int:
             width = max(width, len(values))
             writer.writerow(values)
             count += 1
+            if count > max_rows + 1:  # the header and one row too many
+                return count - 1
     # The header row decides the width DuckDB expects; pad it so wider data rows are not lost.
     if count and width:
         _pad_header(out, width)

@@ -15,11 +15,12 @@ import duckdb
 
 from app.errors import BadInputError
 from multimodal.kinds import Sniffed
-from multimodal.tables import NA_STRINGS, Progress, dump_excel_sheets, transcode_to_utf8, unique_names
+from multimodal.tables import EXCEL_MAX_ROWS, NA_STRINGS, Progress, dump_excel_sheets, transcode_to_utf8, unique_names
 from storage.tables_engine import first_line, quote_ident, scalar, sql_literal
 
 Connection = duckdb.DuckDBPyConnection
 
+DEFAULT_MAX_ROWS = 20_000_000
 KIND_LABELS = {"csv": "CSV", "excel": "an Excel workbook", "parquet": "Parquet", "json": "JSON",
                "duckdb": "a DuckDB database"}
 
@@ -35,6 +36,7 @@ class LoadResult:
     rows: dict[str, int] = field(default_factory=dict)
     already_loaded: bool = False
     warnings: list[str] = field(default_factory=list)
+    max_rows: int = field(default=DEFAULT_MAX_ROWS, repr=False)  # the most rows one table may have
 
 
 _DUCKDB_CATEGORY = re.compile(r"\b(?:Invalid Input|IO|Conversion|Binder|Parser|Catalog|Not implemented|Internal|"
@@ -60,8 +62,12 @@ def undo(con: Connection, result: LoadResult) -> None:
 
 
 def load_kind(con: Connection, path: Path, sniffed: Sniffed, name: str, tmp: Path, result: LoadResult,
-              report: Progress) -> None:
-    """Load one sniffed file into tables (recorded in `result`); raises BadInputError or duckdb.Error."""
+              report: Progress, max_rows: int = DEFAULT_MAX_ROWS) -> None:
+    """Load one sniffed file into tables (recorded in `result`); raises BadInputError or duckdb.Error.
+
+    A table over `max_rows` rows is refused: reading stops one row past the limit (a small compressed file can
+    expand to far more than the disk holds)."""
+    result.max_rows = max_rows
     stem = Path(name).stem
     if sniffed.kind == "csv":
         src = path
@@ -71,7 +77,7 @@ def load_kind(con: Connection, path: Path, sniffed: Sniffed, name: str, tmp: Pat
             result.warnings.append(f"Converted from {sniffed.encoding} to UTF-8.")
         _load_csv(con, src, stem, None, sniffed.delimiter, result, report, header=None)
     elif sniffed.kind == "excel":
-        dumps = list(dump_excel_sheets(path, tmp, report, name))
+        dumps = list(dump_excel_sheets(path, tmp, report, name, max_rows=min(max_rows, EXCEL_MAX_ROWS)))
         for dump in dumps:
             if dump.csv_path is None:
                 result.warnings.append(f"Sheet {dump.sheet!r} is empty and was skipped.")
@@ -132,8 +138,14 @@ def _create(con: Connection, reader: str, table: str, origin: str | None, result
                                        "current_database()").fetchall()]
     name = unique_names([table], "t", taken)[0]
     select = ", ".join(f"{quote_ident(d[0])} AS {quote_ident(c)}" for d, c in zip(described, clean, strict=True))
-    _with_progress(con, f"CREATE TABLE {quote_ident(name)} AS SELECT {select} FROM {reader}", report)
+    _with_progress(con, f"CREATE TABLE {quote_ident(name)} AS SELECT {select} FROM {reader} "
+                        f"LIMIT {int(result.max_rows) + 1}", report)
     rows = scalar(con, f"SELECT count(*) FROM {quote_ident(name)}")
+    if rows > result.max_rows:
+        con.execute(f"DROP TABLE {quote_ident(name)}")
+        where = f"{origin!r} in {result.file_name}" if origin else result.file_name
+        raise BadInputError(f"{where} has more than {result.max_rows:,} rows, the most one table may have.",
+                            "Load a filtered or split file, or raise the max_table_rows setting.")
     con.execute("INSERT INTO app_meta._tables VALUES (?, ?, ?, ?)", [name, result.sha256, origin, rows])
     # Keep the file's own names: the page shows what each was renamed to (a stale entry of a dropped table goes).
     con.execute("DELETE FROM app_meta._names WHERE table_name = ?", [name])

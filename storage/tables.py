@@ -2,11 +2,12 @@
 
 DuckDB settings such as `enable_external_access` apply to a whole database instance, so loading
 (which must read files) and querying (which must not) cannot share one. Loads take a write lock,
-close the locked read-only engine, load in a short-lived writable connection, and reopen it.
+close the locked read-only engine and load in a short-lived writable connection; the next read reopens it.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
@@ -18,10 +19,11 @@ from pathlib import Path
 import duckdb
 
 from app.errors import BadInputError, NotFoundError
-from multimodal.kinds import sniff_table
+from multimodal.kinds import Sniffed, sniff_table
 from multimodal.tables import Progress, sha256_file
-from storage.table_loading import KIND_LABELS, LoadResult, load_kind, scrub, undo
-from storage.tables_engine import BASE_CONFIG, QueryEngine, TableInfo, first_line, quote_ident, scalar
+from storage.table_files import check_loadable, connect_waiting, sweep_orphans
+from storage.table_loading import DEFAULT_MAX_ROWS, KIND_LABELS, LoadResult, load_kind, scrub, undo
+from storage.tables_engine import BASE_CONFIG, Limits, QueryEngine, TableInfo, first_line, quote_ident, scalar
 
 # The registry lives in its own schema: `SHOW TABLES` in a user's query lists only the user's tables.
 REGISTRY_SQL = (
@@ -91,35 +93,46 @@ class _RWLock:
 
 
 class TableStore:
-    """Persistent tables database `<data_dir>/tables.duckdb` with a sha256 registry of source files."""
+    """Persistent tables database `<data_dir>/tables.duckdb` with a sha256 registry of source files.
 
-    def __init__(self, path: Path, memory_limit: str = "1GB", threads: int = 2) -> None:
+    Nothing is opened until first use (a document ingest never touches it). Reading uses one read-only
+    connection, which other processes may share; loads and deletes hold the one writable connection only
+    while they run, so a reader in another process waits at most that long."""
+
+    def __init__(self, path: Path, memory_limit: str = "1GB", threads: int = 2, max_rows: int = DEFAULT_MAX_ROWS,
+                 lock_wait_s: float = 10.0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp_root = self.path.parent / "tmp"
+        self._spill_root = self.path.parent / "duckdb_tmp"
+        self.limits = Limits(memory_limit, threads)
+        self.max_rows = max_rows
+        self._wait_s = lock_wait_s
         self._config = {**BASE_CONFIG, "memory_limit": memory_limit, "threads": threads,
-                        "temp_directory": str(self.path.parent / "duckdb_tmp")}
+                        "temp_directory": str(self._spill_root / str(os.getpid()))}
         self._rw = _RWLock()
-        with self._writer() as con:
-            for stmt in REGISTRY_SQL:
-                con.execute(stmt)
-            _move_registry(con)
-        self._engine: QueryEngine | None = QueryEngine.open_store(self.path)
+        self._opening = threading.Lock()
+        self._engine: QueryEngine | None = None
+        self._closed = False
+        sweep_orphans(self._tmp_root, self._spill_root)  # left behind by a load that was killed
 
     @contextmanager
     def engine(self) -> Iterator[QueryEngine]:
         """The locked read-only engine, held steady (no load can swap it) while in use."""
         with self._rw.read():
-            if self._engine is None:
+            if self._closed:
                 raise BadInputError("The tables database is closed.")
-            yield self._engine
+            with self._opening:
+                if self._engine is None:
+                    self._engine = self._open_engine()
+                engine = self._engine
+            yield engine
 
     def close(self) -> None:
         """Close the query engine."""
         with self._rw.write():
-            if self._engine is not None:
-                self._engine.close()
-                self._engine = None
+            self._closed = True
+            self._close_engine()
 
     def sources(self) -> list[SourceInfo]:
         """Loaded files, newest first, with their tables."""
@@ -157,89 +170,102 @@ class TableStore:
         `file_name` is the name the user knows the file by (an upload is saved under a temporary name):
         every message and warning names it, never the temporary path."""
         path = Path(path)
-        if not path.is_file():
-            raise BadInputError(f"{path} does not exist or is not a file.")
         name = file_name or path.name
+        check_loadable(path, name)
         report = progress or (lambda _f, _m: None)
         sniffed = sniff_table(path, name)
         digest = sha256_file(path, report)
         with self._rw.write():
-            self._close_engine()
-            try:
-                with self._writer() as con:
-                    known = scalar(con, "SELECT list(table_name) FROM app_meta._tables WHERE sha256 = ?", [digest])
-                    if scalar(con, "SELECT count(*) FROM app_meta._sources WHERE sha256 = ?", [digest]):
-                        return LoadResult(digest, name, sniffed.kind, list(known or []), already_loaded=True)
-                    result = LoadResult(digest, name, sniffed.kind, [])
-                    self._tmp_root.mkdir(parents=True, exist_ok=True)
-                    tmp = Path(tempfile.mkdtemp(dir=self._tmp_root))
-                    # No enclosing transaction: DuckDB aborts a whole transaction on the first error, and
-                    # CSV loading retries with laxer options. Clean up by hand instead.
-                    try:
-                        load_kind(con, path, sniffed, name, tmp, result, report)
-                        con.execute("INSERT INTO app_meta._sources VALUES (?, ?, ?, ?, now())",
-                                    [digest, name, sniffed.kind, path.stat().st_size])
-                    except BaseException as exc:
-                        undo(con, result)  # a failed load leaves no half-made tables behind
-                        if isinstance(exc, duckdb.Error):
-                            raise BadInputError(
-                                f"{name} cannot be read as {KIND_LABELS[sniffed.kind]}: "
-                                f"{scrub(first_line(exc), name, path, tmp)}",
-                                "The file may be damaged or incomplete: open it in the program that made it, "
-                                "save or export it again, and load the new file.") from exc
-                        if isinstance(exc, BadInputError) and scrub(exc.message, name, path, tmp) != exc.message:
-                            raise BadInputError(scrub(exc.message, name, path, tmp), exc.hint) from exc
-                        raise
-                    finally:
-                        shutil.rmtree(tmp, ignore_errors=True)
-                    result.warnings = [scrub(w, name, path, tmp) for w in result.warnings]
-                    report(1.0, "done")
-                    return result
-            finally:
-                self._engine = QueryEngine.open_store(self.path)
+            self._close_engine()  # the next read reopens it
+            with self._writer() as con:
+                known = scalar(con, "SELECT list(table_name) FROM app_meta._tables WHERE sha256 = ?", [digest])
+                if scalar(con, "SELECT count(*) FROM app_meta._sources WHERE sha256 = ?", [digest]):
+                    return LoadResult(digest, name, sniffed.kind, list(known or []), already_loaded=True)
+                sweep_orphans(self._tmp_root, self._spill_root)
+                result = self._load_new(con, path, sniffed, LoadResult(digest, name, sniffed.kind, []), report)
+        report(1.0, "done")
+        return result
+
+    def _load_new(self, con: duckdb.DuckDBPyConnection, path: Path, sniffed: Sniffed, result: LoadResult,
+                  report: Progress) -> LoadResult:
+        name = result.file_name
+        self._tmp_root.mkdir(parents=True, exist_ok=True)
+        # The folder carries this process's id: the next start or load removes it if the process was killed.
+        tmp = Path(tempfile.mkdtemp(prefix=f"load-{os.getpid()}-", dir=self._tmp_root))
+        # No enclosing transaction: DuckDB aborts a whole transaction on the first error, and
+        # CSV loading retries with laxer options. Clean up by hand instead.
+        try:
+            load_kind(con, path, sniffed, name, tmp, result, report, self.max_rows)
+            con.execute("INSERT INTO app_meta._sources VALUES (?, ?, ?, ?, now())",
+                        [result.sha256, name, sniffed.kind, path.stat().st_size])
+        except BaseException as exc:
+            undo(con, result)  # a failed load leaves no half-made tables behind
+            if isinstance(exc, duckdb.Error):
+                raise BadInputError(
+                    f"{name} cannot be read as {KIND_LABELS[sniffed.kind]}: "
+                    f"{scrub(first_line(exc), name, path, tmp)}",
+                    "The file may be damaged or incomplete: open it in the program that made it, "
+                    "save or export it again, and load the new file.") from exc
+            if isinstance(exc, BadInputError) and scrub(exc.message, name, path, tmp) != exc.message:
+                raise BadInputError(scrub(exc.message, name, path, tmp), exc.hint) from exc
+            raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        result.warnings = [scrub(w, name, path, tmp) for w in result.warnings]
+        return result
 
     def delete_source(self, sha256: str) -> list[str]:
         """Remove a loaded file's tables and registry entry; other tables stay."""
         with self._rw.write():
             self._close_engine()
-            try:
-                with self._writer() as con:
-                    if not scalar(con, "SELECT count(*) FROM app_meta._sources WHERE sha256 = ?", [sha256]):
-                        raise NotFoundError(f"No loaded file has sha256 {sha256}.")
-                    names = [r[0] for r in con.execute("SELECT table_name FROM app_meta._tables WHERE sha256 = ?",
-                                                       [sha256]).fetchall()]
-                    con.execute("BEGIN TRANSACTION")
-                    for table in names:
-                        con.execute(f"DROP TABLE IF EXISTS {quote_ident(table)}")
-                        con.execute("DELETE FROM app_meta._names WHERE table_name = ?", [table])
-                    con.execute("DELETE FROM app_meta._tables WHERE sha256 = ?", [sha256])
-                    con.execute("DELETE FROM app_meta._sources WHERE sha256 = ?", [sha256])
-                    con.execute("COMMIT")
-                    return names
-            finally:
-                self._engine = QueryEngine.open_store(self.path)
+            with self._writer() as con:
+                if not scalar(con, "SELECT count(*) FROM app_meta._sources WHERE sha256 = ?", [sha256]):
+                    raise NotFoundError(f"No loaded file has sha256 {sha256}.")
+                names = [r[0] for r in con.execute("SELECT table_name FROM app_meta._tables WHERE sha256 = ?",
+                                                   [sha256]).fetchall()]
+                con.execute("BEGIN TRANSACTION")
+                for table in names:
+                    con.execute(f"DROP TABLE IF EXISTS {quote_ident(table)}")
+                    con.execute("DELETE FROM app_meta._names WHERE table_name = ?", [table])
+                con.execute("DELETE FROM app_meta._tables WHERE sha256 = ?", [sha256])
+                con.execute("DELETE FROM app_meta._sources WHERE sha256 = ?", [sha256])
+                con.execute("COMMIT")
+                return names
 
     def _close_engine(self) -> None:
         if self._engine is not None:
             self._engine.close()
             self._engine = None
 
+    def _open_engine(self) -> QueryEngine:
+        if not self.path.exists():
+            with self._writer():
+                pass  # a new database: created with its registry
+        con = connect_waiting(self.path, self._wait_s, read_only=True, config=dict(BASE_CONFIG))
+        if not _registry_ready(con):  # made by an older version: add or move the registry, once
+            con.close()
+            with self._writer():
+                pass
+            con = connect_waiting(self.path, self._wait_s, read_only=True, config=dict(BASE_CONFIG))
+        return QueryEngine.open_store(con, self.limits)
+
     @contextmanager
     def _writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = _connect(self.path, config=dict(self._config))
+        con = connect_waiting(self.path, self._wait_s, config=dict(self._config))
         try:
+            for stmt in REGISTRY_SQL:
+                con.execute(stmt)
+            _move_registry(con)
             yield con
         finally:
             con.close()
 
 
-def _connect(path: Path, **kwargs) -> duckdb.DuckDBPyConnection:
-    try:
-        return duckdb.connect(str(path), **kwargs)
-    except duckdb.IOException as exc:
-        # DuckDB allows one writing process per file: the app and a CLI load cannot both hold it.
-        raise BadInputError(f"The tables database {path} is in use by another program ({first_line(exc)}).",
-                            "Close the other Analyst Assistant process (app or CLI) and try again.") from exc
+def _registry_ready(con: duckdb.DuckDBPyConnection) -> bool:
+    found = {(r[0], r[1]) for r in con.execute("SELECT schema_name, table_name FROM duckdb_tables() WHERE "
+                                               "database_name = current_database()").fetchall()}
+    wanted = {("app_meta", "_sources"), ("app_meta", "_tables"), ("app_meta", "_names")}
+    return wanted <= found and not found & {("main", "_sources"), ("main", "_tables")}
 
 
 def _move_registry(con: duckdb.DuckDBPyConnection) -> None:

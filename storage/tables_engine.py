@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import re
 import threading
 import time
 import uuid
@@ -21,6 +22,7 @@ from typing import Any
 import duckdb
 
 from app.errors import AssistantError, BadInputError
+from multimodal.kinds import read_head, sniff_table_format
 
 BASE_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 NUMERIC_PREFIXES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
@@ -33,6 +35,18 @@ class QueryTimeoutError(AssistantError):
 
 class QueryError(AssistantError):
     """DuckDB rejected or failed a query (syntax, unknown column, type error ...)."""
+
+
+class QueryMemoryError(AssistantError):
+    """A query needed more memory than the connection's limit and was stopped."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one query may use: memory (DuckDB's size syntax, e.g. '1GB') and CPU threads."""
+
+    memory_limit: str = "1GB"
+    threads: int = 2
 
 
 @dataclass(frozen=True)
@@ -100,40 +114,47 @@ def quote_ident(name: str) -> str:
 class QueryEngine:
     """Read-only, locked DuckDB connection shared by all threads."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, catalog: str | None = None, hidden_prefix: str = "_"):
+    def __init__(self, con: duckdb.DuckDBPyConnection, catalog: str | None = None, hidden_prefix: str = "_",
+                 limits: Limits = Limits()):
         self._con = con
+        self.limits = limits
         self._catalog = catalog
         self._hidden = hidden_prefix
         self._schema_cache: list[TableInfo] | None = None
         self._lock = threading.Lock()
 
     @classmethod
-    def open_store(cls, path: Path) -> QueryEngine:
-        """Open the app's own tables database read-only and lock it down."""
-        try:
-            con = duckdb.connect(str(path), read_only=True, config=dict(BASE_CONFIG))
-        except duckdb.IOException as exc:
-            raise BadInputError(f"The tables database {path} cannot be opened ({first_line(exc)}).",
-                                "Close other Analyst Assistant processes using it and try again.") from exc
-        _lock_down(con)
-        return cls(con)
+    def open_store(cls, con: duckdb.DuckDBPyConnection, limits: Limits = Limits()) -> QueryEngine:
+        """Lock down a read-only connection to the app's own tables database (opened by storage/tables.py)."""
+        _lock_down(con, limits)
+        return cls(con, limits=limits)
 
     @classmethod
-    def open_attached(cls, path: Path) -> QueryEngine:
+    def open_attached(cls, path: Path, limits: Limits = Limits()) -> QueryEngine:
         """Attach an existing .duckdb file read-only (catalog named after the file) and lock it down."""
         path = Path(path)
+        if path.is_dir():
+            raise BadInputError(f"{path} is a folder, not a DuckDB database.", "Give the path of a .duckdb file.")
         if not path.is_file():
             raise BadInputError(f"Database file {path} does not exist.", "Check the --db path.")
+        found = sniff_table_format(read_head(path))
+        if found != "duckdb":
+            what = "an SQLite database" if read_head(path).startswith(b"SQLite format 3") else _what_file(found)
+            raise BadInputError(f"{path.name} is not a DuckDB database (it is {what}).",
+                                "Give a .duckdb file with --db; load CSV, Excel, Parquet or JSON files with "
+                                "`tables load` (an SQLite database can be exported to CSV first).")
         catalog = path.stem
         con = duckdb.connect(":memory:", config=dict(BASE_CONFIG))
         try:
             con.execute(f"ATTACH {sql_literal(str(path))} AS {quote_ident(catalog)} (READ_ONLY)")
         except duckdb.Error as exc:
             con.close()
-            raise BadInputError(f"{path.name} cannot be opened as a DuckDB database ({exc}).") from exc
+            raise BadInputError(f"{path.name} cannot be opened as a DuckDB database ({first_line(exc)}).",
+                                "It may be damaged, in use by a program writing to it, or from a newer "
+                                "DuckDB version.") from exc
         con.execute(f"USE {quote_ident(catalog)}")
-        _lock_down(con)
-        return cls(con, catalog=catalog, hidden_prefix="\x00")
+        _lock_down(con, limits)
+        return cls(con, catalog=catalog, hidden_prefix="\x00", limits=limits)
 
     def close(self) -> None:
         """Close the shared connection (cursors in flight fail)."""
@@ -167,6 +188,11 @@ class QueryEngine:
             except duckdb.InterruptException as exc:
                 raise QueryTimeoutError(f"The query took longer than {timeout:g} s and was stopped.",
                                         "Ask for less data, or add filters or a LIMIT.") from exc
+            except duckdb.OutOfMemoryException as exc:
+                raise QueryMemoryError(
+                    f"The query needed more memory than the memory limit of {self.limits.memory_limit} and was "
+                    "stopped.", "Ask for less at once: aggregate, filter or add a LIMIT; or raise the "
+                    "sql_memory_limit setting.") from exc
             except duckdb.Error as exc:
                 raise QueryError(first_line(exc), "Check table and column names in the schema.") from exc
             finally:
@@ -265,13 +291,29 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = 
     return row[0] if row else None
 
 
-def first_line(exc: Exception) -> str:
+# DuckDB's advice to change a setting or install an extension: the sandbox refuses both, so it is dropped.
+_ADVICE = re.compile(r"\s*\b(?:Use|Try|Run|Please use)\b[^.\n]*?\b(?:SET|PRAGMA|INSTALL|LOAD)\b[^\n]*")
+
+
+def first_line(exc: Exception | str) -> str:
+    """DuckDB's first line of an error, without advice to SET, PRAGMA, INSTALL or LOAD anything."""
     lines = [ln for ln in str(exc).splitlines() if ln.strip()]
-    return lines[0] if lines else type(exc).__name__
+    if not lines:
+        return type(exc).__name__
+    return _ADVICE.sub("", lines[0]).strip() or lines[0]
 
 
-def _lock_down(con: duckdb.DuckDBPyConnection) -> None:
+def _what_file(found: str | None) -> str:
+    return {"parquet": "a Parquet file", "zip": "a zip archive or a workbook", "xls": "an old Excel file"}.get(
+        found or "", "another kind of file")
+
+
+def _lock_down(con: duckdb.DuckDBPyConnection, limits: Limits) -> None:
     # Order matters: once external access is off and the configuration locked, nothing in SQL
-    # (SET, PRAGMA, ATTACH, read_csv ...) can turn either back on.
+    # (SET, PRAGMA, ATTACH, read_csv ...) can turn either back on. No temp directory: a query cannot
+    # spill to disk, so the memory limit is the whole budget and untrusted SQL writes no files.
+    con.execute(f"SET memory_limit = {sql_literal(limits.memory_limit)}")
+    con.execute(f"SET threads = {int(limits.threads)}")
+    con.execute("SET temp_directory = ''")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")

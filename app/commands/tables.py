@@ -8,7 +8,8 @@ from pathlib import Path
 
 from app.commands.common import command, emit
 from app.errors import BadInputError
-from app.tables.service import TablesService
+from app.tables.service import TablesService, valid_max_rows, valid_timeout
+from storage.tables_engine import Limits
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,8 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     sql.add_argument("question", help="The question, or with --raw the SQL (use - to read standard input).")
     sql.add_argument("--raw", action="store_true", help="Treat the argument as SQL; it is checked, then run.")
     sql.add_argument("--db", type=Path, help="Answer over this .duckdb file, attached read-only.")
-    sql.add_argument("--max-rows", type=int, default=1000, help="Row cap (the result says when it was cut).")
-    sql.add_argument("--timeout", type=float, default=10.0, help="Seconds before the query is stopped.")
+    sql.add_argument("--max-rows", type=_rows_arg, default=1000,
+                     help="Row cap, 1 to 1,000,000 (the result says when it was cut).")
+    sql.add_argument("--timeout", type=_timeout_arg, default=10.0,
+                     help="Seconds before the query is stopped, above 0 and at most 3600.")
 
     tables = sub.add_parser("tables", help="List, load, inspect or delete tables.")
     tsub = tables.add_subparsers(dest="tables_command", metavar="ACTION", required=True)
@@ -34,10 +37,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     delete.add_argument("sha256")
 
 
+def _timeout_arg(text: str) -> float:
+    try:
+        return valid_timeout(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds between 0 and 3600, not {text!r}") from None
+    except BadInputError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
+def _rows_arg(text: str) -> int:
+    try:
+        return valid_max_rows(int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of rows, not {text!r}") from None
+    except BadInputError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
 def tables_service(services, db: Path | None = None, **kwargs):
-    """The shared TablesService, or a read-only one over `db`."""
+    """The shared TablesService, or a read-only one over `db` (with the same memory and thread limits)."""
     if db is not None:
-        return TablesService.open_database(db, model=services.router.get_model, **kwargs)
+        settings = services.settings
+        limits = Limits(settings.sql_memory_limit, settings.sql_threads)
+        return TablesService.open_database(db, model=services.router.get_model, limits=limits, **kwargs)
     service = services.tables
     for key, value in kwargs.items():
         setattr(service, key, value)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from storage.tables_engine import TableInfo
+from storage.tables_engine import TableInfo, first_line
 
 SCHEMA_HINT = "Open Schema to see the tables and their columns."
 
@@ -35,7 +35,7 @@ def explain_sql_error(raw: str, tables: Sequence[TableInfo] = ()) -> SqlErrorTex
         if match:
             message, hint = explain(match, text, list(tables))
             return SqlErrorText(message, hint, text)
-    first = _first_line(text)
+    first = first_line(text)  # without DuckDB's advice to SET or INSTALL anything: the sandbox refuses both
     # "Binder Error: ..." names DuckDB's internals, not the problem; keep the rest of the line.
     first = re.sub(r"^[A-Z][A-Za-z ]*Error:\s*", "", first) or first
     return SqlErrorText(f"The query failed: {first}", f"Check the SQL against the schema. {SCHEMA_HINT}", text)
@@ -137,6 +137,16 @@ def _conversion(match: re.Match[str], text: str, tables: list[TableInfo]) -> tup
             "fit before converting.")
 
 
+def _too_deep(match: re.Match[str], text: str, tables: list[TableInfo]) -> tuple[str, str]:
+    return (f"The query is nested too deeply (more than {match.group(1)} levels of brackets, operators or "
+            "subqueries).", "Write it flatter: a list with IN (...), a CASE, or a WITH step instead of a long chain.")
+
+
+def _out_of_memory(match: re.Match[str], text: str, tables: list[TableInfo]) -> tuple[str, str]:
+    return ("The query needed more memory than its memory limit and was stopped.",
+            "Ask for less at once: aggregate, filter or add a LIMIT; or raise the sql_memory_limit setting.")
+
+
 Rule = Callable[[re.Match[str], str, list[TableInfo]], tuple[str, str]]
 _RULES: tuple[tuple[re.Pattern[str], Rule], ...] = (
     (re.compile(r'Ambiguous reference to column name "([^"]+)"'), _ambiguous),
@@ -148,4 +158,6 @@ _RULES: tuple[tuple[re.Pattern[str], Rule], ...] = (
     (re.compile(r'column "([^"]+)" must appear in the GROUP BY clause'), _group_by),
     (re.compile(r'syntax error at (?:or near "([^"]*)"|end of input)'), _syntax),
     (re.compile(r"Could not convert string '([^']*)' to (\w+)"), _conversion),
+    (re.compile(r"Max expression depth limit of (\d+) exceeded"), _too_deep),
+    (re.compile(r"Out of Memory Error"), _out_of_memory),
 )

@@ -10,6 +10,7 @@ The locked connection is the second wall; this check gives the clear message.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -45,6 +46,15 @@ def check_sql(engine: QueryEngine, sql: str) -> str:
         raise UnsafeSQLError(f"Only one SQL statement may run at a time; this has {len(types)}.",
                              "Remove the extra statements.")
     kind = types[0]
+    if kind == "MULTI" and re.match(r"\s*(?:FROM\s+\S+\s+)?PIVOT(?:_WIDER)?\b", text, re.I):
+        # DuckDB runs a PIVOT without an IN list as two statements (one finds the values); it reads only,
+        # but the checker can verify single statements only. With the values listed it is one SELECT.
+        raise UnsafeSQLError("PIVOT without an IN list is not supported here: list the values to turn into "
+                             "columns, for example PIVOT sales ON region IN ('North', 'South') USING sum(units).",
+                             "Or group instead: SELECT region, sum(units) FROM sales GROUP BY region.")
+    if kind == "MULTI":
+        raise UnsafeSQLError("Refused: this statement runs several statements inside DuckDB, which cannot be "
+                             "checked one by one. Only single read-only queries (SELECT or WITH) may run.")
     if kind != "SELECT":
         reason = REFUSED_TYPES.get(kind, f"{kind} statements change data or settings")
         raise UnsafeSQLError(f"Refused: {reason}. Only read-only queries (SELECT or WITH) may run.")

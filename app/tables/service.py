@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,9 +25,40 @@ from app.tables.prompt import (
 from app.tables.safety import UnsafeSQLError, check_sql
 from multimodal.tables import Progress
 from storage.tables import LoadResult, NameChange, SourceInfo, TableStore
-from storage.tables_engine import QueryEngine, QueryError, QueryResult, QueryTimeoutError, TableInfo
+from storage.tables_engine import (
+    Limits,
+    QueryEngine,
+    QueryError,
+    QueryMemoryError,
+    QueryResult,
+    QueryTimeoutError,
+    TableInfo,
+)
 
 ModelSource = ChatModel | Callable[[], ChatModel] | None
+MAX_TIMEOUT_S = 3600.0
+MAX_RESULT_ROWS = 1_000_000
+
+
+def valid_timeout(value: Any) -> float:
+    """A query time limit in seconds: a finite number above 0 and at most an hour (0, negative, nan and inf
+    would switch the timer off or break it)."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if isinstance(value, bool) or not 0 < seconds <= MAX_TIMEOUT_S:  # nan fails every comparison
+        raise BadInputError(f"The query timeout must be between 0 and {MAX_TIMEOUT_S:g} seconds (got {value!r}).",
+                            "Give a number of seconds such as 10.")
+    return seconds
+
+
+def valid_max_rows(value: Any) -> int:
+    """A row cap: a whole number from 1 to a million."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RESULT_ROWS:
+        raise BadInputError(f"The row cap must be a whole number between 1 and {MAX_RESULT_ROWS:,} rows "
+                            f"(got {value!r}).", "Give a number of rows such as 1000.")
+    return value
 
 
 @dataclass
@@ -68,16 +100,35 @@ class TablesService:
         self._store = store
         self._engine = engine
         self._model = model
-        self.max_rows = max_rows
-        self.timeout = timeout
+        self._max_rows = valid_max_rows(max_rows)
+        self._timeout = valid_timeout(timeout)
         self.max_repairs = max_repairs
         self._budget = schema_budget_tokens
         self._max_tokens = max_tokens
 
+    @property
+    def timeout(self) -> float:
+        """Seconds before a query is stopped (always a finite number above 0)."""
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, value: float) -> None:
+        self._timeout = valid_timeout(value)
+
+    @property
+    def max_rows(self) -> int:
+        """Most rows a result returns (the result says when it was cut)."""
+        return self._max_rows
+
+    @max_rows.setter
+    def max_rows(self, value: int) -> None:
+        self._max_rows = valid_max_rows(value)
+
     @classmethod
-    def open_database(cls, path: Path, model: ModelSource = None, **kwargs: Any) -> TablesService:
+    def open_database(cls, path: Path, model: ModelSource = None, limits: Limits | None = None,
+                      **kwargs: Any) -> TablesService:
         """A read-only service over an existing .duckdb file (attached read-only, catalog = file stem)."""
-        return cls(engine=QueryEngine.open_attached(Path(path)), model=model, **kwargs)
+        return cls(engine=QueryEngine.open_attached(Path(path), limits or Limits()), model=model, **kwargs)
 
     def close(self) -> None:
         """Release the database connection."""
@@ -216,7 +267,7 @@ class TablesService:
                 answer.sql = sql
                 try:
                     result = self._execute(sql)
-                except (UnsafeSQLError, QueryError, QueryTimeoutError) as exc:
+                except (UnsafeSQLError, QueryError, QueryTimeoutError, QueryMemoryError) as exc:
                     # The model repairs from DuckDB's own words; the person reads the explanation below.
                     error, failure = exc.message, exc
                 else:

@@ -1,0 +1,80 @@
+"""Limits that hold on the query connection: memory, threads, the timer and the row cap (real DuckDB)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import resource
+from pathlib import Path
+
+import pytest
+
+from app.commands import tables as tables_cmd
+from app.errors import BadInputError, ConfigError
+from app.settings import load_settings
+from app.tables.service import TablesService
+from storage.tables import TableStore
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "tables"
+
+
+@pytest.fixture()
+def service(tmp_path: Path):
+    svc = TablesService(TableStore(tmp_path / "tables.duckdb", memory_limit="500MB", threads=1), timeout=60.0)
+    svc.load_file(FIXTURES / "sales.csv")
+    yield svc
+    svc.close()
+
+
+def test_a_query_needing_gigabytes_stops_at_the_memory_limit(service: TablesService) -> None:
+    # Without a limit this query took 8.4 GB (DuckDB's default: 80 % of RAM) before a timer stopped it.
+    answer = service.run_sql("SELECT len(list(range)) FROM range(500000000)")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    assert answer.error and "memory limit" in answer.error.lower() and "500MB" in answer.error
+    assert "SET" not in answer.error + answer.error_hint  # the sandbox refuses SET: never advise it
+    assert peak_mb < 2500, f"peak RSS {peak_mb:.0f} MB"
+
+
+def test_the_query_connection_runs_with_the_configured_limits_and_keeps_them_locked(service: TablesService) -> None:
+    answer = service.run_sql("SELECT current_setting('memory_limit'), current_setting('threads')")
+    assert answer.error is None
+    limit, threads = answer.rows[0]
+    assert limit.replace(" ", "").startswith(("476.8MiB", "500.0MB", "476MiB")) and threads == 1
+    refused = service.run_sql("SET memory_limit = '20GB'")
+    assert refused.error and "Refused" in refused.error
+
+
+@pytest.mark.parametrize("timeout", [0, -1, math.nan, math.inf, 1e12])
+def test_every_timeout_value_keeps_the_timer(service: TablesService, tmp_path: Path, timeout: float) -> None:
+    with pytest.raises(BadInputError, match="timeout"):
+        TablesService(TableStore(tmp_path / "other.duckdb"), timeout=timeout)
+    with pytest.raises(BadInputError, match="timeout"):
+        service.timeout = timeout
+
+
+@pytest.mark.parametrize("max_rows", [0, -100])
+def test_a_row_cap_below_one_is_refused(service: TablesService, max_rows: int) -> None:
+    with pytest.raises(BadInputError, match="rows"):
+        service.max_rows = max_rows
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--timeout", "0"), ("--timeout", "-1"), ("--timeout", "nan"),
+                                             ("--timeout", "inf"), ("--max-rows", "-100"), ("--max-rows", "x")])
+def test_cli_option_values_are_validated_with_a_clear_message(capsys, flag: str, value: str) -> None:
+    parser = argparse.ArgumentParser()
+    tables_cmd.register(parser.add_subparsers(dest="command"))
+    with pytest.raises(SystemExit) as exited:
+        parser.parse_args(["sql", "--raw", "SELECT 1", flag, value])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and f"argument {flag}" in err and "Traceback" not in err
+    assert ("between" in err or "whole number" in err), err
+
+
+def test_sql_limit_settings_are_validated(tmp_path: Path) -> None:
+    dirs = {"data_dir": tmp_path / "data", "keys_dir": tmp_path / "keys"}
+    settings = load_settings(**dirs)
+    assert settings.sql_memory_limit and settings.sql_threads >= 1 and settings.max_table_rows > 0
+    with pytest.raises(ConfigError, match="sql_memory_limit"):
+        load_settings(**dirs, sql_memory_limit="plenty")
+    with pytest.raises(ConfigError, match="sql_threads"):
+        load_settings(**dirs, sql_threads=0)
