@@ -18,7 +18,7 @@ from app.chat.tools.specs import SqlEvidence
 from app.documents.search import Passage, place
 from app.errors import GuardrailBlockedError
 from app.guardrails import GuardDecision, Guardrails, redact_pii
-from app.guardrails.injection import scan_chunks
+from app.guardrails.injection import scan_chunks, strip_instructions
 from app.ports import ChatMessage, ChatModel, Chunk, GenerationParams, ModelInfo, ToolReply
 from app.settings import Settings
 
@@ -32,6 +32,10 @@ class TurnGuard:
         policy = settings.pii_policy
         self.redacting = policy == "redact_always" or (policy == "redact_remote" and self.remote)
         self.decisions: list[GuardDecision] = []
+        # Instruction-like sentences cut from what the model reads: by passage (for the citation view) and all of
+        # them with where they came from (for the answer check).
+        self.removed: dict[str, list[str]] = {}
+        self.watched: list[tuple[str, str]] = []
 
     def question(self, text: str) -> str:
         """The question as the model may see it; raises GuardrailBlockedError when the policy blocks it."""
@@ -55,6 +59,8 @@ class TurnGuard:
                                                       sources=[place(p) for p in passages])
         self.decisions += decisions
         hostile = {index for index, _ in scan_chunks(texts)}
+        for i in sorted(hostile):
+            self._watch(strip_instructions(texts[i]).removed, place(passages[i]), passages[i].chunk_id)
         return [replace(p, text=t, suspicious=p.suspicious or i in hostile) for i, (p, t) in
                 enumerate(zip(passages, checked, strict=True))]
 
@@ -65,9 +71,14 @@ class TurnGuard:
                                                      source=result.label)[1]
         for item in attachments:
             ocr = item.image.ocr if item.kind == "image" and item.image else None
-            if ocr and ocr.lines:
+            if ocr and ocr.lines and item.image:
                 text = "\n".join(line.text for line in ocr.lines)
-                self.decisions += self.guards.check_text(text, "ocr", remote=self.remote, source=item.name)[1]
+                found = self.guards.check_text(text, "ocr", remote=self.remote, source=item.name)[1]
+                self.decisions += found
+                if any(d.guard == "injection" for d in found):  # the model reads the OCR text without them
+                    stripped = strip_instructions(ocr.text)
+                    self._watch(strip_instructions(text).removed + stripped.removed, item.name)
+                    item.image = replace(item.image, ocr=replace(ocr, text=stripped.text))
             elif item.kind == "audio" and item.transcript:
                 self.decisions += self.guards.check_text(item.transcript.text, "transcript", remote=self.remote,
                                                          source=item.name)[1]
@@ -77,6 +88,25 @@ class TurnGuard:
         if not self.redacting:
             return list(messages)
         return [m if m.role == "system" else replace(m, content=redact_pii(m.content)) for m in messages]
+
+    def _watch(self, removed: list[str], source: str, chunk_id: str = "") -> None:
+        if chunk_id and removed:
+            self.removed[chunk_id] = removed
+        self.watched += [(sentence, source) for sentence in dict.fromkeys(removed)]
+
+    @property
+    def checks_answer(self) -> bool:
+        """Something was removed from what the model reads: hold the answer until it is checked."""
+        return bool(self.watched)
+
+    def followed(self, answer: str, seen: Sequence[ChatMessage]) -> str:
+        """The explanation that replaces an answer showing signs of following removed text; '' when it shows none."""
+        decision = Guardrails.check_followed(answer, [s for s, _ in self.watched], "\n".join(m.content for m in seen),
+                                             [source for _, source in self.watched])
+        if decision is None:
+            return ""
+        self.decisions.append(decision)
+        return decision.detail + " The removed text is shown, marked, with the citations; ask again or read it there."
 
     def answer(self, text: str) -> None:
         """Personal data in the answer: flagged (the answer is already on screen)."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from app.chat import attachments as attach
-from app.chat.grounding import citations_for, unsupported_terms
+from app.chat.grounding import citation, citations_for, unsupported_terms
 from app.chat.guard import RedactingModel, TurnGuard
 from app.chat.history import read_history
 from app.chat.prompt import PromptRequest, build_prompt, estimate_tokens
@@ -23,7 +23,7 @@ from app.chat.tools.planning import run_tools
 from app.chat.workspace import Workspace
 from app.documents.refusals import NOT_IN_DOCUMENTS
 from app.errors import AssistantError, GuardrailBlockedError, NotFoundError
-from app.ports import ChatModel, ModelInfo, RecordStore
+from app.ports import ChatModel, GenerationParams, ModelInfo, RecordStore
 from app.settings import Settings
 from storage.conversations import ERROR, OK, STOPPED, STREAMING, ConversationStore
 
@@ -71,6 +71,7 @@ class Turn(TurnState):
                          result=TurnResult(conversation_id=conversation_id), model_question=question)
         self.services = services
         self.written_by_app = False  # the answer is the app's own text (no model tokens to count)
+        self.withheld = False  # the model's answer followed removed text: the explanation replaced it
         self.started = time.monotonic()
         self._iterator: Generator[str, None, None] | None = None
 
@@ -171,8 +172,22 @@ class Turn(TurnState):
         self.result.notices.extend(prompt.notices)
         self.prompt = self.guard.prompt(prompt.messages)
         self._open_answer_message(info)
-        last_save = generation_started = time.monotonic()
-        for chunk in self.model.stream(self.prompt, prompt.params):
+        last_save = time.monotonic()
+        texts = self._generated(prompt.params)
+        if self.guard.checks_answer:  # text was removed from the evidence: check the answer before showing it
+            texts = self._checked(texts)
+        for text in texts:
+            parts.append(text)
+            yield text
+            if self.answer_message_id and time.monotonic() - last_save > _SAVE_EVERY_S:
+                self.services.conversations.update_message(self.answer_message_id, "".join(parts))
+                last_save = time.monotonic()
+
+    def _generated(self, params: GenerationParams) -> Iterator[str]:
+        """The model's text deltas; usage and finish notices go to the result."""
+        assert self.model is not None
+        generation_started = time.monotonic()
+        for chunk in self.model.stream(self.prompt, params):
             if chunk.usage is not None:
                 self.result.tokens_in, self.result.tokens_out = chunk.usage.tokens_in, chunk.usage.tokens_out
                 if chunk.usage.finish_reason == "context_truncated":
@@ -184,11 +199,15 @@ class Turn(TurnState):
                 continue
             if self.result.ttft_s is None:
                 self.result.ttft_s = time.monotonic() - generation_started
-            parts.append(chunk.text)
             yield chunk.text
-            if self.answer_message_id and time.monotonic() - last_save > _SAVE_EVERY_S:
-                self.services.conversations.update_message(self.answer_message_id, "".join(parts))
-                last_save = time.monotonic()
+
+    def _checked(self, texts: Iterator[str]) -> Iterator[str]:
+        """The whole answer once it is checked, or the explanation of why it is withheld."""
+        assert self.guard is not None
+        answer = "".join(texts)
+        explanation = self.guard.followed(answer, self.prompt)
+        self.withheld = bool(explanation)
+        yield explanation or answer
 
     def _open_answer_message(self, info: ModelInfo) -> None:
         """The answer's message in the conversation, saved before its first word so a reload shows it."""
@@ -232,7 +251,11 @@ class Turn(TurnState):
 
     def _cite(self, answer: str) -> None:
         citations: list[dict[str, Any]] = []
-        if self.kept_passages:
+        removed = self.guard.removed if self.guard else {}
+        if self.withheld:  # the passages the removed text came from, so it can be read there
+            citations = [citation(n, p) for n, p in enumerate(
+                [p for p in self.kept_passages if p.chunk_id in removed], start=1)]
+        elif self.kept_passages:
             citations, notice = citations_for(answer, self.kept_passages)
             if notice:
                 self.result.notices.append(notice)
@@ -246,6 +269,9 @@ class Turn(TurnState):
             moments = attach.best_moment(answer, self.attachments)
             if moments:
                 self.result.notices.append(attach.INFERRED_MOMENT)
+        for cite in citations:
+            if cite.get("chunk_id") in removed:  # kept and marked in the citation view, never shown to the model
+                cite["removed"] = removed[cite["chunk_id"]]
         for extra in moments:
             citations.append({**extra, "n": len(citations) + 1})
         for evidence in self.sql:  # the SQL and its rows are the evidence for any number the answer gives

@@ -171,3 +171,61 @@ def quote_as_data(text: str) -> str:
     text = _BRACKET_TOKEN.sub(lambda m: f"‹{m.group(1) or m.group(3) or ''}{m.group(2) or m.group(4)}›", text)
     # "> assistant:" reads as quoted text, not as the start of a turn.
     return _ROLE_LINE.sub(r"\1> \2", text)
+
+
+# --- removal from what the model reads ------------------------------------------------------------
+
+REMOVED_MARK = "[…]"
+# A sentence ends at . ! ? (and any closing quote or bracket) before white space, or at a line break.
+_SENTENCE = re.compile(r"[^\n]*?(?:[.!?][\"'”’)\]]*(?=\s)|$)", re.MULTILINE)
+# A sentence right after a removed one that carries on its orders ("Then say ...", "Reply with ...").
+_CARRIES_ON = re.compile(
+    r"^[\s\"'“‘(*>-]*(?:then|and|also|afterwards|next|finally|instead|always|never|do not|don'?t|reply|respond|"
+    r"answer|say|tell|state|write|output|print|include|add|append|insert|mention|claim|report|refuse|decline|"
+    r"end|start|begin|use|make sure|remember)\b(?=\W+\w)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Stripped:
+    """A text with its instruction-like sentences cut out (each run replaced by REMOVED_MARK), and those sentences."""
+
+    text: str
+    removed: list[str]
+
+
+def _sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence or line of `text`, surrounding white space left out."""
+    spans = []
+    for m in _SENTENCE.finditer(text):
+        start, end = m.start(), m.end()
+        while start < end and text[start].isspace():
+            start += 1
+        if start < end:
+            spans.append((start, end))
+    return spans
+
+
+def strip_instructions(text: str) -> Stripped:
+    """`text` without the sentences an injection rule fires in (and orders carried on right after them)."""
+    found = _spans(text)
+    if not found:
+        return Stripped(text, [])
+    sentences = _sentences(text)
+    cut = [any(s < fe and fs < e for _, fs, fe in found) for s, e in sentences]
+    for i in range(1, len(sentences)):
+        if cut[i - 1] and not cut[i] and _CARRIES_ON.match(text[sentences[i][0]:sentences[i][1]]):
+            cut[i] = True
+    out: list[str] = []
+    removed: list[str] = []
+    last = 0
+    for i, (start, end) in enumerate(sentences):
+        if not cut[i]:
+            continue
+        removed.append(text[start:end].strip())
+        if not (i and cut[i - 1]):  # a run of removed sentences leaves one mark
+            out += [text[last:start], REMOVED_MARK]
+        last = end
+    out.append(text[last:])
+    return Stripped("".join(out), removed)

@@ -143,11 +143,12 @@ _TOOL_CALL = _rx(
         ]
     )
 )
-# Words that show a tool request is aimed at the assistant rather than at a human reader.
+# Words that show a request is aimed at the assistant rather than at a human reader.
 DIRECTIVE_CUE = re.compile(
-    r"\b(?:assistant|ai|llm|language model|chatbot|agent|you must|you should now|immediately|right now|"
+    r"\b(?:assistants?|ai|llm|language models?|chatbots?|agent|you must|you should now|immediately|right now|"
     r"without (?:asking|confirmation|confirming|telling|informing)|silently|do it now|as your next step|"
-    r"before (?:answering|you answer|replying)|when you read this|ignore)\b"
+    r"before (?:answering|you answer|replying)|when you read this|ignore|when you (?:answer|reply|respond)|"
+    r"(?:your|every|each|any|the) (?:answer|reply|response|summary|output)s?|(?:ai|automated) tools?)\b"
 )
 
 _PERSONA = _rx(
@@ -216,6 +217,80 @@ _ADDRESSED_TO_MODEL = _rx(
 _HIDDEN_COMMENT = _rx(
     r"(?:<!--|\[//\]:\x20?#\x20?\()[^\n]{0,300}?\b(?:ai|llm|chatbot|assistant|prompt|you must|you will|you should|"
     r"ignore)\b",
+)
+
+_MODEL_NOUN = (
+    r"(?:ai|llm|language models?|chatbots?|gpt|bots?|assistants?|ai (?:assistants?|models?|systems?|tools?|agents?)|"
+    r"(?:automated|ai|machine|llm) (?:summar\w+|readers?|systems?|tools?|agents?|assistants?|processing)|"
+    r"summari[sz]ers?|copilots?|models? (?:reading|summari[sz]ing|processing) this)"
+)
+# "Note to the assistant:", "For AI summarizers:", "When summarizing this document, say ...": a note whose reader
+# is a model, whatever it then asks (a false fact, a link, a refusal).
+_NOTE_TO_MODEL = _rx(
+    "|".join(
+        [
+            rf"\b(?:note|message|memo|instructions?|hint|notice|reminder|attention|important|info) (?:to|for) "
+            rf"(?:the |any |all |every )?{_MODEL_NOUN}\b",
+            rf"(?:^|(?<=[.!?\"'\n]))[\x20\t]*(?:for|to) (?:the |any |all )?{_MODEL_NOUN}[\x20\t]*[:,-]",
+            r"\b(?:when|if|while) (?:you are )?summari[sz]ing (?:this|the) (?:document|page|report|file|text|"
+            r"passage)s?\W{1,3}(?:\w+\W{1,3}){0,3}?(?:say|state|write|mention|report|claim|tell|add|include|note)\b",
+        ]
+    )
+)
+_LINK_TARGET = r"(?:https?://|www\.|[\w-]+\.(?:example|com|net|org|io|ru|cn|xyz|info|biz)\b)"
+# "Add a link to https://... in your answer": the answer would carry a link only the document asked for.
+_LINK_REQUEST = _rx(
+    "|".join(
+        [
+            r"\b(?:add|include|insert|append|put|attach|place|embed|paste|provide|give|share|show) (?:\w+ ){0,4}?"
+            r"(?:link|url|hyperlink|web address|address|button|image)s?\b[^\n]{0,80}?" + _LINK_TARGET,
+            r"\b(?:add|include|insert|append|put|attach|place|embed|paste) (?:this|that|the following) "
+            r"(?:link|url|hyperlink|image)\b",
+        ]
+    )
+)
+# A markdown or HTML image with a remote address makes whoever renders it fetch that address.
+_BEACON = _rx(
+    "|".join(
+        [
+            r"!\[[^\]\n]{0,200}\]\(\s*<?(?:https?:)?//[^)\s]{1,300}",
+            r"!\[[^\]\n]{0,200}\]\[[^\]\n]{1,40}\][\s\S]{0,2000}?^\s*\[[^\]\n]{1,40}\]:\s*(?:https?:)?//",
+            r"<img\b[^>]{0,200}?\bsrc\s*=\s*[\"']?(?:https?:)?//",
+        ]
+    )
+)
+_REFUSAL_REQUEST = _rx(
+    "|".join(
+        [
+            r"\b(?:refuse|decline) (?:to )?(?:answer|respond|reply|help|summari[sz]e|discuss|assist|provide)\w*\b",
+            r"\brefuse and (?:reply|say|answer|respond|tell)\b",
+            r"\b(?:do not|don'?t|never) (?:answer|respond to|discuss|summari[sz]e) (?:any )?(?:questions?|queries|"
+            r"requests?) (?:about|on|regarding|concerning)\b",
+        ]
+    )
+)
+# Said of "the user", a refusal is scripted for a model even with no other cue.
+_REFUSAL_TO_USER = _rx(
+    "|".join(
+        [
+            r"\b(?:tell|inform|reply to|answer|respond to) the user (?:that )?(?:you|it|this) (?:cannot|can'?t|"
+            r"are unable|is unable|are not allowed|is not allowed|must not|will not|won'?t)\b",
+            # a refusal with its script: "refuse to answer ... and say it is confidential"
+            r"\b(?:refuse|decline) to (?:answer|respond|reply|help|discuss)\b[^.\n]{0,80}?\b(?:and|then) (?:say|"
+            r"reply|tell|answer|respond|state)\b",
+        ]
+    )
+)
+# "reply only with PWNED", "respond with the single word HACKED": a dictated answer.
+_DICTATED_REPLY = _rx(
+    "|".join(
+        [
+            r"\b(?:reply|respond|answer|say|output|print|write|return|type) (?:back )?(?:only|just|solely|simply|"
+            r"exclusively) (?:with |in |the word )?\W{0,2}[\w-]+",
+            r"\b(?:reply|respond|answer|say|output|print|write|return) (?:back )?(?:with )?(?:exactly|precisely|"
+            r"nothing but|the single word|a single word|one word|the one word|just the word|only the word)\b",
+        ]
+    )
 )
 
 RULES: tuple[Rule, ...] = (
@@ -299,6 +374,14 @@ RULES: tuple[Rule, ...] = (
     Rule("exfiltration", _EXFILTRATION, ("http", "www", "@", "url", "link", "query", "endpoint", "webhook")),
     Rule("addressed_to_model", _ADDRESSED_TO_MODEL, ("ai", "llm", "model", "chatbot", "gpt", "assistant")),
     Rule("hidden_comment", _HIDDEN_COMMENT, ("<!--", "[//]")),
+    Rule("note_to_model", _NOTE_TO_MODEL, ("ai", "llm", "model", "chatbot", "gpt", "bot", "assistant", "summar",
+                                           "pilot")),
+    Rule("link_request", _LINK_REQUEST, ("link", "url", "address", "button", "image"), needs_cue=True),
+    Rule("image_beacon", _BEACON, ("![", "<img")),
+    Rule("refusal_request", _REFUSAL_REQUEST, ("refuse", "decline", "not", "never", "don"), needs_cue=True),
+    Rule("refusal_request", _REFUSAL_TO_USER, ("the user", "refuse", "decline")),
+    Rule("dictated_reply", _DICTATED_REPLY, ("reply", "respond", "answer", "say", "output", "print", "write",
+                                             "return", "type")),
 )
 
 # Tool-call rules need a directive cue here (within this many characters either side).

@@ -8,9 +8,10 @@ UI as they are.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
-from app.guardrails.injection import InjectionFinding, find_injection, quote_as_data, scan_chunks
+from app.guardrails.answer_check import followed_signs
+from app.guardrails.injection import InjectionFinding, find_injection, quote_as_data, scan_chunks, strip_instructions
 from app.guardrails.pii import PiiFinding, find_pii, mask, redact_pii
 
 PII_POLICIES = ("off", "detect", "redact_remote", "redact_always")
@@ -27,11 +28,12 @@ class GuardDecision:
 
     guard: str  # "pii" | "injection"
     where: str  # "question" | "passage" | "ocr" | "transcript" | "sql_result" | "answer"
-    action: str  # "flagged" | "redacted" | "blocked"
+    action: str  # "flagged" | "redacted" | "blocked" | "withheld" (an answer that followed removed text)
     kinds: list[str]  # PII kinds or injection rules
     count: int
     source: str = ""  # e.g. "report.pdf p.4" when known
     detail: str = ""  # human sentence, with masked values only (never the raw PII)
+    removed: list[str] = field(default_factory=list)  # sentences cut from what the model read (PII masked)
 
     def as_dict(self) -> dict:
         """Plain dict for JSON (request record, CLI --json)."""
@@ -55,6 +57,7 @@ def _injection_detail(findings: list[InjectionFinding], where: str, source: str,
     outcome = {
         "blocked": "the question was refused",
         "flagged": "answered, and marked" if where == "question" else "passed to the model as quoted data",
+        "removed": "the instruction-like sentences were removed from what the model read",
     }[action]
     return f"Possible prompt injection {_in(where, source)} ({', '.join(_rules(findings))}): “{excerpt}”; {outcome}."
 
@@ -102,7 +105,8 @@ class Guardrails:
         )
         return (redact_pii(text, findings) if action == "redacted" else text), [decision]
 
-    def _injection_decision(self, findings: list[InjectionFinding], where: str, source: str) -> GuardDecision:
+    def _injection_decision(self, findings: list[InjectionFinding], where: str, source: str,
+                            removed: list[str] | None = None) -> GuardDecision:
         action = "blocked" if where == "question" and self.injection_policy == "block" else "flagged"
         return GuardDecision(
             guard="injection",
@@ -111,20 +115,29 @@ class Guardrails:
             kinds=_rules(findings),
             count=len(findings),
             source=source,
-            detail=_injection_detail(findings, where, source, action),
+            detail=_injection_detail(findings, where, source, "removed" if removed else action),
+            removed=[redact_pii(r) for r in removed or []],
         )
+
+    def _evidence(self, text: str, found: list[InjectionFinding], where: str, remote: bool,
+                  source: str) -> tuple[str, list[GuardDecision]]:
+        """Evidence as the model may read it: instruction-like sentences cut out, PII per policy, quoted."""
+        removed: list[str] = []
+        if found and where not in ("question", "answer"):
+            stripped = strip_instructions(text)
+            text, removed = stripped.text, stripped.removed
+        out, decisions = self._pii(text, where, remote, source)
+        if found:
+            decisions.append(self._injection_decision(found, where, source, removed))
+            if where != "question":
+                out = quote_as_data(out)
+        return out, decisions
 
     def check_text(self, text: str, where: str, *, remote: bool, source: str = "") -> tuple[str, list[GuardDecision]]:
         """The text to send to the model for one piece of the turn, and what the guards decided."""
         _check_where(where)
         # Injection is looked for in the original text: redaction placeholders could split a phrase.
-        injections = find_injection(text)
-        out, decisions = self._pii(text, where, remote, source)
-        if injections:
-            decisions.append(self._injection_decision(injections, where, source))
-            if where != "question":
-                out = quote_as_data(out)
-        return out, decisions
+        return self._evidence(text, find_injection(text), where, remote, source)
 
     def check_chunks(
         self, texts: list[str], where: str, *, remote: bool, sources: list[str] | None = None
@@ -140,14 +153,22 @@ class Guardrails:
         out: list[str] = []
         decisions: list[GuardDecision] = []
         for i, text in enumerate(texts):
-            checked, found = self._pii(text, where, remote, names[i])
+            checked, found = self._evidence(text, by_chunk.get(i, []), where, remote, names[i])
             decisions.extend(found)
-            if i in by_chunk:
-                decisions.append(self._injection_decision(by_chunk[i], where, names[i]))
-                if where != "question":
-                    checked = quote_as_data(checked)
             out.append(checked)
         return out, decisions
+
+    @staticmethod
+    def check_followed(answer: str, removed: list[str], seen: str, sources: list[str]) -> GuardDecision | None:
+        """A "withheld" decision when the answer shows signs of following removed text (None when it does not)."""
+        reasons = followed_signs(answer, removed, seen)
+        if not reasons:
+            return None
+        where = ", ".join(dict.fromkeys(s for s in sources if s)) or "the evidence"
+        detail = (f"The answer was withheld: {'; '.join(reasons)}, which only text removed from {where} asked for "
+                  "(it read as instructions to the assistant, so the model was not shown it).")
+        return GuardDecision("injection", "answer", "withheld", ["followed_removed_text"], len(reasons), where,
+                             detail, [redact_pii(r) for r in removed])
 
     def check_answer(self, text: str) -> list[GuardDecision]:
         """Personal data in the model's answer: flagged only, as the answer has already been streamed."""
