@@ -179,6 +179,27 @@ class Settings(BaseSettings):
             raise ValueError(f"keys_dir ({self.keys_dir}) must lie outside the data directory ({self.data_dir})")
         return self
 
+    # Tables and SQL (limits of the query connection and of loading; see storage/tables.py).
+    sql_memory_limit: str = Field(
+        default="1GB",
+        pattern=r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$",
+        description="Most memory one SQL query (and one table load) may use, e.g. '1GB' or '512MB'; a query "
+        "needing more stops with a message instead of filling the machine's memory.",
+    )
+    sql_threads: int = Field(default=2, ge=1, le=64, description="CPU threads DuckDB may use for one query or load.")
+    max_table_rows: int = Field(
+        default=20_000_000,
+        ge=1,
+        description="Most rows one loaded table may have (Excel sheets stop at Excel's own 1,048,576); a larger "
+        "file is refused with a message instead of filling the disk.",
+    )
+    tables_lock_wait_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=600,
+        description="Seconds a command waits for another process to finish loading tables before giving up.",
+    )
+
     @field_validator("ollama_host")
     @classmethod
     def _normalise_host(cls, value: str) -> str:
