@@ -97,8 +97,13 @@ class Services:
         """The analyst's tables in DuckDB: loading, schema, checked read-only SQL, question to SQL."""
         return self._once(
             "tables",
-            lambda: TablesService(TableStore(self.settings.data_dir / "tables.duckdb"), model=self.router.get_model),
+            lambda: TablesService(self._table_store(), model=self.router.get_model),
         )
+
+    def _table_store(self) -> TableStore:
+        s = self.settings
+        return TableStore(s.data_dir / "tables.duckdb", memory_limit=s.sql_memory_limit, threads=s.sql_threads,
+                          max_rows=s.max_table_rows, lock_wait_s=s.tables_lock_wait_s)
 
     @property
     def transcriber(self) -> WhisperTranscriber:
