@@ -64,6 +64,7 @@ def render_media_citation(services: Services, cite: dict, key: str) -> None:
     with st.expander(safe_markdown(label), icon=icon):
         if cite.get("quote"):
             st.markdown(safe_markdown(f"> {cite['quote']}"))
+        _render_removed(cite)
         stored = _media_path(services, cite)
         if stored is None:
             st.caption("The file itself is no longer stored; the quoted text above is what was cited.")
@@ -101,6 +102,7 @@ def render_pdf_citation(services: Services, cite: dict, key: str) -> None:
     with st.expander(safe_markdown(f"[{cite.get('n', '')}] {cite.get('source', 'document')}, "
                                    f"page {cite.get('page', '?')}"), icon=":material/description:"):
         st.markdown(safe_markdown(f"> {cite.get('quote', '')}"))
+        _render_removed(cite)
         doc_id = cite.get("doc_id")
         if not doc_id or not st.toggle("Show the page", key=f"chat.page.{key}"):
             return
@@ -133,6 +135,14 @@ def render_pdf_citation(services: Services, cite: dict, key: str) -> None:
             show_error(text_error)
         elif text is not None:
             st.html(highlighted_page(text, start, end))
+
+
+def _render_removed(cite: dict) -> None:
+    """Sentences cut from the passage before the model read it (they read as instructions to the assistant)."""
+    if cite.get("removed"):
+        st.caption(":material/block: Removed before the model read this passage (it reads as instructions to "
+                   "the assistant; […] marks where):")
+        st.markdown(safe_markdown("\n".join(f"- {sentence}" for sentence in cite["removed"])))
 
 
 def highlighted_page(page: str, start: int, end: int, context: int = 500) -> str:
