@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 from app.errors import BadInputError
 from multimodal import ocr  # the module, so tests can stand in for ocr.ocr_image
 from multimodal.kinds import PDF_SNIFF_BYTES, sniff_pdf
+from multimodal.library_logs import collecting, route
 
 log = logging.getLogger(__name__)
 
@@ -167,15 +168,28 @@ class PdfFile:
     def __init__(
         self, path: Path, password: str | None = None, ocr_budget: int = DEFAULT_OCR_BUDGET, name: str = ""
     ) -> None:
-        from pypdf import PdfReader
-        from pypdf.errors import PdfReadError, PyPdfError
-
         self.path = Path(path)
         # Messages name the file as the user knows it, not the content-addressed copy being read.
         self.name = name or self.path.name
         check_pdf_bytes(self.path, self.name)
         self.ocr_budget = ocr_budget
+        self._notes: list[str] = []  # what pypdf worked around while reading (see `warnings`)
+        route("pypdf")
         self._fh: BinaryIO = self.path.open("rb")
+        with collecting(self._notes):
+            encrypted, count = self._open(password)
+            meta = self._safe_metadata()
+        self.info = PdfInfo(
+            title=meta.get("/Title", "") or "",
+            author=meta.get("/Author", "") or "",
+            page_count=count,
+            encrypted=encrypted,
+        )
+
+    def _open(self, password: str | None) -> tuple[bool, int]:
+        from pypdf import PdfReader
+        from pypdf.errors import PdfReadError, PyPdfError
+
         try:
             self._reader = PdfReader(self._fh, strict=False)
             encrypted = bool(self._reader.is_encrypted)
@@ -195,13 +209,12 @@ class PdfFile:
         if count == 0:
             self.close()
             raise CorruptPdfError(f"{self.name} has no readable pages.", "Re-export or re-download the PDF.")
-        meta = self._safe_metadata()
-        self.info = PdfInfo(
-            title=meta.get("/Title", "") or "",
-            author=meta.get("/Author", "") or "",
-            page_count=count,
-            encrypted=encrypted,
-        )
+        return encrypted, count
+
+    @property
+    def warnings(self) -> list[str]:
+        """At most one line per kind of problem pypdf worked around in this file so far (pages read included)."""
+        return pdf_warnings(self.name, self._notes)
 
     def _decrypt(self, password: str | None) -> None:
         from pypdf.errors import DependencyError
@@ -241,7 +254,9 @@ class PdfFile:
     def pages(self, start: int = 1) -> Iterator[PdfPage]:
         """Yield pages from `start` (1-based) on, one at a time."""
         for number in range(start, self.info.page_count + 1):
-            yield self._read_page(number)
+            with collecting(self._notes):
+                page = self._read_page(number)
+            yield page
 
     def _read_page(self, number: int) -> PdfPage:
         page = self._reader.pages[number - 1]
@@ -297,6 +312,21 @@ class PdfFile:
             except Exception as exc:  # noqa: BLE001 - undecodable image: skip it, keep the page
                 log.warning("%s: OCR of image %s failed: %s", self.name, name, exc)
         return "\n".join(t for t in texts if t.strip()), False
+
+
+def pdf_warnings(name: str, notes: list[str]) -> list[str]:
+    """pypdf's many log lines about one file, as at most two lines that say what they mean for the user."""
+    fonts = [n for n in notes if "fontTools" in n]
+    repairs = list(dict.fromkeys(n for n in notes if "fontTools" not in n))
+    out = []
+    if repairs:
+        more = f"; {len(repairs) - 1} more" if len(repairs) > 1 else ""
+        out.append(f"{name} is damaged; it was read with repairs ({repairs[0][:120]}{more}). "
+                   "Check that its text is complete, or re-export the PDF.")
+    if fonts:
+        out.append(f"{name} uses a compact (CFF) font whose character map cannot be fully read; "
+                   "a few characters of its text may be wrong.")
+    return out
 
 
 def _better(best: str, best_q: Quality, method: str, text: str, new_method: str) -> tuple[str, Quality, str]:

@@ -236,7 +236,7 @@ class DocumentLibrary(MediaIngestion):
         emit("done", info.page_count, info.page_count)
         record = self.registry.get(doc_id)
         assert record is not None
-        return result_for(path, record, INDEXED, started)
+        return replace(result_for(path, record, INDEXED, started), warnings=tuple(pdf.warnings))
 
     def _index_pages(self, doc_id: str, source: str, pages: Iterator[Any], total: int,
                      emit: Callable[..., None]) -> dict[str, int]:
