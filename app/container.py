@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -12,12 +15,13 @@ from typing import Any
 from app.audit.privacy import RecordPrivacy
 from app.chat.assistant import Assistant
 from app.documents.library import DocumentLibrary
-from app.errors import ConfigError, NotFoundError
+from app.errors import AssistantError, ConfigError, NotFoundError
 from app.llm.selector import ModelRouter
 from app.settings import Settings, save_settings
-from app.tables.service import TablesService
+from app.tables.service import SqlAnswer, TablesService
 from multimodal.transcribe import WhisperTranscriber
 from storage.conversations import ConversationStore
+from storage.file_modes import secure_tree
 from storage.keys import RecordKeys
 from storage.records import SqliteRecordStore
 from storage.tables import TableStore
@@ -130,6 +134,49 @@ class Services:
             {"user": self.settings.user, "conversation_id": conversation_id, "title": conv.title, "messages": count},
         )
 
+    def delete_document(self, doc_id: str) -> None:
+        """Delete a document from the library (NotFoundError if unknown); the deletion is recorded."""
+        doc = self.documents.get(doc_id)
+        self.documents.delete(doc_id)
+        self.records.append("document_deleted", {"user": self.settings.user, "status": "ok", "doc_id": doc_id,
+                                                 "name": doc.name, "kind": doc.kind, "chunks": doc.chunks})
+
+    def delete_table_source(self, sha256: str) -> list[str]:
+        """Delete a loaded file's tables; the deletion is recorded. Returns the tables' names."""
+        source = next((s for s in self.tables.sources() if s.sha256 == sha256), None)
+        names = self.tables.delete_source(sha256)
+        self.records.append("table_deleted", {
+            "user": self.settings.user, "status": "ok", "sha256": sha256, "tables": list(names),
+            "file_name": source.file_name if source else "", "kind": source.kind if source else ""})
+        return names
+
+    def run_sql(self, service: TablesService, text: str, *, raw: bool, origin: str, database: str = "",
+                question: str = "") -> SqlAnswer:
+        """Run hand-written SQL (`raw`) or answer a question with model-written SQL, and record the run — also
+        when it raises (the error is recorded, then raised again)."""
+        try:
+            answer = service.run_sql(text, question=question) if raw else service.ask(text)
+        except AssistantError as exc:
+            failed = SqlAnswer(question=question if raw else text, sql=text if raw else "", error=exc.message)
+            self.record_sql(failed, model_written=not raw, origin=origin, database=database)
+            raise
+        self.record_sql(answer, model_written=not raw, origin=origin, database=database)
+        return answer
+
+    def record_sql(self, answer: SqlAnswer, *, model_written: bool, origin: str, database: str = "") -> None:
+        """Record one SQL run (hand-written or model-written; from the CLI or the Tables page), failed or not."""
+        body: dict[str, Any] = {
+            "user": self.settings.user, "status": "error" if answer.error else "ok", "origin": origin,
+            "model_written": model_written, "question": answer.question, "sql": answer.sql,
+            "columns": answer.columns, "row_count": len(answer.rows), "truncated": answer.truncated,
+            "result_sha256": _result_hash(answer) if not answer.error else "", "attempts": answer.attempts,
+            "seconds": round(answer.seconds, 3), "error": answer.error or "", "database": database,
+        }
+        if model_written:
+            choice = self.router.choose(None)
+            body.update(model=choice.model or "", backend=choice.backend)
+        self.records.append("sql", body)
+
     def apply_retention(self, every_s: float = 0.0) -> dict[str, Any] | None:
         """Prune request records older than `audit_retention_days` (0 keeps them forever); returns what was done.
 
@@ -147,22 +194,53 @@ class Services:
     def apply_settings(self, changes: dict[str, Any]) -> Settings:
         """Validate, persist and start using changed settings (raises ConfigError)."""
         with self._lock:
+            previous = self.settings
             updated = save_settings(self.settings, changes)
             self.settings = updated
             self.router.update_settings(updated)
             if changes.keys() & {"whisper_model", "whisper_threads", "max_audio_seconds"}:
                 with self._lazy_lock:
                     self._lazy.pop("transcriber", None)  # rebuilt with the new settings on next use
+        changed = settings_changes(previous, updated, changes)
+        if changed:
+            self.records.append("settings_changed", {"user": updated.user, "status": "ok", "changed": changed})
         if "audit_retention_days" in changes:
             self.apply_retention()
         return updated
+
+
+# A setting whose name says it holds a secret is recorded as changed, never with its value; a URL's user and
+# password (http://user:pass@host) are masked.
+_SECRET_NAME = re.compile(r"(^|_)(key|secret|password|token|credentials?)$", re.I)
+_URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def _shown(name: str, value: Any) -> Any:
+    if _SECRET_NAME.search(name):
+        return "(secret)"
+    if isinstance(value, str):
+        value = _URL_USERINFO.sub("***@", value)
+        return value if len(value) <= 500 else value[:500] + "…"
+    return value
+
+
+def settings_changes(old: Settings, new: Settings, fields: Any) -> dict[str, dict[str, Any]]:
+    """What a settings change did, field by field: {"field": {"old": ..., "new": ...}} (secrets never shown)."""
+    before, after = old.model_dump(mode="json"), new.model_dump(mode="json")
+    return {name: {"old": _shown(name, before.get(name)), "new": _shown(name, after.get(name))}
+            for name in sorted(fields) if before.get(name) != after.get(name)}
+
+
+def _result_hash(answer: SqlAnswer) -> str:
+    data = json.dumps({"columns": answer.columns, "rows": answer.rows}, sort_keys=True, default=str)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
 def build_services(settings: Settings) -> Services:
     """Create the data directory and every service for `settings`."""
     data_dir = settings.data_dir
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         probe = data_dir / ".write-test"
         probe.write_text("ok")
         probe.unlink()
@@ -182,4 +260,6 @@ def build_services(settings: Settings) -> Services:
     assistant.attach_transcriber(lambda: services.transcriber)
     assistant.attach_tables(lambda: services.tables, lambda: (data_dir / "tables.duckdb").exists())
     services.apply_retention()
+    # Owner only (700/600): what this start created, and what an earlier version left readable by others.
+    secure_tree(data_dir)
     return services

@@ -217,7 +217,7 @@ def run_list(args: argparse.Namespace, services: Any) -> int:
 
 def run_delete(args: argparse.Namespace, services: Any) -> int:
     """`docs delete ID` (NotFoundError -> exit 2)."""
-    library(services).delete(args.id)
+    services.delete_document(args.id)  # recorded
     emit(args, {"deleted": args.id}, f"deleted {args.id}")
     return 0
 

@@ -73,7 +73,7 @@ def run_sql(args: argparse.Namespace, services) -> int:
     if not text.strip():
         raise BadInputError("Give a question, or SQL with --raw.")
     service = tables_service(services, args.db, max_rows=args.max_rows, timeout=args.timeout)
-    answer = service.run_sql(text) if args.raw else service.ask(text)
+    answer = services.run_sql(service, text, raw=args.raw, origin="cli", database=str(args.db or ""))
     lines = [f"SQL: {answer.sql}"] if answer.sql and not args.raw else []
     if answer.error:
         lines.append(f"error: {answer.error}")
@@ -165,7 +165,7 @@ def run_show(args: argparse.Namespace, services) -> int:
 
 def run_delete(args: argparse.Namespace, services) -> int:
     """Delete one loaded file's tables."""
-    dropped = tables_service(services).delete_source(args.sha256)
+    dropped = services.delete_table_source(args.sha256)  # recorded
     emit(args, {"deleted": dropped}, f"Deleted: {', '.join(dropped) or 'nothing'}")
     return 0
 

@@ -33,7 +33,7 @@ def documents_page(services: Services) -> None:
                "answers cite the file and page, or the moment in the recording.")
     password = upload_form(lib)
     st.subheader("Library")
-    library_panel(lib, password)
+    library_panel(services, password)
     st.subheader("Search")
     search_panel(lib)
 
@@ -94,8 +94,9 @@ def show_result(result: IngestResult, name: str) -> None:
         show_error(AssistantError(result.error if name in result.error else f"{name}: {result.error}"))
 
 
-def library_panel(lib: DocumentLibrary, password: str) -> None:
+def library_panel(services: Services, password: str) -> None:
     """Interrupted indexing (with Finish interrupted), the library table, and Re-index / Delete of one document."""
+    lib = services.documents
     if pending := lib.pending():  # e.g. the user left this page while a file was being indexed
         st.warning("Not searchable yet, indexing was interrupted: " + safe_markdown(", ".join(d.name for d in pending))
                    + ". "
@@ -128,7 +129,7 @@ def library_panel(lib: DocumentLibrary, password: str) -> None:
             else:
                 show_error(AssistantError(result.error or "Re-indexed."))
         if col_delete.button("Delete", width="stretch"):
-            lib.delete(chosen)
+            services.delete_document(chosen)  # recorded
             st.rerun()
     except AssistantError as exc:
         show_error(exc)

@@ -30,9 +30,9 @@ def tables_page(services: Services) -> None:
     tables = services.tables
     load_uploads(tables)
     with st.expander("Schema", expanded=False):
-        schema_panel(tables)
-    ask_form(tables)
-    sql_editor(tables)
+        schema_panel(services)
+    ask_form(services)
+    sql_editor(services)
     answer = st.session_state.get(KEY_ANSWER)
     if answer is not None:
         show_answer(answer)
@@ -63,8 +63,9 @@ def load_uploads(tables: TablesService) -> None:
                 st.warning(safe_markdown(warning))
 
 
-def schema_panel(tables: TablesService) -> None:
+def schema_panel(services: Services) -> None:
     """Every table with its columns (original and stored names), a preview and statistics, and removal."""
+    tables = services.tables
     infos = tables.tables()
     renames = tables.names()
     if not infos:
@@ -82,11 +83,11 @@ def schema_panel(tables: TablesService) -> None:
     sources = {f"{s.file_name} ({', '.join(s.tables)})": s.sha256 for s in tables.sources()}
     doomed = st.selectbox("Remove a loaded file and its tables", list(sources), index=None)
     if doomed and st.button("Remove", key="tables.remove"):
-        tables.delete_source(sources[doomed])
+        services.delete_table_source(sources[doomed])  # recorded
         st.rerun()
 
 
-def ask_form(tables: TablesService) -> None:
+def ask_form(services: Services) -> None:
     """The question box; its answer (and the SQL it ran) is kept for the editor and the result below."""
     # A form: Enter in the box submits, and one click on Ask sends the text typed so far. (A plain button that
     # is disabled until the box has text swallows the first click: that click only commits the text.)
@@ -101,14 +102,15 @@ def ask_form(tables: TablesService) -> None:
         return
     try:
         with st.spinner("Writing and running SQL…"):
-            st.session_state[KEY_ANSWER] = tables.ask(question)
+            st.session_state[KEY_ANSWER] = services.run_sql(services.tables, question, raw=False,
+                                                            origin="tables page")
         # Set before the editor below is drawn in this run, so it shows the generated SQL.
         st.session_state[KEY_SQL] = st.session_state[KEY_ANSWER].sql
     except AssistantError as exc:
         show_error(exc)
 
 
-def sql_editor(tables: TablesService) -> None:
+def sql_editor(services: Services) -> None:
     """The SQL editor, always there: an analyst may write SQL without asking first."""
     with st.form("tables.sql_form", border=False):
         sql = st.text_area("SQL — write a read-only query, or edit the generated one (Ctrl+Enter runs it)",
@@ -123,7 +125,11 @@ def sql_editor(tables: TablesService) -> None:
                    icon=":material/edit:")
         return
     previous = st.session_state.get(KEY_ANSWER)
-    st.session_state[KEY_ANSWER] = tables.run_sql(sql, question=previous.question if previous else "")
+    try:
+        st.session_state[KEY_ANSWER] = services.run_sql(services.tables, sql, raw=True, origin="tables page",
+                                                        question=previous.question if previous else "")
+    except AssistantError as exc:
+        show_error(exc)
 
 
 def show_answer(answer: SqlAnswer) -> None:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import app.ui.common
 from app.tables.service import TablesService
 from storage.tables import TableStore
 from tests.fixtures import paths
 from tests.fixtures.fakes import ScriptedModel
+from tests.fixtures.ui_services import serve_with
 
 PAGE = paths.ROOT / "pages" / "tables.py"
 FIXTURES = paths.FIXTURES / "tables"
@@ -24,7 +23,7 @@ def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
                            "ORDER BY revenue DESC\n```", "East leads with 149.95."])
     svc = TablesService(TableStore(tmp_path / "tables.duckdb"), model=model)
     svc.load_file(FIXTURES / "sales.csv")
-    monkeypatch.setattr(app.ui.common, "get_services", lambda: SimpleNamespace(tables=svc))
+    serve_with(monkeypatch, tmp_path / "data", tables=svc)
     yield svc
     svc.close()
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import duckdb
 import pytest
@@ -17,11 +16,11 @@ from openpyxl import Workbook
 from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
-import app.ui.common
 from app.tables.service import TablesService
 from storage.tables import TableStore
 from tests.fixtures import paths
 from tests.fixtures.fakes import ScriptedModel
+from tests.fixtures.ui_services import serve_with
 
 PAGE = paths.ROOT / "pages" / "tables.py"
 FIXTURES = paths.FIXTURES / "tables"
@@ -29,8 +28,8 @@ RANKED_SQL = ("SELECT region, round(sum(revenue), 2) AS revenue FROM sales GROUP
               "ORDER BY revenue ASC")  # ascending: South, North, East is not the alphabetical order
 
 
-def _serve(monkeypatch: pytest.MonkeyPatch, svc: TablesService) -> None:
-    monkeypatch.setattr(app.ui.common, "get_services", lambda: SimpleNamespace(tables=svc))
+def _serve(monkeypatch: pytest.MonkeyPatch, svc: TablesService, data_dir: Path) -> None:
+    serve_with(monkeypatch, data_dir, tables=svc)
 
 
 @pytest.fixture()
@@ -38,7 +37,7 @@ def service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     model = ScriptedModel([f"```sql\n{RANKED_SQL}\n```"] * 3)
     svc = TablesService(TableStore(tmp_path / "tables.duckdb"), model=model)
     svc.load_file(FIXTURES / "sales.csv")
-    _serve(monkeypatch, svc)
+    _serve(monkeypatch, svc, tmp_path / "data")
     yield svc
     svc.close()
 
@@ -191,7 +190,7 @@ def test_a_database_from_before_names_were_recorded_opens_on_the_page(tmp_path: 
     con.execute("INSERT INTO app_meta._tables VALUES ('old_sales', 'abc', NULL, 1)")
     con.close()
     svc = TablesService(TableStore(path))
-    _serve(monkeypatch, svc)
+    _serve(monkeypatch, svc, tmp_path / "data")
     try:
         at = _page()
         assert any("old_sales" in m.value for m in at.markdown)
