@@ -19,6 +19,7 @@ import hmac
 import json
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +31,7 @@ from app.errors import ConfigError
 
 _KEY_BYTES = 32
 _CACHE: dict[Path, RecordKeys] = {}
+_CACHE_LOCK = threading.Lock()
 
 
 def _owner_only(path: Path, mode: int) -> None:
@@ -37,28 +39,38 @@ def _owner_only(path: Path, mode: int) -> None:
         os.chmod(path, mode)
 
 
-def _read_or_create(path: Path) -> bytes:
+def _read(path: Path) -> bytes:
+    _owner_only(path, 0o600)
+    text = path.read_text(encoding="ascii").strip()
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        _owner_only(path, 0o600)
-        text = path.read_text(encoding="ascii").strip()
-        try:
-            key = bytes.fromhex(text)
-        except ValueError:
-            key = b""
-        if len(key) != _KEY_BYTES:
-            raise ConfigError(
-                f"The audit key {path} is damaged (expected {_KEY_BYTES * 2} hex digits).",
-                "Restore it from your backup; without it the audit trail cannot be verified.",
-            ) from None
-        return key
-    key = secrets.token_bytes(_KEY_BYTES)
+        key = bytes.fromhex(text)
+    except ValueError:
+        key = b""
+    if len(key) != _KEY_BYTES:
+        raise ConfigError(
+            f"The audit key {path} is damaged (expected {_KEY_BYTES * 2} hex digits).",
+            "Restore it from your backup; without it the audit trail cannot be verified.",
+        )
+    return key
+
+
+def _read_or_create(path: Path) -> bytes:
+    if path.exists():
+        return _read(path)
+    # Written whole under a temporary name, then linked into place: a concurrent starter sees the whole key or none.
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(key.hex() + "\n")
+        handle.write(secrets.token_bytes(_KEY_BYTES).hex() + "\n")
         handle.flush()
         os.fsync(handle.fileno())
-    return key
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass  # another process or thread was first: use its key
+    finally:
+        tmp.unlink()
+    return _read(path)
 
 
 class RecordKeys:
@@ -84,9 +96,10 @@ class RecordKeys:
     def load(cls, keys_dir: Path) -> RecordKeys:
         """The keys of `keys_dir`, created there on first use; one object per folder and process."""
         path = Path(keys_dir).expanduser().resolve()
-        if path not in _CACHE:
-            _CACHE[path] = cls(path)
-        return _CACHE[path]
+        with _CACHE_LOCK:
+            if path not in _CACHE:
+                _CACHE[path] = cls(path)
+            return _CACHE[path]
 
     # --- the chain ---------------------------------------------------------------------------------
 

@@ -188,14 +188,15 @@ def check_head(head: dict[str, Any] | None, walk: Walk, anchor_path: str) -> tup
         return [], ([f"no head anchor yet ({anchor_path}); it is written with the next record"] if walk.count else [])
     if "error" in head:
         return [head["error"]], []
+    breaks = [f"at {b.get('detected')}: {b.get('detail')}" for b in head.get("breaks") or []]
     expected = int(head.get("records", 0))
     when = head.get("ts", "?")
     if walk.head_position is None and not (expected == 0 and walk.count == 0):
-        return [f"records missing at the end: the head anchor written {when} names {expected} record(s) ending "
-                f"with record {head.get('last_id')} ({str(head.get('last_hash'))[:12]}…), which is not in the file "
-                f"(it holds {walk.count})"], []
+        return [*breaks, f"records missing at the end: the head anchor written {when} names {expected} record(s) "
+                f"ending with record {head.get('last_id')} ({str(head.get('last_hash'))[:12]}…), which is not in "
+                f"the file (it holds {walk.count})"], []
     position = walk.head_position or 0
-    problems = []
+    problems = breaks
     if position != expected:
         problems.append(f"the head anchor written {when} counts {expected} record(s) up to record "
                         f"{head.get('last_id')}, the file holds {position}")

@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_ts ON records(ts);
 CREATE INDEX IF NOT EXISTS records_kind ON records(kind, ts);
+CREATE INDEX IF NOT EXISTS records_hash ON records(hash);
 -- Expression indexes: no new columns, so databases written before them need no migration.
 CREATE INDEX IF NOT EXISTS records_model ON records(model, ts);
 CREATE INDEX IF NOT EXISTS records_user ON records(user, ts);
@@ -137,12 +138,17 @@ class ChainedRecords:
         with self.keys.anchor_lock(self.path):
             con.execute("BEGIN IMMEDIATE")
             try:
+                previous = self.keys.read_anchor(self.path)
+                broken = anchor_break(con, previous)
+                self._seal_legacy(con)
                 yield con
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-            self.keys.write_anchor(self.path, self._head(con))
+            # A file that no longer matched its anchor is never "healed" by the next write: the break is kept.
+            breaks = [] if previous is None or "error" in previous else list(previous.get("breaks") or [])
+            self.keys.write_anchor(self.path, {**self._head(con), "breaks": breaks + ([broken] if broken else [])})
 
     @staticmethod
     def _head(con: sqlite3.Connection) -> dict[str, Any]:
@@ -156,7 +162,6 @@ class ChainedRecords:
         if self.privacy is not None and kind not in OWN_KINDS:
             body = self.privacy(kind, body)
         with self._writing() as con:
-            self._seal_legacy(con)
             return self._insert(con, kind, body)
 
     def _seal_legacy(self, con: sqlite3.Connection) -> None:
@@ -297,6 +302,27 @@ class ChainedRecords:
         anchored = self.keys.read_anchor(self.path)
         same = bool(anchored) and anchored.get("last_hash") == head["last_hash"]  # type: ignore[union-attr]
         return {**head, "anchor_file": str(self.keys.anchor_path(self.path)), "anchored": same}
+
+
+def anchor_break(con: sqlite3.Connection, anchor: dict[str, Any] | None) -> dict[str, Any] | None:
+    """How the file differs from its head anchor before a write (records cut, file emptied or replaced), or None.
+    Records after the anchor's head are no break: the app may have stopped between a commit and its anchor."""
+    count = con.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+    if anchor is None:
+        keyed = con.execute("SELECT 1 FROM records WHERE chain_version IS NOT NULL LIMIT 1").fetchone()
+        detail = "no head anchor was found although keyed records exist (data directory moved, keys replaced?)"
+        return {"detected": stamp(), "detail": detail} if keyed else None
+    if "error" in anchor:
+        return {"detected": stamp(), "detail": anchor["error"]}
+    expected = int(anchor.get("records") or 0)
+    row = con.execute("SELECT seq FROM records WHERE hash = ?", (anchor.get("last_hash"),)).fetchone()
+    found = 0 if row is None else con.execute("SELECT COUNT(*) FROM records WHERE seq <= ?",
+                                              (row["seq"],)).fetchone()[0]
+    if (row is not None or expected == 0) and found == expected:
+        return None
+    return {"detected": stamp(), "detail": (
+        f"the file held {count} record(s) where its head anchor (written {anchor.get('ts')}) named {expected} "
+        f"ending with record {anchor.get('last_id')}: records were cut, or the file emptied or replaced")}
 
 
 def _loads(text: str) -> dict[str, Any]:

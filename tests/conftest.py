@@ -26,6 +26,7 @@ from tests.fixtures.models import (  # noqa: E402
     TEST_MAX_TOKENS,
     packaged_model,
 )
+from tests.fixtures.paths import config_home_for, keys_dir_for  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -35,8 +36,8 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in list(os.environ):
         if name.startswith("ANALYST_") or name == "OLLAMA_HOST":
             monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ANALYST_KEYS_DIR", str(tmp_path / "keys"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # subprocesses that drop ANALYST_* too
+    # The default keys_dir is under XDG_CONFIG_HOME: subprocesses that drop ANALYST_* keep it too.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config_home_for(tmp_path)))
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +64,7 @@ def settings_factory(tmp_path: Path, models_dir: Path):
 
     def build(**overrides: Any) -> Settings:
         values: dict[str, Any] = {"data_dir": tmp_path / "data", "models_dir": models_dir, "user": "tester",
-                                  "keys_dir": tmp_path / "keys"}
+                                  "keys_dir": keys_dir_for(tmp_path)}
         values.update(overrides)
         return Settings(**values)
 

@@ -44,6 +44,5 @@ def cli(tmp_path: Path, models_dir: Path, closed_port: int) -> Cli:
         "ANALYST_MAX_TOKENS": "32",
         "ANALYST_TEMPERATURE": "0",
         "ANALYST_SEED": "42",
-        "ANALYST_KEYS_DIR": str(tmp_path / "keys"),  # the same audit keys as stores opened by the test itself
     })
     return Cli(tmp_path / "data", env)

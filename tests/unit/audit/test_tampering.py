@@ -179,3 +179,27 @@ def test_retention_keeps_the_trail_verifiable_and_a_cut_after_it_is_still_found(
     _sql(data_dir, "DELETE FROM records")
     code, report = _verify(data_dir, capsys)
     assert code == 1 and report["problems"]
+
+
+def test_a_cut_tail_stays_detected_after_the_app_writes_again(data_dir, capsys):
+    _sql(data_dir, "DELETE FROM records WHERE seq = (SELECT MAX(seq) FROM records)")
+    _write(data_dir, n=2)  # the app goes on writing: the new head must not hide the cut
+    code, report = _verify(data_dir, capsys)
+    assert code == 1
+    assert any("records were cut" in p for p in report["problems"]), report
+
+
+def test_an_anchor_left_behind_by_a_crash_is_a_note_not_a_finding(tmp_path, capsys):
+    data_dir = tmp_path / "data"
+    _write(data_dir, n=2)
+    settings = load_settings(data_dir=data_dir)
+    anchor = next((settings.keys_dir / "anchors").glob("*.json"))
+    saved = anchor.read_bytes()
+    _write(data_dir, n=1)
+    anchor.write_bytes(saved)  # as if the app stopped between committing the record and rewriting the anchor
+    code, report = _verify(data_dir, capsys)
+    assert code == 0, report
+    assert any("1 record(s) after the head anchor" in n for n in report["notes"])
+    _write(data_dir, n=1)  # the next write brings the anchor up to date, without a break
+    code, report = _verify(data_dir, capsys)
+    assert code == 0 and report["records"] == 4 and report["notes"] == []
