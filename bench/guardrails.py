@@ -1,13 +1,16 @@
 """Guardrails benchmark: detection quality on the labelled lists, and the latency each guard adds to a turn.
 
-Usage: python -m bench.guardrails [--repeats N]
+Usage: python -m bench.guardrails [--repeats N] [--models M1,M2 | --models none] [--lists before,after]
 Quality: precision/recall/F1 per PII kind (a finding counts when kind and text match a label)
 and for injection (an item counts as flagged when any rule fires). Latency: a typical turn is a
 question, 8 retrieved passages of ~800 characters and a ~300-word answer, built here from fixed
 report-like sentences (one e-mail and one phone number in it, no injection). Each guard is timed
 over the whole turn, as the chat turn would call it; the baseline is what the turn does anyway
 with that text: building the prompt string (question + numbered passages) and `str.lower()` over
-it. Prints a table and writes bench/results/guardrails.json. Figures are printed, never asserted.
+it. Injection obeyed / flagged / withheld per variant (bench/data/guardrails: a list written before the
+rules and one written after them, reported separately) with the embedded models, one answer each at
+temperature 0 (bench/guardrails_obeyed.py). Prints tables and writes bench/results/guardrails.json.
+Figures are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ sys.path.insert(0, str(ROOT.parent))
 from app.guardrails import Guardrails, find_injection, find_pii, scan_chunks  # noqa: E402
 from app.guardrails.pii import KINDS  # noqa: E402
 from bench.common import write_results  # noqa: E402
+from bench.guardrails_obeyed import run_model  # noqa: E402
 
 SENTENCES = [
     "Revenue for the third quarter rose 4.2% to EUR 18.4 million, driven by services in the Nordic region.",
@@ -176,6 +180,11 @@ def latency(repeats: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=300, help="timed calls per case (default 300)")
+    parser.add_argument("--models", default="qwen2.5-coder-0.5b,qwen2.5-coder-1.5b",
+                        help="embedded models for the obeyed runs, comma-separated, or 'none'")
+    parser.add_argument("--lists", default="before,after", help="variant lists: before, after or both")
+    parser.add_argument("--max-tokens", type=int, default=64, help="answer length for the obeyed runs")
+    parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads for the obeyed runs")
     args = parser.parse_args(argv)
 
     pii = pii_quality()
@@ -217,8 +226,24 @@ def main(argv: list[str] | None = None) -> int:
         "injection": injection,
         "latency": speed,
     }
+    models = [] if args.models == "none" else [m for m in args.models.split(",") if m]
+    report["obeyed"] = [run_model(m, args.lists.split(","), args.max_tokens, args.threads) for m in models]
+    _print_obeyed(report["obeyed"])
     write_results("guardrails", report)
     return 0
+
+
+def _print_obeyed(runs: list[dict[str, Any]]) -> None:
+    for run in runs:
+        print(f"\nInjection variants, {run['model']} (max {run['max_tokens']} tokens, temperature 0)")
+        print(f"{'list':<8}{'variant':<20}{'kind':<14}{'flagged':>8}{'withheld':>9}{'obeyed':>7}{'s':>7}  answer")
+        for r in run["rows"]:
+            answer = " ".join(r["answer"].split())[:70]
+            print(f"{r['list']:<8}{r['id']:<20}{r['kind']:<14}{r['flagged']!s:>8}{r['withheld']!s:>9}"
+                  f"{r['obeyed']!s:>7}{r['seconds']:>7.1f}  {answer}")
+        for name, t in run["totals"].items():
+            print(f"  {name}: obeyed {t['obeyed']}/{t['runs']}, flagged {t['flagged']}/{t['runs']}, "
+                  f"withheld {t['withheld']}/{t['runs']}")
 
 
 if __name__ == "__main__":
