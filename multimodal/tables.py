@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import hashlib
 import re
+import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ RESERVED = frozenset(
     pivot_wider placing primary qualify references returning select show summarize symmetric table then to
     trailing true union unique unpivot using variadic when where window with""".split()
 )
+EXPANSION_MAX_RATIO = 200  # unpacked / packed size of a workbook; real ones stay well under (text XML ~5-30x)
+EXPANSION_MIN_BYTES = 100_000_000  # judged only once the unpacked parts pass 100 MB
 EXCEL_MAX_ROWS = 1_048_576  # rows in one sheet, Excel's own limit: a workbook with more is damaged or a bomb
 NA_STRINGS = ("", "NA", "N/A", "n/a", "NULL", "null", "NaN", "nan", "None", "#N/A", "-")
 
@@ -108,6 +111,7 @@ def dump_excel_sheets(path: Path, tmp_dir: Path, progress: Progress | None = Non
     more than `max_rows` data rows is refused as soon as reading passes the limit."""
     from openpyxl import load_workbook
 
+    check_expansion(path, file_name or path.name)
     # Opened as a file object: openpyxl refuses a path whose name does not end in .xlsx, and uploads and chat
     # attachments are stored under names without one. The bytes were already sniffed as a workbook.
     fh = path.open("rb")
@@ -135,6 +139,22 @@ def dump_excel_sheets(path: Path, tmp_dir: Path, progress: Progress | None = Non
     finally:
         wb.close()
         fh.close()
+
+
+def check_expansion(path: Path, name: str) -> None:
+    """Refuse a workbook that unpacks to far more than it weighs (a 'zip bomb'): reading one costs minutes of CPU
+    before a single row arrives (openpyxl scans a sheet without a size tag to its end)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError):
+        return  # the workbook reader says what is wrong
+    packed = max(sum(i.compress_size for i in infos), 1)
+    unpacked = sum(i.file_size for i in infos)
+    if unpacked > EXPANSION_MIN_BYTES and unpacked / packed > EXPANSION_MAX_RATIO:
+        raise BadInputError(f"{name} would expand from {packed / 1e6:.1f} MB to {unpacked / 1e6:,.0f} MB "
+                            f"({unpacked / packed:,.0f} times); real workbooks do not, so it is not loaded.",
+                            "If it is a real workbook, open it in Excel and save the sheet as CSV, then load that.")
 
 
 def _write_sheet(rows: Iterator[tuple], out: Path, max_rows: int = EXCEL_MAX_ROWS) -> int:

@@ -110,15 +110,25 @@ def _xlsx_bomb(path: Path, rows: int) -> None:
             fh.write(b"</sheetData></worksheet>")
 
 
-def test_a_workbook_expanding_to_millions_of_rows_stops_at_the_row_limit(tmp_path: Path) -> None:
+def test_a_workbook_expanding_to_millions_of_rows_is_refused_before_it_is_read(store: TableStore,
+                                                                              tmp_path: Path) -> None:
     bomb = tmp_path / "bomb.xlsx"
     _xlsx_bomb(bomb, 10_000_000)
-    assert bomb.stat().st_size < 2_000_000  # about a megabyte on disk
+    assert bomb.stat().st_size < 2_000_000  # under a megabyte on disk, 260 MB of sheet XML inside
+    with pytest.raises(BadInputError) as caught:
+        store.load_file(bomb)
+    assert "bomb.xlsx would expand" in caught.value.message and "CSV" in caught.value.hint
+    assert store.tables() == [] and store.sources() == []
+
+
+def test_a_sheet_over_the_row_limit_stops_at_the_limit(tmp_path: Path) -> None:
+    sheet = tmp_path / "long.xlsx"
+    _xlsx_bomb(sheet, 20_000)  # small enough to read; more rows than this store allows
     store = TableStore(tmp_path / "data" / "tables.duckdb", max_rows=5_000)
     try:
         with pytest.raises(BadInputError) as caught:
-            store.load_file(bomb)
-        assert "5,000 rows" in caught.value.message and "bomb.xlsx" in caught.value.message
+            store.load_file(sheet)
+        assert "5,000 rows" in caught.value.message and "long.xlsx" in caught.value.message
         assert "max_table_rows" in caught.value.hint
         assert store.tables() == [] and store.sources() == []
         assert not any((tmp_path / "data" / "tmp").glob("*/*"))  # the sheet dump went with the failed load
