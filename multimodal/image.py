@@ -16,7 +16,7 @@ from typing import Any
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.errors import BadInputError
-from multimodal.kinds import SUPPORTED_IMAGES, sniff_image
+from multimodal.kinds import HEAD_BYTES, SUPPORTED_IMAGES, content_kind, looks_like_text, sniff_image
 from multimodal.ocr import OcrLine, OcrResult, ocr_image
 
 # Pillow decoders we allow; anything else (EPS runs Ghostscript, PSD, ...) is refused.
@@ -102,7 +102,13 @@ class PreparedImage:
         return Image.open(io.BytesIO(self.data)).convert("RGB")
 
 
-def _refuse_format(kind: str | None, name: str) -> ImageFormatError:
+def _refuse_format(kind: str | None, name: str, head: bytes = b"") -> ImageFormatError:
+    if kind is None and content_kind(head) == "audio":
+        return ImageFormatError(f"{name} is a recording, not an image (whatever its name says).",
+                                "Add it to the Documents page, or use `transcribe`, to turn its speech into text.")
+    if kind is None and looks_like_text(head):
+        return ImageFormatError(f"{name} is a text file, not an image (whatever its name says).",
+                                f"Supported images: {SUPPORTED_IMAGES}. A table goes to the Tables page.")
     if kind == "HEIC":
         return ImageFormatError(
             f"{name} is a HEIC/HEIF photo, which cannot be read here.",
@@ -117,7 +123,7 @@ def _refuse_format(kind: str | None, name: str) -> ImageFormatError:
 def _open(data: bytes, name: str, max_pixels: int) -> tuple[Image.Image, str]:
     kind = sniff_image(data[:32])
     if kind not in _PIL_FORMATS:
-        raise _refuse_format(kind, name)
+        raise _refuse_format(kind, name, data[:HEAD_BYTES])
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

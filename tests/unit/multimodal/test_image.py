@@ -127,7 +127,7 @@ def test_heic_and_unsupported_formats_name_what_is_supported():
     with pytest.raises(ImageFormatError, match="HEIC") as info:
         _prep(heic, "IMG_0001.HEIC")
     assert "JPEG or PNG" in info.value.hint
-    with pytest.raises(ImageFormatError, match="not a supported image") as info:
+    with pytest.raises(ImageFormatError, match="a text file, not an image") as info:
         _prep(b"just some text, renamed to .png\n" * 10, "fake.png")
     assert "PNG, JPEG" in info.value.hint
     with pytest.raises(ImageFormatError, match="PDF"):
