@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from app.errors import ConfigError, NotFoundError
 from app.settings import Settings
 from storage.keys import RecordKeys
@@ -103,7 +105,12 @@ class ChainedRecords:
     def keys(self) -> RecordKeys:
         """The chain keys; without explicit ones, those of the settings' keys folder (ANALYST_KEYS_DIR)."""
         if self._keys is None:
-            self._keys = RecordKeys.load(Settings().keys_dir)
+            try:
+                keys_dir = Settings().keys_dir
+            except ValidationError as exc:
+                raise ConfigError(f"The audit keys folder cannot be found: {exc.errors()[0].get('msg')}.",
+                                  "Correct the ANALYST_* settings.") from exc
+            self._keys = RecordKeys.load(keys_dir)
         return self._keys
 
     def _open(self) -> list[str]:
