@@ -30,7 +30,7 @@ TRIGGERS = ("records_no_update", "records_no_delete")
 KNOWN_KINDS = frozenset({
     "chat", "retention", "conversation_deleted", "ui_error", "chain_upgraded", "redaction", "integrity_alert",
     "sql", "settings_changed", "document_deleted", "table_deleted", "evaluation_deleted", "evaluation_run",
-    "data_deleted", "ingest", "transcribe", "table_loaded",
+    "data_deleted", "ingest", "transcribe", "table_loaded", "pii_revealed",
 })  # fmt: skip
 
 

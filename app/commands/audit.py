@@ -125,6 +125,9 @@ def run_reveal(args: argparse.Namespace, services: Any) -> int:
     if body is None:
         raise NotFoundError(f"No request record with id {args.record_id}.", "List ids with `audit export`.")
     values = RecordPrivacy(services.records.keys).reveal(body)
+    if values:  # reading personal data is itself recorded: who, which record, how many values
+        services.records.append("pii_revealed", {"user": services.settings.user, "status": "ok",
+                                                 "record_id": args.record_id, "values": len(values)})
     text = "\n".join(f"{token} {value}" for token, value in values.items()) or (
         "No sealed values in this record (written with record_personal_data = mask, or erased).")
     emit(args, {"record_id": args.record_id, "values": values}, text)

@@ -90,6 +90,8 @@ def test_the_opt_in_policy_keeps_raw_values_encrypted(settings_factory, fake_mod
     values = json.loads(capsys.readouterr().out)["values"]
     assert sorted(values.values()) == sorted([CARD, IBAN, EMAIL, PHONE])
     assert all(token in body["question"] for token in values)
+    revealed = _records(settings.data_dir)[-1]  # who read them is recorded, without the values
+    assert revealed["kind"] == "pii_revealed" and revealed["record_id"] == record_id and revealed["values"] == 4
 
 
 def test_redact_erases_one_records_personal_data_and_the_chain_still_verifies(settings_factory, fake_model, capsys,
