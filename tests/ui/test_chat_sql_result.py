@@ -67,7 +67,7 @@ def test_rows_and_chart_are_shown_once_in_the_citation(stored_answer) -> None:
 
     # The rows once (in the citation), not again under the step.
     assert len(at.dataframe) == 1
-    citation = next(e for e in at.expander if e.label.startswith("[S1] SQL result"))
+    citation = next(e for e in at.expander if e.label.replace("\\", "").startswith("[S1] SQL result"))
     assert len(citation.dataframe) == 1
     assert citation.dataframe[0].value.values.tolist() == rows
 

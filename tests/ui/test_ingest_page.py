@@ -72,8 +72,10 @@ def test_finish_interrupted_shows_page_progress_like_an_upload(tmp_path: Path,
         if event.stage == "page" and event.page == 2:
             raise RuntimeError("the tab was closed")
 
-    with pytest.raises(RuntimeError):
+    try:
         lib.ingest_file(pdf, progress=crash_at_page_2)
+    except RuntimeError:
+        pass  # raised by versions before a failing file was reported as an error result (issue 17, finding 9)
     assert [d.status for d in lib.list_documents()] == ["pending"]
 
     at = _page_with(lib, monkeypatch).run()

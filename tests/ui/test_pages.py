@@ -31,7 +31,7 @@ def test_chat_page_renders_with_status_and_widgets(data_dir):
     assert any(b.label == "New conversation" for b in at.sidebar.button)
     sidebar = " ".join(m.value for m in at.sidebar.markdown) + " ".join(c.value for c in at.sidebar.caption)
     assert "qwen2.5-coder-0.5b" in sidebar and "embedded" in sidebar
-    assert "Ollama not reachable at http://127.0.0.1:9" in sidebar
+    assert "Ollama not reachable at `http://127.0.0.1:9`" in sidebar
     assert at.info[0].value.startswith("Ask anything")
 
 
@@ -315,5 +315,5 @@ def test_the_sidebar_shows_the_one_line_fix_when_ollama_is_not_reachable(data_di
         at = _app()
         assert not at.exception
         captions = " ".join(c.value for c in at.sidebar.caption)
-        assert "Ollama not reachable at http://127.0.0.1:9" in captions
+        assert "Ollama not reachable at `http://127.0.0.1:9`" in captions
         assert "Start Ollama with `ollama serve`, or set its host in Settings." in captions
