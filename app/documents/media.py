@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ class MediaText:
     title: str
     chunks: list[TextChunk]
     spans: list[TimedSpan] = field(default_factory=list)  # recordings: each segment's times and chars
+    warnings: list[str] = field(default_factory=list)  # what was worked around while reading it, one line each
 
 
 class MediaIngestion:
@@ -92,7 +93,7 @@ class MediaIngestion:
         emit("done", 1, 1)
         record = self.registry.get(doc_id)
         assert record is not None
-        return result_for(path, record, INDEXED, started)
+        return replace(result_for(path, record, INDEXED, started), warnings=tuple(media.warnings))
 
 
 def unsupported(name: str) -> UnsupportedFileError:
@@ -112,7 +113,7 @@ def image_text(path: Path, name: str) -> MediaText:
         )
     facts = prepared.facts
     title = f"{facts.format} image, {facts.original_width}×{facts.original_height} px"
-    return MediaText("image", text, "ocr", title, chunk_page(text, 1))
+    return MediaText("image", text, "ocr", title, chunk_page(text, 1), warnings=list(prepared.warnings))
 
 
 def audio_text(path: Path, name: str, transcriber: WhisperTranscriber,
@@ -126,7 +127,7 @@ def audio_text(path: Path, name: str, transcriber: WhisperTranscriber,
     text, spans = join_segments([(s.start, s.end, s.text) for s in transcript.segments])
     language = f", {transcript.language}" if transcript.language else ""
     title = f"Recording, {format_timestamp(transcript.duration)}{language}"
-    return MediaText("audio", text, "transcript", title, chunk_segments(text, spans), spans)
+    return MediaText("audio", text, "transcript", title, chunk_segments(text, spans), spans, list(transcript.warnings))
 
 
 def rechunk(kind: str, text: str, page: int, segments: Sequence[tuple[float, float, int, int]]) -> list[TextChunk]:
