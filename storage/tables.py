@@ -128,6 +128,16 @@ class TableStore:
                 engine = self._engine
             yield engine
 
+    def set_limits(self, memory_limit: str, threads: int, max_rows: int, lock_wait_s: float | None = None) -> None:
+        """Use new limits from the next query or load on (the read-only engine is reopened with them)."""
+        with self._rw.write():
+            self._close_engine()
+            self.limits = Limits(memory_limit, threads)
+            self.max_rows = max_rows
+            self._config.update(memory_limit=memory_limit, threads=threads)
+            if lock_wait_s is not None:
+                self._wait_s = lock_wait_s
+
     def close(self) -> None:
         """Close the query engine."""
         with self._rw.write():

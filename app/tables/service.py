@@ -130,6 +130,12 @@ class TablesService:
         """A read-only service over an existing .duckdb file (attached read-only, catalog = file stem)."""
         return cls(engine=QueryEngine.open_attached(Path(path), limits or Limits()), model=model, **kwargs)
 
+    def set_limits(self, memory_limit: str, threads: int, max_table_rows: int, lock_wait_s: float | None = None
+                   ) -> None:
+        """Apply changed settings (memory, threads, table size, lock wait) from the next query or load on."""
+        if self._store is not None:
+            self._store.set_limits(memory_limit, threads, max_table_rows, lock_wait_s)
+
     def close(self) -> None:
         """Release the database connection."""
         if self._store is not None:

@@ -7,13 +7,16 @@ import math
 import resource
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from app.commands import tables as tables_cmd
+from app.container import build_services
 from app.errors import BadInputError, ConfigError
 from app.settings import load_settings
 from app.tables.service import TablesService
 from storage.tables import TableStore
+from storage.tables_engine import Limits
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "tables"
 
@@ -78,3 +81,38 @@ def test_sql_limit_settings_are_validated(tmp_path: Path) -> None:
         load_settings(**dirs, sql_memory_limit="plenty")
     with pytest.raises(ConfigError, match="sql_threads"):
         load_settings(**dirs, sql_threads=0)
+
+
+def test_changed_limits_apply_to_the_next_query(service: TablesService) -> None:
+    service.set_limits(memory_limit="300MB", threads=2, max_table_rows=10)
+    answer = service.run_sql("SELECT current_setting('memory_limit'), current_setting('threads')")
+    assert answer.error is None and answer.rows[0][1] == 2
+    assert answer.rows[0][0].replace(" ", "").startswith(("286.1MiB", "300.0MB"))
+    big = service.run_sql("SELECT len(list(range)) FROM range(500000000)")
+    assert big.error and "300MB" in big.error
+
+
+def test_a_database_given_with_db_gets_the_same_limits(tmp_path: Path) -> None:
+    path = tmp_path / "shop.duckdb"
+    TableStore(path).close()
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    svc = TablesService.open_database(path, limits=Limits("400MB", 1))
+    try:
+        answer = svc.run_sql("SELECT current_setting('memory_limit'), current_setting('threads')")
+        assert answer.error is None and answer.rows[0][1] == 1
+        assert answer.rows[0][0].replace(" ", "").startswith(("381.4MiB", "400.0MB"))
+    finally:
+        svc.close()
+
+
+def test_limits_changed_in_settings_reach_the_running_tables_service(settings_factory) -> None:
+    services = build_services(settings_factory(sql_memory_limit="500MB", sql_threads=1))
+    try:
+        first = services.tables.run_sql("SELECT current_setting('memory_limit')")
+        assert first.rows[0][0].replace(" ", "").startswith(("476.8MiB", "500.0MB"))
+        services.apply_settings({"sql_memory_limit": "300MB", "sql_threads": 2})
+        after = services.tables.run_sql("SELECT current_setting('memory_limit'), current_setting('threads')")
+        assert after.rows[0][0].replace(" ", "").startswith(("286.1MiB", "300.0MB")) and after.rows[0][1] == 2
+    finally:
+        services.close()
