@@ -26,6 +26,8 @@ from storage.keys import RecordKeys
 from storage.records import SqliteRecordStore
 from storage.tables import TableStore
 
+TABLE_LIMITS = {"sql_memory_limit", "sql_threads", "max_table_rows", "tables_lock_wait_s"}
+
 
 @dataclass
 class Services:
@@ -201,6 +203,9 @@ class Services:
             if changes.keys() & {"whisper_model", "whisper_threads", "max_audio_seconds"}:
                 with self._lazy_lock:
                     self._lazy.pop("transcriber", None)  # rebuilt with the new settings on next use
+            if changes.keys() & TABLE_LIMITS and "tables" in self._lazy:
+                self.tables.set_limits(updated.sql_memory_limit, updated.sql_threads, updated.max_table_rows,
+                                       updated.tables_lock_wait_s)  # from the next query or load on
         changed = settings_changes(previous, updated, changes)
         if changed:
             self.records.append("settings_changed", {"user": updated.user, "status": "ok", "changed": changed})
