@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from app.documents.library import DocumentLibrary
 from app.llm.selector import ModelRouter
+from app.ports import RecordStore
 from app.settings import Settings
 
 
@@ -29,6 +30,11 @@ class EvaluationServices(Protocol):
     @property
     def settings(self) -> Settings:
         """The current settings (data dir, generation parameters)."""
+        ...
+
+    @property
+    def records(self) -> RecordStore:
+        """The request records: a finished run is recorded there (turns of answer items record themselves)."""
         ...
 
     @property

@@ -59,7 +59,23 @@ class Evaluations:
     ) -> dict[str, Any]:
         """Run and store; returns the stored run (with items) plus `warnings` against the previous run."""
         run_id = EvaluationRunner(self.services, self.store).run(eval_set, options, progress, should_stop)
-        return self.get_run(run_id)
+        run = self.get_run(run_id)
+        self._record(run)
+        return run
+
+    def _record(self, run: dict[str, Any]) -> None:
+        # A run queries a model and runs SQL for its table items outside the chat, so it is recorded as
+        # one request record (the items' own answers stay in the evaluation store).
+        self.services.records.append("evaluation_run", {
+            "user": self.services.settings.user,
+            "status": run.get("status", ""),
+            "run_id": run.get("id"),
+            "set_name": run.get("set_name"),
+            "set_sha256": run.get("set_sha256"),
+            "model": run.get("model"),
+            "items": len(run.get("items") or []),
+            "aggregates": run.get("aggregates") or {},
+        })
 
     def list_runs(self, set_name: str | None = None) -> list[dict[str, Any]]:
         """Stored runs, newest first."""

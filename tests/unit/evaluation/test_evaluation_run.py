@@ -112,6 +112,21 @@ def test_a_stopped_run_keeps_the_items_done(settings_factory, mini, monkeypatch)
     assert run["aggregates"]["execution_accuracy"] == {"mean": 1.0, "n": 1}
 
 
+def test_a_finished_run_is_recorded_in_the_audit_trail(settings_factory, mini, monkeypatch):
+    services = build_services(settings_factory(backend="embedded"))
+    monkeypatch.setattr(services.router, "get_model", lambda progress=None, overrides=None: RuleModel())
+    try:
+        run = Evaluations(services).run(load_set(mini), RunOptions(only=("sql",)))
+        records = services.records.query(kind="evaluation_run")
+    finally:
+        services.close()
+    assert len(records) == 1
+    body = records[0]
+    assert body["run_id"] == run["id"] and body["set_name"] == run["set_name"] and body["items"] == 2
+    assert body["model"] == "fake:rule-model" and body["status"] == "finished"
+    assert body["aggregates"]["execution_accuracy"] == {"mean": 0.5, "n": 2}
+
+
 def test_cli_retrieval_only_run_then_list_show_compare(tmp_path, mini, capsys):
     data = ["--data-dir", str(tmp_path / "data")]
     malformed = mini.parent / "mini-bad.jsonl"
