@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from app.commands.common import command, emit
-from app.errors import BadInputError
+from app.errors import AssistantError, BadInputError
 from app.tables.service import TablesService, valid_max_rows, valid_timeout
 from storage.tables_engine import Limits
 
@@ -122,7 +122,12 @@ def run_load(args: argparse.Namespace, services) -> int:
     service = tables_service(services)
     results = []
     for path in args.files:
-        result = service.load_file(path, progress=None if args.json else _progress)
+        try:
+            result = service.load_file(path, progress=None if args.json else _progress)
+        except AssistantError:
+            if not args.json:
+                sys.stderr.write("\r\x1b[K")  # the error line replaces the progress line
+            raise
         results.append(
             {
                 "file": str(path),
