@@ -37,9 +37,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     ocr.add_argument("image", type=Path, help="The image file.")
 
 
-def _read(path: Path, what: str) -> bytes:
+def _check_file(path: Path, command: str, what: str) -> None:
+    if path.is_dir():
+        raise BadInputError(f"{path} is a folder; `{command}` takes one {what} file.",
+                            f"Name one file in it, or add every {what} in the folder to the library with "
+                            f"`ingest {path}`.")
     if not path.is_file():
         raise BadInputError(f"No such {what} file: {path}", "Check the path and try again.")
+
+
+def _read(path: Path, what: str) -> bytes:
+    _check_file(path, "ocr", what)
     return path.read_bytes()
 
 
@@ -51,9 +59,8 @@ def transcribe_payload(
     language: str | None = None,
     progress: Any = None,
 ) -> Transcript:
-    """Transcribe a file on disk; raises BadInputError for a missing file."""
-    if not path.is_file():
-        raise BadInputError(f"No such audio file: {path}", "Check the path and try again.")
+    """Transcribe a file on disk; raises BadInputError for a missing file or a folder."""
+    _check_file(path, "transcribe", "recording")
     return transcriber.transcribe(path, name=path.name, size=size, language=language, progress=progress)
 
 

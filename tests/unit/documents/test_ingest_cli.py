@@ -23,8 +23,13 @@ def _run(services: SimpleNamespace, argv: list[str], capsys: pytest.CaptureFixtu
     return code, json.loads(capsys.readouterr().out)
 
 
+def _services(lib: DocumentLibrary) -> SimpleNamespace:
+    # `docs delete` goes through the services, which record the deletion (tests/cli/test_action_records.py).
+    return SimpleNamespace(documents=lib, delete_document=lib.delete)
+
+
 def test_ingest_search_list_delete_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    services = SimpleNamespace(documents=DocumentLibrary(tmp_path / "data"))
+    services = _services(DocumentLibrary(tmp_path / "data"))
     (tmp_path / "in").mkdir()
     good = pf.write(tmp_path / "in" / "budget.pdf",
                     pf.text_pdf([["The travel budget for 2024 is 15,000 euros."]]))
@@ -52,7 +57,7 @@ def test_ingest_search_list_delete_json(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_user_errors_are_assistant_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    services = SimpleNamespace(documents=DocumentLibrary(tmp_path / "data"))
+    services = _services(DocumentLibrary(tmp_path / "data"))
     with pytest.raises(BadInputError):
         _run(services, ["ingest", str(tmp_path / "missing.pdf")], capsys)
     with pytest.raises(BadInputError):
