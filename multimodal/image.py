@@ -117,7 +117,9 @@ def _refuse_format(kind: str | None, name: str, head: bytes = b"") -> ImageForma
         )
     if kind == "PDF":
         return ImageFormatError(f"{name} is a PDF, not an image.", "Add it as a document instead.")
-    return ImageFormatError(f"{name} is not a supported image.", f"Supported formats: {SUPPORTED_IMAGES}.")
+    return ImageFormatError(f"{name} is not a supported image: its content matches none of the supported formats.",
+                            f"Supported formats: {SUPPORTED_IMAGES}. If it is one of them, the file is damaged: "
+                            "export it again.")
 
 
 def _open(data: bytes, name: str, max_pixels: int) -> tuple[Image.Image, str]:

@@ -22,5 +22,6 @@ def test_a_recording_named_png_is_called_a_recording() -> None:
 def test_empty_and_random_bytes_still_get_their_own_messages() -> None:
     with pytest.raises(ImageFormatError, match=r"blank\.png is empty"):
         prepare_image(b"", "blank.png")
-    with pytest.raises(ImageFormatError, match=r"noise\.png is not a supported image"):
+    with pytest.raises(ImageFormatError, match=r"noise\.png is not a supported image: its content matches none") as err:
         prepare_image(bytes(range(256)) * 8, "noise.png")
+    assert "damaged" in err.value.hint
