@@ -19,7 +19,7 @@ from app.errors import AssistantError, ConfigError, NotFoundError
 from app.llm.selector import ModelRouter
 from app.settings import Settings, save_settings
 from app.tables.service import SqlAnswer, TablesService
-from multimodal.transcribe import WhisperTranscriber
+from multimodal.transcribe import Transcript, WhisperTranscriber
 from storage.conversations import ConversationStore
 from storage.file_modes import secure_tree
 from storage.keys import RecordKeys
@@ -164,6 +164,28 @@ class Services:
             raise
         self.record_sql(answer, model_written=not raw, origin=origin, database=database)
         return answer
+
+    def transcribe(self, source: bytes | Path, *, name: str, origin: str, size: str | None = None,
+                   language: str | None = None, progress: Callable[[float, float | None], None] | None = None,
+                   ) -> Transcript:
+        """Transcribe a recording with Whisper and record the run (a model reads the user's audio), failed or not."""
+        started = time.monotonic()
+        body: dict[str, Any] = {"user": self.settings.user, "origin": origin, "file_name": name,
+                                "whisper_model": size or self.settings.whisper_model}
+        try:
+            transcript = self.transcriber.transcribe(source, name=name, size=size, language=language,
+                                                     progress=progress)
+        except AssistantError as exc:
+            self.records.append("transcribe", {**body, "status": "error", "error": exc.one_line(),
+                                               "seconds": round(time.monotonic() - started, 3)})
+            raise
+        self.records.append("transcribe", {
+            **body, "whisper_model": transcript.model or body["whisper_model"],
+            "status": "cancelled" if transcript.cancelled else "ok", "language": transcript.language,
+            "duration": round(transcript.duration, 3), "segments": len(transcript.segments),
+            "text_sha256": hashlib.sha256(transcript.text.encode("utf-8")).hexdigest(),
+            "seconds": round(time.monotonic() - started, 3)})
+        return transcript
 
     def record_sql(self, answer: SqlAnswer, *, model_written: bool, origin: str, database: str = "") -> None:
         """Record one SQL run (hand-written or model-written; from the CLI or the Tables page), failed or not."""

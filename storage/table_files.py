@@ -75,7 +75,8 @@ def _program(pid: int) -> str:
         args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return ""
-    shown = " ".join(a.decode(errors="replace") for a in args[:4] if a)
+    # A command line may hold newlines (python -c "..."): the message stays one line.
+    shown = " ".join(" ".join(a.decode(errors="replace").split()) for a in args[:4] if a)
     return f" ({shown[:80]})" if shown else ""
 
 

@@ -67,9 +67,9 @@ def transcribe_payload(
 def run_transcribe(args: argparse.Namespace, services: Any) -> int:
     """Print the transcript (timestamped lines, or JSON with --json)."""
     progress = _stderr_progress if sys.stderr.isatty() else None
-    transcript = transcribe_payload(
-        services.transcriber, args.file, size=args.whisper_model, language=args.language, progress=progress
-    )
+    _check_file(args.file, "transcribe", "recording")
+    transcript = services.transcribe(args.file, name=args.file.name, origin="cli", size=args.whisper_model,
+                                     language=args.language, progress=progress)
     for warning in transcript.warnings:
         sys.stderr.write(f"warning: {warning}\n")
     text = "\n".join(f"[{format_timestamp(s.start)}] {s.text}" for s in transcript.segments)

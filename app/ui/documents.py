@@ -92,6 +92,8 @@ def show_result(result: IngestResult, name: str) -> None:
         st.info(safe_markdown(f"{name} is already in the library."))
     else:
         show_error(AssistantError(result.error if name in result.error else f"{name}: {result.error}"))
+    for warning in result.warnings:  # e.g. "read with repairs", "only its sound track is used"
+        st.caption(":orange[:material/warning:] " + safe_markdown(warning))
 
 
 def library_panel(services: Services, password: str) -> None:

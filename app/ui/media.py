@@ -100,8 +100,8 @@ def _transcribe(services: Services, data: bytes, name: str, size: str, language:
 
     transcript: dict[str, Any] | None = None
     try:
-        result = services.transcriber.transcribe(data, name=name, size=size, language=language or None,
-                                                 progress=report)
+        result = services.transcribe(data, name=name, origin="images & audio page", size=size,
+                                     language=language or None, progress=report)
         transcript = {**result.to_dict(), "warnings": result.warnings}
     except AssistantError as exc:
         show_error(exc)

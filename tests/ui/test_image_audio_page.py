@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import app.ui.common
+from app.container import Services, build_services
 from multimodal.transcribe import WhisperTranscriber
 from tests.fixtures.media import shared_whisper_dir
 from tests.fixtures.paths import FIXTURES
@@ -17,10 +17,14 @@ PAGE = Path(__file__).resolve().parents[2] / "pages" / "media.py"
 
 
 @pytest.fixture()
-def services(monkeypatch: pytest.MonkeyPatch):
-    svc = SimpleNamespace(transcriber=WhisperTranscriber(shared_whisper_dir(), size="tiny.en"))
+def services(monkeypatch: pytest.MonkeyPatch, settings_factory):
+    # Real services; only the Whisper service is the shared one, so its weights are converted once per run.
+    shared = WhisperTranscriber(shared_whisper_dir(), size="tiny.en")
+    monkeypatch.setattr(Services, "transcriber", property(lambda self: shared))
+    svc = build_services(settings_factory())
     monkeypatch.setattr(app.ui.common, "get_services", lambda: svc)
-    return svc
+    yield svc
+    svc.close()
 
 
 def test_page_renders_with_model_choice(services) -> None:
@@ -41,3 +45,5 @@ def test_cancel_is_gone_once_the_transcription_finished(services) -> None:
     assert not at.exception and not at.error
     assert at.radio(key="media.segment").options  # the transcript is shown …
     assert not [b for b in at.button if b.label == "Cancel"]  # … and there is nothing left to cancel
+    (record,) = services.records.query(kind="transcribe")  # the run is in the audit trail
+    assert record["origin"] == "images & audio page" and record["status"] == "ok" and record["file_name"] == "cards.wav"

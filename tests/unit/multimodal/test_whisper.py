@@ -110,6 +110,23 @@ def test_cli_transcribe_json(monkeypatch, tmp_path, capsys):
     assert "young man" in _words(payload["text"]) and payload["language"] == "en"
 
 
+def test_cli_transcriptions_are_recorded_ok_or_failed(monkeypatch, tmp_path, capsys):
+    import sqlite3
+
+    assert _cli(monkeypatch, tmp_path, ["transcribe", str(SPEECH_WAV), "--json"]) == 0
+    fake = tmp_path / "notes.mp3"
+    fake.write_text("not audio at all\n" * 10)
+    assert _cli(monkeypatch, tmp_path, ["transcribe", str(fake)]) == 2
+    capsys.readouterr()
+    con = sqlite3.connect(tmp_path / "records.sqlite")
+    bodies = [json.loads(b) for (b,) in con.execute("SELECT body FROM records WHERE kind = 'transcribe' ORDER BY seq")]
+    con.close()
+    ok, failed = bodies
+    assert ok["status"] == "ok" and ok["origin"] == "cli" and ok["file_name"] == SPEECH_WAV.name
+    assert ok["language"] == "en" and ok["segments"] >= 1 and len(ok["text_sha256"]) == 64
+    assert failed["status"] == "error" and "text file" in failed["error"]
+
+
 def test_cli_transcribe_user_errors_exit_2_with_one_line(monkeypatch, tmp_path, capsys):
     fake = tmp_path / "notes.mp3"
     fake.write_text("not audio at all\n" * 10)

@@ -176,3 +176,20 @@ def test_a_temp_folder_orphaned_by_a_killed_load_is_cleaned(tmp_path: Path) -> N
         assert not orphan.exists() and not legacy.exists() and live.exists()
     finally:
         store.close()
+
+
+def test_the_lock_holder_is_named_on_one_line_even_when_its_command_line_has_newlines(tmp_path):
+    import subprocess
+    import sys
+
+    from storage.table_files import in_use_error
+
+    holder = subprocess.Popen([sys.executable, "-c", "import time\ntime.sleep(30)"])
+    try:
+        error = in_use_error(tmp_path / "tables.duckdb", OSError(f"Could not set lock on file: PID {holder.pid}"),
+                             read_only=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert f"process {holder.pid}" in error.message and "time.sleep(30)" in error.message
+    assert "\n" not in error.one_line()
