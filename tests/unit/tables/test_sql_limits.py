@@ -89,7 +89,7 @@ def test_cli_option_values_are_validated_with_a_clear_message(capsys, flag: str,
         parser.parse_args(["sql", "--raw", "SELECT 1", flag, value])
     err = capsys.readouterr().err
     assert exited.value.code == 2 and f"argument {flag}" in err and "Traceback" not in err
-    assert ("between" in err or "whole number" in err), err
+    assert ("more than 0 and at most 3600 seconds" in err or "whole number" in err), err
 
 
 def test_sql_limit_settings_are_validated(tmp_path: Path) -> None:
