@@ -99,13 +99,24 @@ def table_row(record: ChatRecord | Json) -> dict[str, Any]:
         "time": rec.ts,
         "user": rec.user,
         "model": rec.model or "",
-        "question": excerpt(rec.question),
+        "question": excerpt(_what(record, rec)),
         "status": rec.status,
         "tools": ", ".join(rec.tool_names()),
         "flags": ", ".join(flags),
         "total_s": rec.total_s,
         "id": rec.id,
     }
+
+
+def _what(record: ChatRecord | Json, rec: ChatRecord) -> str:
+    # Records of other kinds (sql, transcribe, deletions…) have no question of their own: show what they were
+    # about, read from the stored body, so the Audit table is not a column of blanks.
+    if isinstance(record, dict) and rec.kind != "chat" and not rec.question:
+        for key in ("sql", "file_name", "name", "set_name", "doc_id", "changed"):
+            value = record.get(key)
+            if value and isinstance(value, str | list | dict):
+                return value if isinstance(value, str) else ", ".join(map(str, value))
+    return rec.question
 
 
 @dataclass

@@ -143,3 +143,14 @@ def test_retention_from_pages_runs_at_most_every_interval_and_on_a_settings_chan
     services.apply_settings({"audit_retention_days": 35})
     kept = [r.get("question", r["kind"]) for r in services.records.query()]
     assert "retention" in kept and "old" not in kept  # (the settings change may be a record of its own)
+
+
+def test_records_of_other_kinds_show_what_they_were_about_in_the_audit_table():
+    from app.audit.trail import table_row
+
+    sql = {"id": "r1", "ts": "2026-12-07T07:00:00", "kind": "sql", "user": "ana", "status": "ok",
+           "sql": "SELECT region FROM sales", "question": ""}
+    transcribed = {"id": "r2", "ts": "2026-12-07T07:01:00", "kind": "transcribe", "user": "ana", "status": "ok",
+                   "file_name": "meeting.m4a"}
+    assert table_row(sql)["question"] == "SELECT region FROM sales"
+    assert table_row(transcribed)["question"] == "meeting.m4a"
