@@ -18,7 +18,7 @@ from storage.file_modes import owner_only_umask
 # Each module adds its subcommands with `register(subparsers)`; handlers take (args, services).
 _COMMAND_MODULES = (
     "app.commands.chat", "app.commands.docs", "app.commands.tables", "app.commands.media", "app.commands.audit",
-    "app.commands.evaluate",
+    "app.commands.evaluate", "app.commands.model_server",
 )
 
 
@@ -26,9 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="python -m app", description="Analyst Assistant — local, private.")
     parser.add_argument("--data-dir", type=Path, help="Where all state lives (or ANALYST_DATA_DIR).")
-    parser.add_argument("--backend", choices=("auto", "ollama", "embedded"), help="Chat backend for this run.")
+    parser.add_argument("--backend", choices=("auto", "ollama", "embedded", "openai"),
+                        help="Chat backend for this run.")
     parser.add_argument("--model", help="Model for this run: an embedded model key or an Ollama model name "
-                        "(embedded:KEY or ollama:NAME to say which).")
+                        "(embedded:KEY, ollama:NAME or openai:NAME to say which).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = sub.add_parser("serve", help="Start the web app (Streamlit).")
     serve.add_argument("--port", type=int, default=8501)

@@ -1,4 +1,4 @@
-"""Picks the chat backend from settings: Ollama, embedded, or auto (Ollama when usable); parses model specs."""
+"""Picks the chat backend from settings: an OpenAI-compatible server, Ollama, embedded, or auto; parses model specs."""
 
 from __future__ import annotations
 
@@ -7,23 +7,25 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-from app.errors import AssistantError, BadInputError, ModelNotFoundError
+from app.errors import AssistantError, BadInputError, ConfigError, ModelNotFoundError, ModelUnavailableError
 from app.llm.embedded import EmbeddedChatModel
 from app.llm.model_files import CATALOG, Progress, is_installed
 from app.llm.ollama import SUGGESTED_CHAT_MODEL, OllamaChatModel, OllamaModelEntry, OllamaServer
+from app.llm.openai_compat import OpenAIChatModel, OpenAIModelEntry, OpenAIServer, build_info
 from app.ports import ChatModel
 from app.settings import Settings
 
 # How long a probe of the Ollama server is trusted; keeps every rerun from paying a round trip.
 _PROBE_TTL_S = 10.0
 _PROBE_TIMEOUT_S = 2.0
+_OVERRIDABLE = ("backend", "ollama_model", "embedded_model", "openai_model")
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model named by the user: `embedded:KEY`, `ollama:NAME`, or a bare name (see parse_model_spec)."""
+    """A model named by the user: `embedded:KEY`, `ollama:NAME`, `openai:NAME`, or a bare name (parse_model_spec)."""
 
-    backend: Literal["embedded", "ollama"]
+    backend: Literal["embedded", "ollama", "openai"]
     name: str
     # False for a bare name that is not an embedded key: taken as an Ollama model, used when Ollama answers
     # (the configured backend stays; "auto" still falls back to the embedded model).
@@ -34,6 +36,8 @@ class ModelSpec:
 
     def overrides(self) -> dict[str, str]:
         """The router overrides that select this model (a bare Ollama name leaves the backend as configured)."""
+        if self.backend == "openai":
+            return {"backend": "openai", "openai_model": self.name}
         if self.backend == "ollama":
             chosen = {"ollama_model": self.name}
             return {"backend": "ollama", **chosen} if self.sets_backend else chosen
@@ -41,16 +45,20 @@ class ModelSpec:
 
 
 def parse_model_spec(text: str | None) -> ModelSpec | None:
-    """The one reading of a model spec: `embedded:KEY`, `ollama:NAME`, a bare embedded key, or a bare
-    Ollama model name; None or "" means the model in settings. An unknown embedded key is refused."""
+    """The one reading of a model spec: `embedded:KEY`, `ollama:NAME`, `openai:NAME` (a model of the
+    OpenAI-compatible server), a bare embedded key, or a bare Ollama model name; None or "" means the model in
+    settings. An unknown embedded key is refused."""
     if not text:
         return None
     backend, _, name = text.partition(":")
     if backend == "ollama" and name:
         return ModelSpec("ollama", name)
+    if backend == "openai" and name:
+        return ModelSpec("openai", name)
     if backend == "embedded":
         if name not in CATALOG:
-            raise BadInputError(f"Unknown model {text!r}.", f"Use embedded:KEY ({', '.join(CATALOG)}) or ollama:NAME.")
+            raise BadInputError(f"Unknown model {text!r}.",
+                                f"Use embedded:KEY ({', '.join(CATALOG)}), ollama:NAME or openai:NAME.")
         return ModelSpec("embedded", name)
     if text in CATALOG:
         return ModelSpec("embedded", text)
@@ -59,7 +67,7 @@ def parse_model_spec(text: str | None) -> ModelSpec | None:
 
 @dataclass
 class OllamaStatus:
-    """What the last probe of the Ollama server found."""
+    """What the last probe of the Ollama server (or the OpenAI-compatible server: `host` is its URL) found."""
 
     host: str
     reachable: bool
@@ -87,6 +95,9 @@ class ModelRouter:
         self._ollama = OllamaServer(settings.ollama_host, settings.ollama_timeout)
         self._status: OllamaStatus | None = None
         self._entries: list[OllamaModelEntry] = []
+        self._openai = _openai_server(settings)
+        self._openai_status: OllamaStatus | None = None
+        self._openai_entries: list[OpenAIModelEntry] = []
 
     def update_settings(self, settings: Settings) -> None:
         """Use new settings from now on (the Settings page calls this after saving)."""
@@ -95,6 +106,9 @@ class ModelRouter:
             if (settings.ollama_host, settings.ollama_timeout) != (old.ollama_host, old.ollama_timeout):
                 self._ollama = OllamaServer(settings.ollama_host, settings.ollama_timeout)
                 self._status = None
+            if _openai_key(settings) != _openai_key(old):
+                self._openai = _openai_server(settings)
+                self._openai_status = None
             self._settings = settings
 
     @property
@@ -118,11 +132,27 @@ class ModelRouter:
             self._status, self._entries = status, entries
         return status
 
+    def openai_status(self, refresh: bool = False) -> OllamaStatus:
+        """Probe the OpenAI-compatible server's model list (cached for a few seconds)."""
+        with self._lock:
+            status, server = self._openai_status, self._openai
+        if status and not refresh and time.monotonic() - status.checked_at < _PROBE_TTL_S:
+            return status
+        try:
+            entries = server.list_models(timeout=_PROBE_TIMEOUT_S)
+            status = OllamaStatus(server.base_url, True, [e.name for e in entries], checked_at=time.monotonic())
+        except AssistantError as exc:
+            entries = []
+            status = OllamaStatus(server.base_url, False, [], exc.message, exc.hint, time.monotonic())
+        with self._lock:
+            self._openai_status, self._openai_entries = status, entries
+        return status
+
     def with_overrides(self, overrides: dict | None) -> Settings:
         """Current settings with a per-session model choice applied (backend, ollama_model, embedded_model)."""
         if not overrides:
             return self._settings
-        allowed = {k: v for k, v in overrides.items() if k in ("backend", "ollama_model", "embedded_model")}
+        allowed = {k: v for k, v in overrides.items() if k in _OVERRIDABLE}
         return self._settings.model_copy(update=allowed)
 
     def choose(self, overrides: dict | None = None) -> BackendChoice:
@@ -130,6 +160,8 @@ class ModelRouter:
         settings = self.with_overrides(overrides)
         if settings.backend == "embedded":
             return BackendChoice("embedded", settings.embedded_model, "Embedded backend selected in Settings.")
+        if settings.backend == "openai" or (settings.backend == "auto" and settings.openai_base_url):
+            return self._choose_openai(settings)
         status = self.ollama_status()
         if settings.backend == "ollama":
             if not status.reachable:
@@ -146,6 +178,32 @@ class ModelRouter:
             return BackendChoice("ollama", self._pick_ollama_model(settings), f"Ollama is running at {status.host}.")
         except ModelNotFoundError as exc:
             return BackendChoice("embedded", settings.embedded_model, f"{exc.message} Using the embedded model.")
+
+    def _choose_openai(self, settings: Settings) -> BackendChoice:
+        if not settings.openai_base_url:
+            return BackendChoice("openai", settings.openai_model, "No openai_base_url is set.")
+        status = self.openai_status()
+        if not status.reachable:
+            return BackendChoice("openai", settings.openai_model, status.error)
+        model = settings.openai_model or (status.models[0] if status.models else "")
+        why = f"OpenAI-compatible server at {status.host}." if model else "The model server lists no model."
+        return BackendChoice("openai", model, why)
+
+    def _openai_model(self, settings: Settings, choice: BackendChoice) -> ChatModel:
+        if not settings.openai_base_url:
+            raise ConfigError("The OpenAI-compatible backend needs a server URL.",
+                              "Set openai_base_url (ANALYST_OPENAI_BASE_URL), e.g. http://127.0.0.1:8080/v1.")
+        status = self.openai_status()
+        if not status.reachable:
+            raise ModelUnavailableError(status.error, status.hint)
+        if not choice.model:
+            raise ModelNotFoundError(f"The model server at {status.host} lists no model.",
+                                     "Load a model on the server, or set openai_model.")
+        entry = next((e for e in self._openai_entries if e.name == choice.model), None)
+        info = build_info(entry, choice.model, settings.openai_base_url,
+                          context_window=settings.openai_context_window,
+                          supports_images=settings.openai_supports_images, supports_tools=True)
+        return OpenAIChatModel(self._openai, info)
 
     def _pick_ollama_model(self, settings: Settings) -> str:
         wanted = settings.ollama_model
@@ -172,6 +230,8 @@ class ModelRouter:
         """The ChatModel that answers now, loaded and ready; raises AssistantError with a fix."""
         choice = self.choose(overrides)
         settings = self.with_overrides(overrides)
+        if choice.backend == "openai":
+            return self._openai_model(settings, choice)
         if choice.backend == "ollama":
             if not choice.model:
                 status = self.ollama_status()
@@ -199,3 +259,12 @@ def embedded_choices(configured: str | None = None) -> dict[str, str]:
         for key, spec in CATALOG.items()
         if spec.user_facing or key == configured
     }
+
+
+def _openai_key(settings: Settings) -> tuple[str, str, float]:
+    return settings.openai_base_url, settings.openai_api_key.get_secret_value(), settings.openai_timeout
+
+
+def _openai_server(settings: Settings) -> OpenAIServer:
+    return OpenAIServer(settings.openai_base_url or "http://127.0.0.1:8080/v1",
+                        settings.openai_api_key.get_secret_value(), settings.openai_timeout)

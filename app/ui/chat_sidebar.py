@@ -89,6 +89,9 @@ def model_picker(services: Services) -> None:
     status = services.router.ollama_status()
     for name in status.models:
         options[f"Ollama · {name}"] = str(ModelSpec("ollama", name))
+    if services.settings.openai_base_url:  # the OpenAI-compatible server's models (/v1/models)
+        for name in services.router.openai_status().models:
+            options[f"Server · {name}"] = str(ModelSpec("openai", name))
     current = st.session_state.get(KEY_MODEL_CHOICE)
     labels = list(options)
     index = next((i for i, v in enumerate(options.values()) if v == current), 0)

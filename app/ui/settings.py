@@ -81,7 +81,7 @@ def settings_form(services: Services) -> dict[str, Any] | None:
 
 def _backend_fields(s: Settings, opts: Options) -> dict[str, Any]:
     st.subheader("Model backend")
-    backends = ["auto", "ollama", "embedded"]
+    backends = ["auto", "ollama", "embedded", "openai"]
     values: dict[str, Any] = {
         "backend": st.radio(
             "Backend", backends, index=backends.index(s.backend), horizontal=True, **opts("backend")
@@ -95,6 +95,10 @@ def _backend_fields(s: Settings, opts: Options) -> dict[str, Any]:
                                                  **opts("ollama_num_ctx"))
     values["ollama_timeout"] = _seconds(col2, "Ollama timeout (s)", 1, 3600, s.ollama_timeout, 1,
                                         opts("ollama_timeout"))
+    values["openai_base_url"] = col1.text_input("OpenAI-compatible server URL (empty = not used)",
+                                                s.openai_base_url, **opts("openai_base_url"))
+    values["openai_model"] = col2.text_input("Server model (empty = first listed)", s.openai_model,
+                                             **opts("openai_model"))
     # Test-only models are offered only when already chosen (e.g. by ANALYST_EMBEDDED_MODEL).
     keys = [k for k, spec in CATALOG.items() if spec.user_facing or k == s.embedded_model]
     values["embedded_model"] = col1.selectbox("Embedded model", keys, index=keys.index(s.embedded_model),
