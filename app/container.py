@@ -20,11 +20,23 @@ from app.llm.selector import ModelRouter
 from app.settings import Settings, save_settings
 from app.tables.service import SqlAnswer, TablesService
 from multimodal.transcribe import Transcript, WhisperTranscriber
+from storage.chroma_index import probe_server
 from storage.conversations import ConversationStore
 from storage.file_modes import secure_tree
 from storage.keys import RecordKeys
 from storage.records import SqliteRecordStore
 from storage.tables import TableStore
+
+
+@dataclass(frozen=True)
+class VectorStoreStatus:
+    """Where the document vectors live and whether that store answers (for `status` and the sidebar)."""
+
+    kind: str  # "embedded" (a folder in the data directory) or "server" (chroma_url)
+    location: str
+    reachable: bool
+    error: str
+
 
 TABLE_LIMITS = {"sql_memory_limit", "sql_threads", "max_table_rows", "tables_lock_wait_s"}
 
@@ -44,6 +56,7 @@ class Services:
         self._lazy: dict[str, Any] = {}
         self._lazy_lock = threading.Lock()
         self._retention_ran = float("-inf")
+        self._store_status: tuple[float, VectorStoreStatus] | None = None
 
     def _once(self, name: str, factory: Callable[[], Any]) -> Any:
         # Heavy services (vector index, DuckDB, whisper) are built on first use, once per process.
@@ -67,8 +80,23 @@ class Services:
 
         return self._once(
             "documents",
-            lambda: DocumentLibrary(self.settings.data_dir, transcriber_provider=lambda: self.transcriber),
+            lambda: DocumentLibrary(self.settings.data_dir, transcriber_provider=lambda: self.transcriber,
+                                    chroma_url=self.settings.chroma_url),
         )
+
+    def vector_store_status(self, refresh: bool = False, max_age_s: float = 30.0) -> VectorStoreStatus:
+        """Which vector store the documents use (embedded folder or server URL) and whether it answers; a server is
+        asked at most every `max_age_s` seconds unless `refresh` (pages call this on every rerun)."""
+        url = self.settings.chroma_url
+        if not url:
+            return VectorStoreStatus("embedded", str(self.settings.data_dir / "chroma"), True, "")
+        cached = self._store_status
+        if cached and not refresh and time.monotonic() - cached[0] < max_age_s and cached[1].location == url:
+            return cached[1]
+        error = probe_server(url)
+        status = VectorStoreStatus("server", url, not error, error)
+        self._store_status = (time.monotonic(), status)
+        return status
 
     @property
     def evaluation_library_dir(self) -> Path:
@@ -81,7 +109,8 @@ class Services:
 
         return self._once(
             "evaluation_documents",
-            lambda: DocumentLibrary(self.evaluation_library_dir, transcriber_provider=lambda: self.transcriber),
+            lambda: DocumentLibrary(self.evaluation_library_dir, transcriber_provider=lambda: self.transcriber,
+                                    chroma_url=self.settings.chroma_url),
         )
 
     @property
@@ -225,6 +254,11 @@ class Services:
             if changes.keys() & {"whisper_model", "whisper_threads", "max_audio_seconds"}:
                 with self._lazy_lock:
                     self._lazy.pop("transcriber", None)  # rebuilt with the new settings on next use
+            if "chroma_url" in changes:
+                with self._lazy_lock:  # the libraries open the other vector store on next use
+                    for name in ("documents", "evaluation_documents"):
+                        self._lazy.pop(name, None)
+                    self._store_status = None
             if changes.keys() & TABLE_LIMITS and "tables" in self._lazy:
                 self.tables.set_limits(updated.sql_memory_limit, updated.sql_threads, updated.max_table_rows,
                                        updated.tables_lock_wait_s)  # from the next query or load on

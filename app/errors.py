@@ -65,3 +65,7 @@ class NotFoundError(AssistantError):
 
 class GuardrailBlockedError(AssistantError):
     """A guardrail refused the turn (for example a prompt injection in the question, with the 'block' policy)."""
+
+
+class VectorStoreUnavailableError(AssistantError):
+    """The vector store (a Chroma server named by `chroma_url`) cannot be reached."""

@@ -13,15 +13,16 @@ import json
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.errors import ConfigError
 
 ENV_PREFIX = "ANALYST_"
 SETTINGS_FILE = "settings.json"
-Backend = Literal["auto", "ollama", "embedded", "openai"]
+Backend = Literal["auto", "ollama", "embedded"]
 EmbeddedModelKey = Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "smollm2-135m"]
 
 
@@ -65,9 +66,8 @@ class Settings(BaseSettings):
     )
     backend: Backend = Field(
         default="auto",
-        description="Chat backend: 'ollama', 'embedded' (llama.cpp in-process), 'openai' (an OpenAI-compatible "
-        "server: vLLM, llama-server, `python -m app model-server`), or 'auto' (the OpenAI-compatible server when "
-        "openai_base_url is set, else Ollama when reachable with a chat model, else embedded).",
+        description="Chat backend: 'ollama', 'embedded' (llama.cpp in-process), or 'auto' "
+        "(Ollama when reachable with a chat model, else embedded).",
     )
     ollama_host: str = Field(
         default="http://127.0.0.1:11434",
@@ -85,37 +85,6 @@ class Settings(BaseSettings):
         description="Context window requested from Ollama (num_ctx); capped at the model's own maximum.",
     )
     ollama_timeout: float = Field(default=300.0, gt=0, description="Seconds to wait for Ollama before giving up.")
-    # OpenAI-compatible model server (app/llm/openai_compat.py). The key comes from the environment only.
-    openai_base_url: str = Field(
-        default="",
-        description="Base URL of an OpenAI-compatible server, e.g. http://gpu-box:8000/v1; empty: not used.",
-    )
-    openai_model: str = Field(
-        default="", description="Model served there (as /v1/models lists it); empty picks the first one listed."
-    )
-    openai_api_key: SecretStr = Field(
-        default=SecretStr(""),
-        validation_alias=AliasChoices("ANALYST_OPENAI_API_KEY", "OPENAI_API_KEY"),
-        exclude=True,
-        description="API key of the server, from ANALYST_OPENAI_API_KEY or OPENAI_API_KEY only; never saved.",
-    )
-    openai_context_window: int = Field(
-        default=8192, ge=512, le=1_048_576,
-        description="Context window (tokens) assumed when the server does not report one.",
-    )
-    openai_timeout: float = Field(default=300.0, gt=0, description="Seconds to wait for the model server.")
-    openai_supports_images: bool = Field(
-        default=False, description="The served model takes images (when the server does not say so itself)."
-    )
-
-    @field_validator("openai_base_url")
-    @classmethod
-    def _normalise_openai_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if value and not value.startswith(("http://", "https://")):
-            raise ValueError("the OpenAI-compatible server URL must start with http:// or https://")
-        return value
-
     embedded_model: EmbeddedModelKey = Field(
         default="qwen2.5-coder-1.5b",
         description="Packaged model for the embedded backend.",
@@ -232,6 +201,34 @@ class Settings(BaseSettings):
         description="Seconds a command waits for another process to finish loading tables before giving up.",
     )
 
+    # Vectors on a Chroma server (storage/chroma_index.py); empty keeps the embedded store in the data directory.
+    chroma_url: str = Field(
+        default="",
+        description="URL of a Chroma server holding the document vectors (e.g. http://chroma.intranet:8000); "
+        "empty uses the embedded store in the data directory. Each document library gets its own collection.",
+    )
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _check_chroma_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value:
+            return ""
+        parts = urlsplit(value if "://" in value else "http://" + value)
+        if parts.scheme not in ("http", "https"):
+            raise ValueError("the Chroma URL must start with http:// or https://")
+        if not parts.hostname or parts.username or parts.password or parts.path or parts.query or parts.fragment:
+            raise ValueError("the Chroma URL must be http(s)://HOST:PORT, without a path, user or password")
+        try:
+            # Without a port: Chroma's own default (8000) over http, 443 over https (a TLS proxy in front of it).
+            port = parts.port if parts.port is not None else (443 if parts.scheme == "https" else 8000)
+        except ValueError as exc:
+            raise ValueError("the Chroma URL's port must be a number from 1 to 65535") from exc
+        if not 0 < port < 65536:
+            raise ValueError("the Chroma URL's port must be a number from 1 to 65535")
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        return f"{parts.scheme}://{host}:{port}"
+
     @field_validator("ollama_host")
     @classmethod
     def _normalise_host(cls, value: str) -> str:
@@ -256,9 +253,7 @@ class Settings(BaseSettings):
 
 
 # Fields a user may change from the Settings page (data_dir is chosen at start-up).
-EDITABLE_FIELDS = tuple(
-    name for name in Settings.model_fields if name not in ("data_dir", "models_dir", "keys_dir", "openai_api_key")
-)
+EDITABLE_FIELDS = tuple(name for name in Settings.model_fields if name not in ("data_dir", "models_dir", "keys_dir"))
 
 
 def env_locked_fields() -> set[str]:

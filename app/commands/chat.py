@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from app.commands.common import command, emit
@@ -52,6 +53,7 @@ def run_status(args: argparse.Namespace, services) -> int:
     """Print backend, model, vision and Ollama state."""
     router = services.router
     status = router.ollama_status(refresh=True)
+    store = services.vector_store_status(refresh=True)
     choice = router.choose()
     vision = False
     if choice.backend == "ollama" and status.reachable and choice.model:
@@ -66,6 +68,7 @@ def run_status(args: argparse.Namespace, services) -> int:
         "reason": choice.reason,
         "ollama": {"host": status.host, "reachable": status.reachable, "models": status.models, "error": status.error},
         "data_dir": str(services.settings.data_dir),
+        "vector_store": asdict(store),
     }
     ollama_line = (
         f"reachable, {len(status.models)} model(s): {', '.join(status.models) or 'none'}"
@@ -75,9 +78,16 @@ def run_status(args: argparse.Namespace, services) -> int:
     text = (
         f"Backend:  {choice.backend}\nModel:    {choice.model}\nVision:   {'yes' if vision else 'no'}\n"
         f"Why:      {choice.reason}\nOllama:   {status.host} — {ollama_line}\nData dir: {services.settings.data_dir}"
+        f"\nVectors:  {_store_line(store)}"
     )
     emit(args, payload, text)
     return 0
+
+
+def _store_line(store) -> str:
+    if store.kind == "embedded":
+        return f"embedded Chroma in {store.location}"
+    return f"Chroma server {store.location} — " + ("reachable" if store.reachable else "not reachable: " + store.error)
 
 
 def run_ask(args: argparse.Namespace, services) -> int:

@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +35,7 @@ from app.documents.media import (
 )
 from app.documents.results import IngestProgress, IngestResult, ProgressCallback, emitter, failed_result, result_for
 from app.documents.search import Context, Passage, SearchConfig, build_context, hybrid_search
-from app.errors import AssistantError, BadInputError, NotFoundError
+from app.errors import AssistantError, BadInputError, NotFoundError, VectorStoreUnavailableError
 from multimodal.chunking import TextChunk, chunk_page
 from multimodal.kinds import document_kind, stored_suffix
 from multimodal.pdf import DEFAULT_OCR_BUDGET, EncryptedPdfError, open_pdf
@@ -57,7 +57,7 @@ class DocumentLibrary(MediaIngestion):
 
     def __init__(self, data_dir: Path, embedder: OnnxMiniLM | None = None, config: SearchConfig | None = None,
                  ocr_budget: int = DEFAULT_OCR_BUDGET, batch_chunks: int = 256,
-                 transcriber_provider: Callable[[], WhisperTranscriber] | None = None) -> None:
+                 transcriber_provider: Callable[[], WhisperTranscriber] | None = None, chroma_url: str = "") -> None:
         self.data_dir = Path(data_dir)
         self.files_dir = self.data_dir / "documents"
         self.files_dir.mkdir(parents=True, exist_ok=True)
@@ -70,7 +70,7 @@ class DocumentLibrary(MediaIngestion):
         self._default_transcriber: WhisperTranscriber | None = None
         self.registry = DocumentRegistry(self.data_dir / "documents.sqlite")
         self.keywords = KeywordIndex(self.data_dir / "documents.sqlite")
-        self.vectors = ChromaIndex(self.data_dir / "chroma", embedder or shared_embedder())
+        self.vectors = ChromaIndex(self.data_dir / "chroma", embedder or shared_embedder(), url=chroma_url)
         self._lock = threading.RLock()
         self._lock_path = self.data_dir / "documents.lock"
         self._depth = 0  # re-entry depth of the ingest lock (only touched while holding self._lock)
@@ -126,6 +126,13 @@ class DocumentLibrary(MediaIngestion):
                 self._drop_chunks(doc.id)
                 self.registry.remove(doc.id)
                 _unlink(Path(doc.stored_path))
+
+    def _abandon(self, doc_id: str, exc: BaseException) -> None:
+        self.keywords.delete_document(doc_id)
+        with suppress(VectorStoreUnavailableError):
+            self.vectors.delete_document(doc_id)
+        why = exc.message if isinstance(exc, AssistantError) else type(exc).__name__
+        self.registry.set_status(doc_id, PENDING, f"interrupted: {why}; `docs resume` finishes it")
 
     def _drop_chunks(self, doc_id: str) -> None:
         self.vectors.delete_document(doc_id)
@@ -227,9 +234,7 @@ class DocumentLibrary(MediaIngestion):
             try:
                 counts = self._index_pages(doc_id, path.name, pdf.pages(), info.page_count, emit)
             except BaseException as exc:
-                # Leave nothing half-visible; the row says why (KeyboardInterrupt included).
-                self._drop_chunks(doc_id)
-                self.registry.set_status(doc_id, PENDING, f"interrupted: {type(exc).__name__}")
+                self._abandon(doc_id, exc)
                 raise
         self.registry.finish(doc_id, title=info.title, author=info.author, pages=info.page_count,
                              embedding_model=self.vectors.embedder.model_id, **counts)

@@ -199,3 +199,11 @@ def status_panel(services: Services) -> None:
                 st.caption(OLLAMA_FIX)
         if choice.backend == "ollama" and not choice.model:
             st.warning("No Ollama chat model: run `ollama pull qwen2.5:7b`.", icon=":material/build:")
+        store = services.vector_store_status()
+        if store.kind == "embedded":
+            st.caption(":green[:material/check_circle:] Vectors: embedded Chroma in the data directory")
+        elif store.reachable:
+            st.caption(f":green[:material/check_circle:] Vectors: Chroma server at `{store.location}`")
+        else:
+            st.caption(f":red[:material/cloud_off:] Vectors: Chroma server at `{store.location}` not reachable")
+            st.warning(safe_markdown(store.error), icon=":material/build:")
