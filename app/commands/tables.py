@@ -41,7 +41,8 @@ def _timeout_arg(text: str) -> float:
     try:
         return valid_timeout(float(text))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, more than 0 and at most 3600, not {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds, more than 0 and at most 3600, not {text!r}") from None
     except BadInputError as exc:
         raise argparse.ArgumentTypeError(exc.message) from None
 

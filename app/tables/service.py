@@ -48,8 +48,9 @@ def valid_timeout(value: Any) -> float:
     except (TypeError, ValueError):
         seconds = math.nan
     if isinstance(value, bool) or not 0 < seconds <= MAX_TIMEOUT_S:  # nan fails every comparison
-        raise BadInputError(f"The query timeout must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds (got {value!r}).",
-                            "Give a number of seconds such as 10.")
+        raise BadInputError(
+            f"The query timeout must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds (got {value!r}).",
+            "Give a number of seconds such as 10.")
     return seconds
 
 
