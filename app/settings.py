@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.errors import ConfigError
 
 ENV_PREFIX = "ANALYST_"
 SETTINGS_FILE = "settings.json"
-Backend = Literal["auto", "ollama", "embedded"]
+Backend = Literal["auto", "ollama", "embedded", "openai"]
 EmbeddedModelKey = Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b", "smollm2-135m"]
 
 
@@ -66,8 +66,9 @@ class Settings(BaseSettings):
     )
     backend: Backend = Field(
         default="auto",
-        description="Chat backend: 'ollama', 'embedded' (llama.cpp in-process), or 'auto' "
-        "(Ollama when reachable with a chat model, else embedded).",
+        description="Chat backend: 'ollama', 'embedded' (llama.cpp in-process), 'openai' (an OpenAI-compatible "
+        "server: vLLM, llama-server, `python -m app model-server`), or 'auto' (the OpenAI-compatible server when "
+        "openai_base_url is set, else Ollama when reachable with a chat model, else embedded).",
     )
     ollama_host: str = Field(
         default="http://127.0.0.1:11434",
@@ -85,6 +86,37 @@ class Settings(BaseSettings):
         description="Context window requested from Ollama (num_ctx); capped at the model's own maximum.",
     )
     ollama_timeout: float = Field(default=300.0, gt=0, description="Seconds to wait for Ollama before giving up.")
+    # OpenAI-compatible model server (app/llm/openai_compat.py). The key comes from the environment only.
+    openai_base_url: str = Field(
+        default="",
+        description="Base URL of an OpenAI-compatible server, e.g. http://gpu-box:8000/v1; empty: not used.",
+    )
+    openai_model: str = Field(
+        default="", description="Model served there (as /v1/models lists it); empty picks the first one listed."
+    )
+    openai_api_key: SecretStr = Field(
+        default=SecretStr(""),
+        validation_alias=AliasChoices("ANALYST_OPENAI_API_KEY", "OPENAI_API_KEY"),
+        exclude=True,
+        description="API key of the server, from ANALYST_OPENAI_API_KEY or OPENAI_API_KEY only; never saved.",
+    )
+    openai_context_window: int = Field(
+        default=8192, ge=512, le=1_048_576,
+        description="Context window (tokens) assumed when the server does not report one.",
+    )
+    openai_timeout: float = Field(default=300.0, gt=0, description="Seconds to wait for the model server.")
+    openai_supports_images: bool = Field(
+        default=False, description="The served model takes images (when the server does not say so itself)."
+    )
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _normalise_openai_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("the OpenAI-compatible server URL must start with http:// or https://")
+        return value
+
     embedded_model: EmbeddedModelKey = Field(
         default="qwen2.5-coder-1.5b",
         description="Packaged model for the embedded backend.",
@@ -253,7 +285,9 @@ class Settings(BaseSettings):
 
 
 # Fields a user may change from the Settings page (data_dir is chosen at start-up).
-EDITABLE_FIELDS = tuple(name for name in Settings.model_fields if name not in ("data_dir", "models_dir", "keys_dir"))
+EDITABLE_FIELDS = tuple(
+    name for name in Settings.model_fields if name not in ("data_dir", "models_dir", "keys_dir", "openai_api_key")
+)
 
 
 def env_locked_fields() -> set[str]:
