@@ -89,6 +89,7 @@ class OpenAIServer:
         self.base_url = base_url
         self.timeout = timeout
         # Local servers take no key, but the client insists on one: a placeholder that is never a secret.
+        self.without_tools: set[str] = set()  # models the server refused tool calling for
         self._client = openai.OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout,
                                      max_retries=0)
 
@@ -180,7 +181,7 @@ class OpenAIChatModel:
 
     def _request(self, messages: Sequence[ChatMessage], params: GenerationParams) -> dict[str, Any]:
         request: dict[str, Any] = {
-            "model": self._info.name, "messages": [_to_openai(m) for m in messages],
+            "model": self._info.name, "messages": to_openai_messages(messages),
             "temperature": params.temperature, "top_p": params.top_p, "max_tokens": params.max_tokens,
         }
         if params.seed is not None:
@@ -227,6 +228,7 @@ class OpenAIChatModel:
                 **request, tools=[_tool_spec(t) for t in tools]))  # type: ignore[misc]
         except GenerationError as exc:
             if isinstance(exc.__cause__, openai.BadRequestError) and "tool" in str(exc.__cause__).lower():
+                self._server.without_tools.add(self._info.name)  # the next model built for it plans by rules
                 raise CapabilityError(f"The model server refused tool calling for '{self._info.name}'.",
                                       "Set the tool mode to 'router' in Settings (or start vLLM with "
                                       "--enable-auto-tool-choice).") from exc
@@ -255,6 +257,23 @@ def _call_from_openai(name: str, arguments: str) -> ToolRequest:
     return qwen_tools.request_from_json({"name": name, "arguments": parsed})
 
 
+def to_openai_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
+    """The conversation in the OpenAI format; each tool call gets its own id, and each tool result names the
+    oldest unanswered call of its tool (the API pairs them by id)."""
+    pending: dict[str, list[str]] = {}
+    converted = []
+    for number, message in enumerate(messages):
+        data = _to_openai(message)
+        for index, call in enumerate(data.get("tool_calls", [])):
+            call["id"] = f"call_{number}_{index}"
+            pending.setdefault(call["function"]["name"], []).append(call["id"])
+        if message.role == "tool":
+            waiting = pending.get(message.tool_name) or [f"call_{message.tool_name}"]
+            data["tool_call_id"] = waiting.pop(0)
+        converted.append(data)
+    return converted
+
+
 def _to_openai(message: ChatMessage) -> dict[str, Any]:
     data: dict[str, Any] = {"role": message.role, "content": message.content}
     if message.images:
@@ -263,12 +282,11 @@ def _to_openai(message: ChatMessage) -> dict[str, Any]:
         ]
     if message.tool_calls:
         data["tool_calls"] = [
-            {"id": f"call_{c.name}", "type": "function",
+            {"id": "", "type": "function",
              "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
             for c in message.tool_calls
         ]
     if message.role == "tool":
-        data["tool_call_id"] = f"call_{message.tool_name}"
         data["name"] = message.tool_name
     return data
 

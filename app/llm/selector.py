@@ -202,7 +202,8 @@ class ModelRouter:
         entry = next((e for e in self._openai_entries if e.name == choice.model), None)
         info = build_info(entry, choice.model, settings.openai_base_url,
                           context_window=settings.openai_context_window,
-                          supports_images=settings.openai_supports_images, supports_tools=True)
+                          supports_images=settings.openai_supports_images,
+                          supports_tools=choice.model not in self._openai.without_tools)
         return OpenAIChatModel(self._openai, info)
 
     def _pick_ollama_model(self, settings: Settings) -> str:

@@ -17,7 +17,7 @@ from werkzeug import Request, Response
 from app.errors import CapabilityError, ConfigError, GenerationError, ModelNotFoundError, ModelUnavailableError
 from app.llm.openai_compat import OpenAIChatModel, OpenAIServer, build_info
 from app.llm.selector import ModelRouter, parse_model_spec
-from app.ports import ChatMessage, GenerationParams
+from app.ports import ChatMessage, GenerationParams, ToolRequest
 from app.settings import EDITABLE_FIELDS, load_settings, save_settings
 from tests.fixtures.model_server import running_model_server
 from tests.fixtures.models import TEST_EMBEDDED_MODEL
@@ -67,6 +67,12 @@ def test_real_server_calls_a_tool(model_server):
     reply = _real_model(model_server).call_tools(messages, [WEATHER_TOOL], GenerationParams(0.0, 0.9, 64, 3))
     assert [(c.name, c.arguments.get("city"), c.error) for c in reply.calls] == [("get_weather", "Paris", "")]
     assert reply.usage.tokens_in > 0
+    # The result goes back as a tool message paired with the call; the server accepts the conversation.
+    history = [*messages, ChatMessage("assistant", reply.content, tool_calls=reply.calls),
+               ChatMessage("tool", "Sunny, 24 °C", tool_name="get_weather")]
+    chunks = list(_real_model(model_server).stream(history, GenerationParams(0.0, 0.9, 32, 3)))
+    assert "".join(c.text for c in chunks).strip()  # what the 0.5B writes then varies; the server took the turn
+    assert chunks[-1].usage is not None and chunks[-1].usage.tokens_in > 0
 
 
 # --- a fake OpenAI server for the faults ------------------------------------------------------------------------
@@ -301,3 +307,27 @@ def test_api_key_comes_from_the_environment_and_is_never_saved(monkeypatch, tmp_
     text = (tmp_path / "data" / "settings.json").read_text()
     assert "sk-from-env" not in text and "openai_api_key" not in text
     assert "sk-from-env" not in repr(settings) and "sk-from-env" not in settings.model_dump_json()
+
+
+def test_two_calls_of_one_tool_get_distinct_ids_that_their_results_name(fake_openai):
+    fake_openai.stream("Both are sunny.")
+    calls = (ToolRequest("get_weather", {"city": "Paris"}), ToolRequest("get_weather", {"city": "Rome"}))
+    history = [ChatMessage("user", "Weather in Paris and Rome?"), ChatMessage("assistant", "", tool_calls=calls),
+               ChatMessage("tool", "sunny", tool_name="get_weather"),
+               ChatMessage("tool", "sunny too", tool_name="get_weather")]
+    list(_model(fake_openai.url).stream(history, PARAMS))
+    sent = fake_openai.requests[0]["messages"]
+    ids = [call["id"] for call in sent[1]["tool_calls"]]
+    assert len(set(ids)) == 2
+    assert [sent[2]["tool_call_id"], sent[3]["tool_call_id"]] == ids
+
+
+def test_a_server_that_refused_tools_is_remembered_so_the_router_picks_tools_next_time(fake_openai, settings_factory):
+    fake_openai.error(400, "tools param requires --jinja flag")
+    router = ModelRouter(settings_factory(backend="openai", openai_base_url=fake_openai.url))
+    model = router.get_model()
+    assert model.info.supports_tools
+    with pytest.raises(CapabilityError):
+        model.call_tools(MESSAGES, [WEATHER_TOOL], PARAMS)
+    again = router.get_model().info
+    assert not again.supports_tools and not again.plans_tools
