@@ -34,6 +34,7 @@ COLLECTION = "documents"
 _ADD_BATCH = 1000  # below Chroma's max batch size on every backend
 SERVER_COLLECTION_FILE = "server_collection"
 HEARTBEAT = "/api/v2/heartbeat"
+START_TIMEOUT_S = 10.0  # for the heartbeat when the index opens
 T = TypeVar("T")
 
 
@@ -62,6 +63,10 @@ class ChromaIndex:
         if url:
             parts = urlsplit(url)
             self.collection_name = server_collection_name(self.directory)
+            # chromadb's HttpClient waits without a time limit: a server that never answers must fail here instead.
+            problem = server_problem(url, timeout=START_TIMEOUT_S)
+            if problem is not None:
+                raise problem
             with self._reachable():
                 self._client = chromadb.HttpClient(host=parts.hostname or "", port=parts.port or 8000,
                                                    ssl=parts.scheme == "https", settings=chroma_settings)
@@ -179,7 +184,7 @@ def _exclude_where(exclude_docs: Sequence[str]) -> dict[str, Any] | None:
     return {"doc_id": {"$nin": ids}}
 
 
-def unreachable(url: str, exc: BaseException | None = None) -> VectorStoreUnavailableError:
+def unreachable(url: str, exc: BaseException | str | None = None) -> VectorStoreUnavailableError:
     """The typed error for a Chroma server that does not answer."""
     why = f" ({exc})" if exc is not None and str(exc) else ""
     return VectorStoreUnavailableError(
@@ -204,11 +209,17 @@ def server_collection_name(directory: Path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-def probe_server(url: str, timeout: float = 2.0) -> str:
-    """'' if the Chroma server at `url` answers its heartbeat, else why not (for status)."""
+def server_problem(url: str, timeout: float) -> VectorStoreUnavailableError | None:
+    """None if the Chroma server at `url` answers its heartbeat within `timeout` seconds, else the typed error."""
     try:
         response = httpx.get(url + HEARTBEAT, timeout=timeout)
         response.raise_for_status()
     except httpx.HTTPError as exc:
-        return str(unreachable(url, exc))
-    return ""
+        return unreachable(url, exc if str(exc) else type(exc).__name__)
+    return None
+
+
+def probe_server(url: str, timeout: float = 2.0) -> str:
+    """'' if the Chroma server at `url` answers its heartbeat, else why not (for status)."""
+    problem = server_problem(url, timeout)
+    return "" if problem is None else str(problem)

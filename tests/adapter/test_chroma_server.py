@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +17,7 @@ from storage.chroma_index import ChromaIndex, server_collection_name
 from storage.documents import INDEXED, PENDING
 from storage.embedder import shared_embedder
 from tests.fixtures.chroma_server import ChromaServer
+from tests.fixtures.paths import ROOT
 from tests.fixtures.pdf_factory import text_pdf
 
 
@@ -85,3 +89,20 @@ def test_changing_chroma_url_in_settings_moves_the_library_to_a_server(server: C
     status = services.vector_store_status()
     assert (status.kind, status.location, status.reachable) == ("server", server.url, True)
     services.close()
+
+
+def test_a_server_that_never_answers_fails_at_start_instead_of_hanging(tmp_path: Path) -> None:
+    # A socket that listens but never accepts: connecting works, the heartbeat never comes back.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        code = ("from pathlib import Path; from storage.chroma_index import ChromaIndex; "
+                "from storage.embedder import shared_embedder; "
+                f"ChromaIndex(Path({str(tmp_path / 'chroma')!r}), shared_embedder(), url={url!r})")
+        try:
+            done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        except subprocess.TimeoutExpired:
+            pytest.fail("opening the index waited for the silent server without end")
+    assert done.returncode != 0
+    assert "VectorStoreUnavailableError" in done.stderr and url in done.stderr
