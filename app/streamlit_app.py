@@ -51,6 +51,8 @@ st.sidebar.caption("Private and local: nothing leaves this machine.")
 status_panel(services)
 try:
     navigation.run()
+except AssistantError as exc:  # a user-facing failure (e.g. a Chroma server that went away): say it, with its fix
+    show_error(exc)
 except Exception as exc:  # noqa: BLE001 - last resort: a bug must not replace the page with a traceback
     # Streamlit's own stop/rerun signals are BaseExceptions and pass through untouched.
     logging.getLogger("analyst_assistant").exception("page %s failed", navigation.title)

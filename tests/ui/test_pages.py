@@ -317,3 +317,20 @@ def test_the_sidebar_shows_the_one_line_fix_when_ollama_is_not_reachable(data_di
         captions = " ".join(c.value for c in at.sidebar.caption)
         assert "Ollama not reachable at `http://127.0.0.1:9`" in captions
         assert "Start Ollama with `ollama serve`, or set its host in Settings." in captions
+
+
+def test_a_user_facing_failure_on_a_page_is_said_with_its_fix_not_as_an_internal_error(data_dir, monkeypatch):
+    import app.ui.documents
+    from app.errors import VectorStoreUnavailableError
+
+    def unreachable(services):  # noqa: ANN001, ANN202 - e.g. a Chroma server that went away
+        raise VectorStoreUnavailableError("The Chroma server at http://127.0.0.1:9 is not reachable.",
+                                          "Start it, or leave chroma_url empty.")
+
+    monkeypatch.setattr(app.ui.documents, "documents_page", unreachable)
+    at = _app()
+    at.switch_page("../pages/documents.py").run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any("Chroma server at" in e and "leave chroma_url empty" in e for e in errors), errors
+    assert not any("internal error" in e for e in errors)
