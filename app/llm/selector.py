@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol, TypeVar
 
 from app.errors import AssistantError, BadInputError, ConfigError, ModelNotFoundError, ModelUnavailableError
 from app.llm.embedded import EmbeddedChatModel
@@ -120,14 +121,9 @@ class ModelRouter:
         """Probe the Ollama server (cached for a few seconds)."""
         with self._lock:
             status, server = self._status, self._ollama
-        if status and not refresh and time.monotonic() - status.checked_at < _PROBE_TTL_S:
-            return status
-        try:
-            entries = server.list_models(timeout=_PROBE_TIMEOUT_S)
-            status = OllamaStatus(server.host, True, [e.name for e in entries], checked_at=time.monotonic())
-        except AssistantError as exc:
-            entries = []
-            status = OllamaStatus(server.host, False, [], exc.message, exc.hint, time.monotonic())
+        if (cached := _cached(status, refresh)) is not None:
+            return cached
+        status, entries = _probe(server.list_models, server.host)
         with self._lock:
             self._status, self._entries = status, entries
         return status
@@ -136,14 +132,9 @@ class ModelRouter:
         """Probe the OpenAI-compatible server's model list (cached for a few seconds)."""
         with self._lock:
             status, server = self._openai_status, self._openai
-        if status and not refresh and time.monotonic() - status.checked_at < _PROBE_TTL_S:
-            return status
-        try:
-            entries = server.list_models(timeout=_PROBE_TIMEOUT_S)
-            status = OllamaStatus(server.base_url, True, [e.name for e in entries], checked_at=time.monotonic())
-        except AssistantError as exc:
-            entries = []
-            status = OllamaStatus(server.base_url, False, [], exc.message, exc.hint, time.monotonic())
+        if (cached := _cached(status, refresh)) is not None:
+            return cached
+        status, entries = _probe(server.list_models, server.base_url)
         with self._lock:
             self._openai_status, self._openai_entries = status, entries
         return status
@@ -249,6 +240,31 @@ class ModelRouter:
         )
         model.load(progress)
         return model
+
+
+
+class _NamedEntry(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+_Entry = TypeVar("_Entry", bound=_NamedEntry)
+
+
+def _cached(status: OllamaStatus | None, refresh: bool) -> OllamaStatus | None:
+    """The last probe's status while it is recent enough (and no refresh was asked for)."""
+    if status and not refresh and time.monotonic() - status.checked_at < _PROBE_TTL_S:
+        return status
+    return None
+
+
+def _probe(list_models: Callable[..., list[_Entry]], host: str) -> tuple[OllamaStatus, list[_Entry]]:
+    """Ask a model server for its models: its status and the entries (none when it cannot be reached)."""
+    try:
+        entries = list_models(timeout=_PROBE_TIMEOUT_S)
+    except AssistantError as exc:
+        return OllamaStatus(host, False, [], exc.message, exc.hint, time.monotonic()), []
+    return OllamaStatus(host, True, [e.name for e in entries], checked_at=time.monotonic()), entries
 
 
 def embedded_choices(configured: str | None = None) -> dict[str, str]:

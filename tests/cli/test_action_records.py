@@ -4,20 +4,10 @@ a request record of its kind. The records are read straight from records.sqlite,
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 from tests.fixtures.pdf_factory import text_pdf, write
-
-
-def records(data_dir: Path, kind: str) -> list[dict]:
-    """The bodies of the records of `kind`, oldest first."""
-    con = sqlite3.connect(data_dir / "records.sqlite")
-    try:
-        rows = con.execute("SELECT body FROM records WHERE kind = ? ORDER BY seq", (kind,)).fetchall()
-    finally:
-        con.close()
-    return [json.loads(body) for (body,) in rows]
+from tests.fixtures.records import records_of as records
 
 
 def _load_sales(cli, tmp_path: Path) -> str:

@@ -4,8 +4,6 @@ Records are read straight from records.sqlite."""
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -17,18 +15,12 @@ from storage.tables import TableStore
 from tests.fixtures import paths
 from tests.fixtures.fakes import ScriptedModel
 from tests.fixtures.pdf_factory import text_pdf, write
+from tests.fixtures.records import records_of as records
 from tests.fixtures.ui_services import serve_with
 
 SQL = "SELECT region, sum(revenue) AS revenue FROM sales GROUP BY region ORDER BY revenue DESC"
 
 
-def records(data_dir: Path, kind: str) -> list[dict]:
-    con = sqlite3.connect(data_dir / "records.sqlite")
-    try:
-        rows = con.execute("SELECT body FROM records WHERE kind = ? ORDER BY seq", (kind,)).fetchall()
-    finally:
-        con.close()
-    return [json.loads(body) for (body,) in rows]
 
 
 def _button(at: AppTest, label: str):

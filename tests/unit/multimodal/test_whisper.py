@@ -18,6 +18,7 @@ from multimodal.whisper_model import (
     parse_ctranslate2,
 )
 from tests.fixtures.media import SPEECH_WAV, encode_audio, shared_whisper_dir, speech_samples
+from tests.fixtures.records import records_of
 
 
 @pytest.fixture(scope="module")
@@ -111,17 +112,12 @@ def test_cli_transcribe_json(monkeypatch, tmp_path, capsys):
 
 
 def test_cli_transcriptions_are_recorded_ok_or_failed(monkeypatch, tmp_path, capsys):
-    import sqlite3
-
     assert _cli(monkeypatch, tmp_path, ["transcribe", str(SPEECH_WAV), "--json"]) == 0
     fake = tmp_path / "notes.mp3"
     fake.write_text("not audio at all\n" * 10)
     assert _cli(monkeypatch, tmp_path, ["transcribe", str(fake)]) == 2
     capsys.readouterr()
-    con = sqlite3.connect(tmp_path / "records.sqlite")
-    bodies = [json.loads(b) for (b,) in con.execute("SELECT body FROM records WHERE kind = 'transcribe' ORDER BY seq")]
-    con.close()
-    ok, failed = bodies
+    ok, failed = records_of(tmp_path, "transcribe")
     assert ok["status"] == "ok" and ok["origin"] == "cli" and ok["file_name"] == SPEECH_WAV.name
     assert ok["language"] == "en" and ok["segments"] >= 1 and len(ok["text_sha256"]) == 64
     assert failed["status"] == "error" and "text file" in failed["error"]

@@ -17,13 +17,6 @@ from storage.tables import NameChange, TableStore
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "tables"
 
 
-@pytest.fixture()
-def store(tmp_path: Path):
-    s = TableStore(tmp_path / "data" / "tables.duckdb")
-    yield s
-    s.close()
-
-
 def _damaged_files(tmp_path: Path) -> dict[str, bytes]:
     """One broken file of every kind the loader recognises, as bytes."""
     not_a_workbook = tmp_path / "not_a_workbook.zip"

@@ -18,13 +18,6 @@ from storage.tables import TableStore
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "tables"
 
 
-@pytest.fixture()
-def store(tmp_path: Path):
-    s = TableStore(tmp_path / "data" / "tables.duckdb")
-    yield s
-    s.close()
-
-
 def _rows(store: TableStore, sql: str) -> list[list]:
     with store.engine() as eng:
         return eng.run(sql).rows

@@ -19,13 +19,6 @@ from storage.tables import TableStore
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "tables"
 
 
-@pytest.fixture()
-def store(tmp_path: Path):
-    s = TableStore(tmp_path / "data" / "tables.duckdb")
-    yield s
-    s.close()
-
-
 def test_a_folder_given_to_load_says_it_is_a_folder(store: TableStore, tmp_path: Path) -> None:
     folder = tmp_path / "exports"
     folder.mkdir()
