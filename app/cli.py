@@ -18,7 +18,7 @@ from storage.file_modes import owner_only_umask
 # Each module adds its subcommands with `register(subparsers)`; handlers take (args, services).
 _COMMAND_MODULES = (
     "app.commands.chat", "app.commands.docs", "app.commands.tables", "app.commands.media", "app.commands.audit",
-    "app.commands.evaluate", "app.commands.model_server",
+    "app.commands.evaluate", "app.commands.model_server", "app.commands.jobs",
 )
 
 

@@ -16,6 +16,7 @@ from app.audit.privacy import RecordPrivacy
 from app.chat.assistant import Assistant
 from app.documents.library import DocumentLibrary
 from app.errors import AssistantError, ConfigError, NotFoundError
+from app.jobs.queue import JobQueue
 from app.llm.selector import ModelRouter
 from app.settings import Settings, save_settings
 from app.tables.service import SqlAnswer, TablesService
@@ -73,6 +74,13 @@ class Services:
                 if callable(close):
                     close()
             self._lazy.clear()
+
+    @property
+    def jobs(self) -> JobQueue:
+        """Background jobs (ingestion, transcription): submit, cancel, retry, list; consumed by the app's own
+        thread (`jobs.start_consumer()`) and by `python -m app worker`."""
+        return self._once("jobs", lambda: JobQueue(self.settings.data_dir, self, self.settings.jobs_url,
+                                                    self.settings.user))
 
     @property
     def documents(self) -> DocumentLibrary:

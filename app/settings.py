@@ -261,6 +261,28 @@ class Settings(BaseSettings):
         host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
         return f"{parts.scheme}://{host}:{port}"
 
+    # Background jobs (app/jobs) and sharing the model between concurrent turns.
+    jobs_url: str = Field(
+        default="",
+        description="Redis URL of the job queue (redis://HOST:6379/0) so worker processes on other machines that "
+        "share the data directory run jobs (`python -m app worker`); empty keeps the queue in the data directory.",
+    )
+    max_parallel_requests: int = Field(
+        default=0,
+        ge=0,
+        le=256,
+        description="Most model calls served at once; the rest wait in order (first come, first served). "
+        "0 = automatic: 1 for the embedded model, 4 for Ollama and OpenAI-compatible servers.",
+    )
+
+    @field_validator("jobs_url")
+    @classmethod
+    def _check_jobs_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("the job queue URL must start with redis://, rediss:// or unix://")
+        return value
+
     @field_validator("ollama_host")
     @classmethod
     def _normalise_host(cls, value: str) -> str:

@@ -18,6 +18,7 @@ import streamlit as st  # noqa: E402
 
 from app.errors import AssistantError  # noqa: E402
 from app.ui.common import get_services, report_render_error, show_error, status_panel  # noqa: E402
+from app.ui.jobs import jobs_sidebar  # noqa: E402
 from storage.file_modes import owner_only_umask  # noqa: E402
 
 owner_only_umask()  # `streamlit run` started directly: files the app creates are owner only too
@@ -49,6 +50,7 @@ except AssistantError as exc:  # e.g. an unreadable settings file or data direct
 st.sidebar.title(":material/query_stats: Analyst Assistant")
 st.sidebar.caption("Private and local: nothing leaves this machine.")
 status_panel(services)
+jobs_sidebar(services)  # starts the app's job consumer once; the panel refreshes itself
 try:
     navigation.run()
 except AssistantError as exc:  # a user-facing failure (e.g. a Chroma server that went away): say it, with its fix

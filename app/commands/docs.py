@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     ingest.add_argument("paths", nargs="+", type=Path, help="Files or folders (folders are searched recursively).")
     ingest.add_argument("--password", help="Password for encrypted PDFs (tried after the empty password).")
+    ingest.add_argument("--background", action="store_true",
+                        help="Queue the ingestion as a background job and print its id at once (the app, or "
+                        "`python -m app worker`, runs it; `jobs list` shows its progress). Documents only.")
 
     search = command(sub, "search", help="Ranked passages from your documents (no language model).", handler=run_search)
     search.add_argument("query")
@@ -181,6 +184,8 @@ def cmd_list(args: argparse.Namespace, lib: Any) -> dict[str, Any]:
 
 def run_ingest(args: argparse.Namespace, services: Any) -> int:
     """`ingest`: one line per file and a summary line; exit 1 if any file failed (the output is printed anyway)."""
+    if getattr(args, "background", False):
+        return _submit_ingest(args, services)
     payload = cmd_ingest(args, library(services), getattr(services, "tables", None))  # None: documents only
     total = payload["summary"]
     lines = [_ingest_line(f) for f in payload["files"]]
@@ -189,6 +194,21 @@ def run_ingest(args: argparse.Namespace, services: Any) -> int:
                      f"{total['failed']} failed")
     emit(args, payload, "\n".join(lines) or "nothing to ingest")
     return 1 if total["failed"] else 0
+
+
+def _submit_ingest(args: argparse.Namespace, services: Any) -> int:
+    """`ingest --background`: queue one job for the given paths; prints the job id."""
+    if args.password:
+        raise BadInputError("--password cannot be used with --background: a password is never written into the "
+                            "job queue.", "Add encrypted PDFs without --background.")
+    missing = [str(p) for p in args.paths if not Path(p).exists()]
+    if missing:
+        raise BadInputError(f"No such file or folder: {', '.join(missing)}.")
+    paths = [str(Path(p).resolve()) for p in args.paths]  # a worker may run in another folder
+    job = services.jobs.submit("ingest", {"paths": paths})
+    emit(args, {"job": job.to_dict()}, f"{job.id}  queued: {len(paths)} path(s); `python -m app jobs list` shows "
+         "its progress")
+    return 0
 
 
 def run_search(args: argparse.Namespace, services: Any) -> int:

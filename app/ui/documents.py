@@ -4,12 +4,10 @@ library table, delete, re-index, search (recordings cited and played at a timest
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from pathlib import Path
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
-from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from app.container import Services
 from app.documents.library import DocumentLibrary
@@ -17,11 +15,17 @@ from app.documents.results import IngestProgress, IngestResult, ProgressCallback
 from app.documents.search import Passage, place
 from app.errors import AssistantError
 from app.ui.common import safe_markdown, show_error
+from app.ui.jobs import job_status, start_background_jobs
 from multimodal.kinds import DOCUMENT_TYPES, mime_type
 from multimodal.transcribe import format_timestamp
 
 KEY_QUERY = "documents.query"
-KEEP_OPEN = ("Keep this page open until indexing is done: leaving the page or closing the tab stops it. "
+KEY_JOBS = "documents.jobs"  # ids of the ingestion jobs this browser session submitted
+KEY_SHOWN = "documents.jobs_shown"  # ... of those, the finished ones the page has already reloaded for
+IN_BACKGROUND = ("Files are added in the background: you can leave this page or close the tab, indexing goes on "
+                 "(the **Background jobs** panel in the sidebar shows it on every page). Nothing half-indexed "
+                 "becomes searchable.")
+KEEP_OPEN = ("Keep this page open until it is done: leaving the page or closing the tab stops it. "
              "Nothing half-indexed becomes searchable, and **Finish interrupted** picks it up again.")
 
 
@@ -31,37 +35,52 @@ def documents_page(services: Services) -> None:
     st.title("Documents")
     st.caption("PDFs, images (the text in them) and recordings (their transcript) are indexed on this machine; "
                "answers cite the file and page, or the moment in the recording.")
-    password = upload_form(lib)
+    password = upload_form(services)
+    submitted_jobs(services)
     st.subheader("Library")
     library_panel(services, password)
     st.subheader("Search")
     search_panel(lib)
 
 
-def upload_form(lib: DocumentLibrary) -> str:
-    """The upload form; indexes what was submitted and returns the password typed (for Re-index too)."""
+def upload_form(services: Services) -> str:
+    """The upload form; queues what was submitted as a background job and returns the password typed (for
+    Re-index too)."""
     with st.form("documents.upload", clear_on_submit=True):
         uploads = st.file_uploader("Add PDFs, images or recordings", type=DOCUMENT_TYPES, accept_multiple_files=True)
         password = st.text_input("Password (only for encrypted PDFs)", type="password")
-        # Indexing runs inside this page's script run (there is no background job queue yet): say so before
-        # the click, not after the work is lost.
-        st.caption(KEEP_OPEN)
+        st.caption(IN_BACKGROUND)
         submitted = st.form_submit_button("Add to library", type="primary")
     if submitted and uploads:
-        ingest_uploads(lib, uploads, password)
+        try:
+            job = services.jobs.submit_uploads([(u.name, u.getvalue()) for u in uploads], password or None)
+        except AssistantError as exc:
+            show_error(exc)
+        else:
+            shown = st.session_state.get(KEY_SHOWN, set())  # outcomes of earlier uploads make way for this one
+            earlier = [i for i in st.session_state.get(KEY_JOBS, []) if i not in shown]
+            st.session_state[KEY_JOBS] = [*earlier, job.id]
+            start_background_jobs(services)
     return password
 
 
-def ingest_uploads(lib: DocumentLibrary, uploads: Sequence[UploadedFile], password: str) -> None:
-    """Index each upload with an overall bar and a page-by-page bar, and say how each one went."""
-    overall = st.progress(0.0, text=f"0 of {len(uploads)} files")
-    for n, upload in enumerate(uploads, start=1):
-        bar = st.progress(0.0, text=safe_markdown(upload.name))
-        result = lib.ingest_bytes(upload.getvalue(), upload.name, password or None, page_progress(bar, upload.name),
-                                  n, len(uploads))
-        bar.empty()
-        show_result(result, upload.name)
-        overall.progress(n / len(uploads), text=f"{n} of {len(uploads)} files")
+@st.fragment(run_every=1.5)
+def submitted_jobs(services: Services) -> None:
+    """Progress of the uploads this session queued, then how each file went (the job runs on without the page)."""
+    jobs = job_status(services, st.session_state.get(KEY_JOBS, []))
+    for job in jobs:
+        if not job.finished:
+            st.progress(job.progress, text=safe_markdown(job.message or "queued"))
+            continue
+        for result in job.result.get("files", []):
+            show_result(IngestResult(**{**result, "warnings": tuple(result.get("warnings") or ())}),
+                        Path(result["path"]).name)
+        if job.state != "done" and not job.result.get("files"):
+            show_error(AssistantError(job.error or job.message))
+    seen: set[str] = st.session_state.setdefault(KEY_SHOWN, set())
+    if newly_done := {j.id for j in jobs if j.finished} - seen:
+        seen |= newly_done
+        st.rerun()  # the whole page: the library table below lists the new documents
 
 
 def page_progress(bar: DeltaGenerator, name: str | None = None) -> ProgressCallback:

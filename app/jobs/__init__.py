@@ -1,0 +1,1 @@
+"""Background jobs: document ingestion and transcription that go on when the page is left, and survive restarts."""

@@ -1,0 +1,159 @@
+"""What a job does, by kind: document ingestion (files or folders) and transcription of a recording.
+
+A job reports progress to the job store (throttled; it is also the heartbeat) and checks there whether the user
+asked to cancel, between pages, files and transcribed windows. Ingestion is idempotent: the library skips files
+whose content is already indexed and re-indexes an interrupted one from scratch, so running a job again after a
+killed worker never duplicates chunks.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from app.documents.library import DocumentLibrary
+from app.documents.results import IngestProgress
+from app.errors import AssistantError, BadInputError
+from app.jobs.store import CANCELLED, DONE, FAILED, Job, JobStore
+from multimodal.transcribe import Transcript, format_timestamp
+
+log = logging.getLogger(__name__)
+
+INGEST, TRANSCRIBE = "ingest", "transcribe"
+KINDS = (INGEST, TRANSCRIBE)
+CANCELLED_INGEST = ("cancelled; a file cut off half-way is not searchable (Finish interrupted on the Documents page "
+                    "completes it, or delete it)")
+
+
+class JobCancelled(BaseException):  # noqa: N818 - a signal, not an error
+    """Raised inside a job when the user cancelled it; a BaseException so no per-file handler swallows it."""
+
+
+class JobServices(Protocol):
+    """What jobs need from the app's services (app.container.Services provides it)."""
+
+    @property
+    def documents(self) -> DocumentLibrary: ...
+
+    def transcribe(self, source: bytes | Path, *, name: str, origin: str, size: str | None = None,
+                   language: str | None = None, progress: Callable[[float, float | None], None] | None = None,
+                   ) -> Transcript: ...
+
+
+class Reporter:
+    """Progress of one job into the store, at most every `every_s` seconds; raises JobCancelled when asked to."""
+
+    def __init__(self, store: JobStore, job_id: str, every_s: float = 0.5) -> None:
+        self.store, self.job_id, self.every_s = store, job_id, every_s
+        self._last = 0.0
+
+    def __call__(self, fraction: float, message: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < self.every_s:
+            return
+        self._last = now
+        if self.store.progress(self.job_id, fraction, message):
+            raise JobCancelled
+
+
+def run_ingest(services: JobServices, job: Job, report: Reporter, password: str | None) -> tuple[str, dict]:
+    """Ingest the job's files and folders; (message, result). Raises BadInputError when nothing can be read."""
+    paths = [Path(p) for p in job.payload.get("paths", [])]
+    missing = [str(p) for p in paths if not p.exists()]
+    if not paths or missing:
+        raise BadInputError(f"No such file or folder: {', '.join(missing) or '(none given)'}.",
+                            "Add the files again; an upload kept for a job is removed once the job is done.")
+
+    def on_progress(event: IngestProgress) -> None:
+        name = Path(event.path).name
+        within = event.page / event.pages if event.stage == "page" and event.pages else 0.0
+        if event.stage == "transcribe" and event.total_seconds:
+            within = event.seconds / event.total_seconds
+            detail = f"transcribed {format_timestamp(event.seconds)} of {format_timestamp(event.total_seconds)}"
+        elif event.stage == "page":
+            detail = f"page {event.page} of {event.pages}"
+        else:
+            detail = event.stage
+        fraction = (event.file_index - 1 + within) / max(1, event.file_count)
+        report(fraction, f"{name}: {detail} (file {event.file_index} of {event.file_count})",
+               force=event.stage == "start")
+
+    results = services.documents.ingest_paths(paths, password=password, progress=on_progress)
+    files = [r.to_dict() for r in results]
+    count = {s: sum(r.status == s for r in results) for s in ("indexed", "skipped", "error")}
+    message = f"{len(results)} files: {count['indexed']} indexed, {count['skipped']} skipped, {count['error']} failed"
+    if count["error"]:
+        failures = "; ".join(r.error for r in results if r.status == "error")
+        raise JobFailed(f"{message}. {failures}", {"files": files})
+    return message, {"files": files}
+
+
+def run_transcribe(services: JobServices, job: Job, report: Reporter, password: str | None) -> tuple[str, dict]:
+    """Transcribe the job's recording; (message, the transcript as plain data with its warnings)."""
+    payload = job.payload
+    path = Path(payload["path"])
+    if not path.is_file():
+        raise BadInputError(f"The recording {payload.get('name', path.name)} is no longer there.",
+                            "Upload it again.")
+
+    def on_progress(seconds: float, total: float | None) -> None:
+        of = f" of {format_timestamp(total)}" if total else ""
+        report(seconds / total if total else 0.0, f"transcribed {format_timestamp(seconds)}{of}")
+
+    transcript = services.transcribe(path, name=payload.get("name", path.name), origin=payload.get("origin", "job"),
+                                     size=payload.get("size") or None, language=payload.get("language") or None,
+                                     progress=on_progress)
+    result = {**transcript.to_dict(), "warnings": list(transcript.warnings), "model": transcript.model}
+    return f"transcribed {format_timestamp(transcript.duration)} ({transcript.language})", result
+
+
+class JobFailed(Exception):  # noqa: N818 - carries a partial result with the message
+    """A job that ran to its end but did not succeed (e.g. one file of several could not be read)."""
+
+    def __init__(self, message: str, result: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.message, self.result = message, result
+
+
+RUNNERS: dict[str, Callable[[JobServices, Job, Reporter, str | None], tuple[str, dict]]] = {
+    INGEST: run_ingest, TRANSCRIBE: run_transcribe,
+}
+
+
+def execute(store: JobStore, services: JobServices, job_id: str, password: str | None = None) -> str:
+    """Run one job to its end and store how it went; returns its final state ('' if it was not queued)."""
+    job = store.claim(job_id)
+    if job is None:
+        return ""  # cancelled before it started, or taken by another worker
+    report = Reporter(store, job_id)
+    try:
+        message, result = RUNNERS[job.kind](services, job, report, password)
+    except JobCancelled:
+        store.finish(job_id, CANCELLED, CANCELLED_INGEST if job.kind == INGEST else "cancelled")
+        return CANCELLED
+    except JobFailed as exc:
+        store.finish(job_id, FAILED, exc.message, exc.result, error=exc.message)
+        return FAILED
+    except AssistantError as exc:
+        store.finish(job_id, FAILED, exc.one_line(), error=exc.one_line())
+        return FAILED
+    except Exception as exc:  # noqa: BLE001 - the job fails with the reason; the worker goes on with the next
+        log.exception("job %s (%s) failed", job_id, job.kind)
+        text = (f"The job stopped on a fault in the app ({type(exc).__name__}: {exc}). Retry it; report it if it "
+                "repeats.")
+        store.finish(job_id, FAILED, text, error=text)
+        return FAILED
+    store.finish(job_id, DONE, message, result)
+    cleanup_uploads(job)
+    return DONE
+
+
+def cleanup_uploads(job: Job) -> None:
+    """Remove the copies of uploaded files kept for a job (the library keeps its own copy)."""
+    folder = job.payload.get("uploads_dir")
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
