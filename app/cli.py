@@ -9,8 +9,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.container import build_services
-from app.errors import AssistantError
+from app.access.serving import anonymous_refusal, is_loopback
+from app.container import Services, build_access, build_services
+from app.errors import AssistantError, BadInputError
 from app.llm.selector import parse_model_spec
 from app.settings import load_settings
 from storage.file_modes import owner_only_umask
@@ -18,7 +19,7 @@ from storage.file_modes import owner_only_umask
 # Each module adds its subcommands with `register(subparsers)`; handlers take (args, services).
 _COMMAND_MODULES = (
     "app.commands.chat", "app.commands.docs", "app.commands.tables", "app.commands.media", "app.commands.audit",
-    "app.commands.evaluate", "app.commands.model_server", "app.commands.jobs",
+    "app.commands.evaluate", "app.commands.model_server", "app.commands.access", "app.commands.jobs",
 )
 
 
@@ -30,10 +31,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Chat backend for this run.")
     parser.add_argument("--model", help="Model for this run: an embedded model key or an Ollama model name "
                         "(embedded:KEY, ollama:NAME or openai:NAME to say which).")
+    parser.add_argument("--user", dest="act_user", metavar="NAME",
+                        help="Act as this user (their records, their workspaces); the CLI has admin trust.")
+    parser.add_argument("--workspace", dest="act_workspace", metavar="NAME",
+                        help="Work in this workspace (with --user; default: the user's private workspace).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = sub.add_parser("serve", help="Start the web app (Streamlit).")
     serve.add_argument("--port", type=int, default=8501)
-    serve.add_argument("--address", default="127.0.0.1", help="Use 0.0.0.0 to serve the intranet.")
+    serve.add_argument("--address", default="127.0.0.1", help="Use 0.0.0.0 to serve the intranet (with sign-in).")
+    serve.add_argument("--allow-anonymous", action="store_true",
+                       help="Serve a non-loopback address without sign-in anyway (shown in the app and recorded).")
     serve.set_defaults(handler=None)
     for name in _COMMAND_MODULES:
         importlib.import_module(name).register(sub)
@@ -52,6 +59,13 @@ def _overrides(args: argparse.Namespace) -> dict:
 def serve(args: argparse.Namespace) -> int:
     """Replace this process with `streamlit run` on the app's entry point."""
     entry = Path(__file__).resolve().parent / "streamlit_app.py"
+    settings = load_settings(**_overrides(args))
+    refusal = anonymous_refusal(settings.auth, args.address, args.allow_anonymous or settings.allow_anonymous)
+    if refusal:
+        sys.stderr.write(f"error: {refusal}\n")
+        return 2
+    if args.allow_anonymous and settings.auth == "none" and not is_loopback(args.address):
+        os.environ["ANALYST_ALLOW_ANONYMOUS"] = "true"  # the app shows it in the sidebar and records it
     # The UI reads settings the same way; pass CLI overrides on as environment variables.
     for key, value in _overrides(args).items():
         if value is not None:
@@ -66,6 +80,17 @@ def serve(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def _services_for(args: argparse.Namespace) -> Services:
+    """The services for this run: the data dir as it is, or `--user` in their (or the named) workspace."""
+    settings = load_settings(**_overrides(args))
+    if args.act_workspace and not args.act_user:
+        raise BadInputError("--workspace needs --user: a workspace is entered by someone.",
+                            "Add --user NAME (see `python -m app users list`).")
+    if not args.act_user:
+        return build_services(settings)
+    return build_services(settings, build_access(settings).actor(args.act_user, args.act_workspace))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; user errors exit 2 with one line on stderr."""
     owner_only_umask()  # every file this process (or `serve`'s Streamlit, which inherits it) creates: owner only
@@ -74,10 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    if args.command == "serve":
-        return serve(args)
     try:
-        services = build_services(load_settings(**_overrides(args)))
+        if args.command == "serve":
+            return serve(args)
+        services = _services_for(args)
         try:
             return int(args.handler(args, services) or 0)
         finally:

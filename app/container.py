@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.access.directory import WORKSPACE_FIELDS, Access, workspace_settings
+from app.access.roles import MANAGE, WRITE, Actor
+from app.access.scoped import DOCUMENT_WRITES, TABLE_WRITES, ActorRecords, WriteGuard, refuse
 from app.audit.privacy import RecordPrivacy
 from app.chat.assistant import Assistant
 from app.documents.library import DocumentLibrary
@@ -40,6 +43,9 @@ class VectorStoreStatus:
 
 
 TABLE_LIMITS = {"sql_memory_limit", "sql_threads", "max_table_rows", "tables_lock_wait_s"}
+# Heavy services bound to a folder, not to who uses it: two people in one workspace share them (DuckDB opens a
+# file once per process).
+POOLED = frozenset({"documents", "evaluation_documents", "tables", "transcriber"})
 
 
 @dataclass
@@ -51,29 +57,54 @@ class Services:
     conversations: ConversationStore
     records: SqliteRecordStore
     assistant: Assistant
+    actor: Actor | None = None  # who is signed in, in which workspace (None: auth off, the root data dir)
+    root_dir: Path | None = None  # the root data dir when this is a workspace's folder (global files live there)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._lazy: dict[str, Any] = {}
         self._lazy_lock = threading.Lock()
+        self._pool, self._pool_lock = self._lazy, self._lazy_lock  # shared with the workspace's other users
         self._retention_ran = float("-inf")
         self._store_status: tuple[float, VectorStoreStatus] | None = None
 
     def _once(self, name: str, factory: Callable[[], Any]) -> Any:
         # Heavy services (vector index, DuckDB, whisper) are built on first use, once per process.
-        with self._lazy_lock:
-            if name not in self._lazy:
-                self._lazy[name] = factory()
-            return self._lazy[name]
+        lazy, lock = (self._pool, self._pool_lock) if name in POOLED else (self._lazy, self._lazy_lock)
+        with lock:
+            if name not in lazy:
+                lazy[name] = factory()
+            return lazy[name]
+
+    def share_pool(self, other: Services) -> None:
+        """Use `other`'s heavy services (same workspace folder): one DuckDB and one vector index per folder."""
+        self._pool, self._pool_lock = other._pool, other._pool_lock
+
+    def _root_settings(self) -> Settings:
+        return self.settings if self.root_dir is None else self.settings.model_copy(update={"data_dir": self.root_dir})
+
+    def require(self, action: str, where: str) -> None:
+        """Refuse (and record) an action the signed-in role may not do; nothing when sign-in is off."""
+        if self.actor is not None and not self.actor.may(action):
+            raise refuse(self.actor, self.records, action, where)
+
+    def _guarded(self, service: Any, writes: frozenset[str], what: str) -> Any:
+        if self.actor is None or self.actor.may(WRITE):
+            return service
+        return WriteGuard(service, writes, self.actor, self.records, what)
 
     def close(self) -> None:
         """Release files held by heavy services (DuckDB allows one process to open its file)."""
-        with self._lazy_lock:
-            for service in self._lazy.values():
-                close = getattr(service, "close", None)
-                if callable(close):
-                    close()
-            self._lazy.clear()
+        pairs = [(self._lazy, self._lazy_lock)]
+        if self._pool is not self._lazy:
+            pairs.append((self._pool, self._pool_lock))
+        for lazy, lock in pairs:
+            with lock:
+                for service in lazy.values():
+                    close = getattr(service, "close", None)
+                    if callable(close):
+                        close()
+                lazy.clear()
 
     @property
     def jobs(self) -> JobQueue:
@@ -86,11 +117,11 @@ class Services:
     def documents(self) -> DocumentLibrary:
         """The PDF library: ingestion, hybrid search, citations."""
 
-        return self._once(
+        return self._guarded(self._once(
             "documents",
             lambda: DocumentLibrary(self.settings.data_dir, transcriber_provider=lambda: self.transcriber,
                                     chroma_url=self.settings.chroma_url),
-        )
+        ), DOCUMENT_WRITES, "documents")
 
     def vector_store_status(self, refresh: bool = False, max_age_s: float = 30.0) -> VectorStoreStatus:
         """Which vector store the documents use (embedded folder or server URL) and whether it answers; a server is
@@ -138,10 +169,10 @@ class Services:
     @property
     def tables(self) -> TablesService:
         """The analyst's tables in DuckDB: loading, schema, checked read-only SQL, question to SQL."""
-        return self._once(
+        return self._guarded(self._once(
             "tables",
             lambda: TablesService(self._table_store(), model=self.router.get_model),
-        )
+        ), TABLE_WRITES, "tables")
 
     def _table_store(self) -> TableStore:
         s = self.settings
@@ -155,13 +186,15 @@ class Services:
         s = self.settings
         return self._once(
             "transcriber",
-            lambda: WhisperTranscriber(
-                s.data_dir, size=s.whisper_model, threads=s.whisper_threads, max_seconds=s.max_audio_seconds
+            lambda: WhisperTranscriber(  # its checkpoint is kept once, under the root's models/
+                self.root_dir or s.data_dir, size=s.whisper_model, threads=s.whisper_threads,
+                max_seconds=s.max_audio_seconds,
             ),
         )
 
     def delete_conversation(self, conversation_id: str) -> None:
         """Delete a conversation and its messages; the deletion itself is recorded (the request records stay)."""
+        self.require(WRITE, "delete_conversation")
         try:
             conv = self.conversations.get(conversation_id)
         except NotFoundError:
@@ -175,6 +208,7 @@ class Services:
 
     def delete_document(self, doc_id: str) -> None:
         """Delete a document from the library (NotFoundError if unknown); the deletion is recorded."""
+        self.require(WRITE, "delete_document")
         doc = self.documents.get(doc_id)
         self.documents.delete(doc_id)
         self.records.append("document_deleted", {"user": self.settings.user, "status": "ok", "doc_id": doc_id,
@@ -182,6 +216,7 @@ class Services:
 
     def delete_table_source(self, sha256: str) -> list[str]:
         """Delete a loaded file's tables; the deletion is recorded. Returns the tables' names."""
+        self.require(WRITE, "delete_table_source")
         source = next((s for s in self.tables.sources() if s.sha256 == sha256), None)
         names = self.tables.delete_source(sha256)
         self.records.append("table_deleted", {
@@ -254,20 +289,23 @@ class Services:
 
     def apply_settings(self, changes: dict[str, Any]) -> Settings:
         """Validate, persist and start using changed settings (raises ConfigError)."""
+        self.require(MANAGE, "apply_settings")
         with self._lock:
             previous = self.settings
-            updated = save_settings(self.settings, changes)
+            updated = save_settings(self._root_settings(), changes)  # settings.json lives in the root data dir
+            if self.root_dir is not None:
+                updated = updated.model_copy(update={k: getattr(previous, k) for k in WORKSPACE_FIELDS})
             self.settings = updated
             self.router.update_settings(updated)
             if changes.keys() & {"whisper_model", "whisper_threads", "max_audio_seconds"}:
-                with self._lazy_lock:
-                    self._lazy.pop("transcriber", None)  # rebuilt with the new settings on next use
+                with self._pool_lock:
+                    self._pool.pop("transcriber", None)  # rebuilt with the new settings on next use
             if "chroma_url" in changes:
-                with self._lazy_lock:  # the libraries open the other vector store on next use
+                with self._pool_lock:  # the libraries open the other vector store on next use
                     for name in ("documents", "evaluation_documents"):
-                        self._lazy.pop(name, None)
+                        self._pool.pop(name, None)
                     self._store_status = None
-            if changes.keys() & TABLE_LIMITS and "tables" in self._lazy:
+            if changes.keys() & TABLE_LIMITS and "tables" in self._pool:
                 self.tables.set_limits(updated.sql_memory_limit, updated.sql_threads, updated.max_table_rows,
                                        updated.tables_lock_wait_s)  # from the next query or load on
         changed = settings_changes(previous, updated, changes)
@@ -305,9 +343,7 @@ def _result_hash(answer: SqlAnswer) -> str:
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
-def build_services(settings: Settings) -> Services:
-    """Create the data directory and every service for `settings`."""
-    data_dir = settings.data_dir
+def _usable(data_dir: Path) -> None:
     try:
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         probe = data_dir / ".write-test"
@@ -318,12 +354,29 @@ def build_services(settings: Settings) -> Services:
             f"The data directory {data_dir} cannot be used: {exc.strerror or exc}.",
             "Point ANALYST_DATA_DIR (or --data-dir) at a folder you can write to.",
         ) from exc
-    router = ModelRouter(settings)
+
+
+def build_access(settings: Settings) -> Access:
+    """Accounts, sessions and workspaces of the root data directory, recording into its request records."""
+    _usable(settings.data_dir)
+    return Access.open(settings)
+
+
+def build_services(settings: Settings, actor: Actor | None = None) -> Services:
+    """Create the data directory and every service for `settings`; with `actor`, the services of that user in
+    that workspace (its folder holds the data, the root keeps settings, models and the one audit trail)."""
+    root = settings.data_dir
+    _usable(root)
+    work = settings if actor is None else workspace_settings(settings, actor)
+    data_dir = work.data_dir
+    _usable(data_dir)
+    router = ModelRouter(work)
     conversations = ConversationStore(data_dir / "chats.sqlite")
     keys = RecordKeys.load(settings.keys_dir)  # the audit keys, outside the data dir (created on first start)
-    records = SqliteRecordStore(data_dir / "records.sqlite", keys)
+    path = root / "records.sqlite"
+    records = SqliteRecordStore(path, keys) if actor is None else ActorRecords(path, keys, actor)
     assistant = Assistant(router, conversations, records)
-    services = Services(settings, router, conversations, records, assistant)
+    services = Services(work, router, conversations, records, assistant, actor, None if actor is None else root)
     records.privacy = RecordPrivacy(keys, lambda: services.settings.record_personal_data).mask_record
     assistant.attach_documents(lambda: services.documents, lambda: (data_dir / "documents.sqlite").exists())
     assistant.attach_transcriber(lambda: services.transcriber)

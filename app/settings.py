@@ -155,6 +155,34 @@ class Settings(BaseSettings):
         default=1344, ge=256, le=8192, description="Images are scaled down to this many pixels on the long side."
     )
     user: str = Field(default_factory=_default_user, description="Identity written into request records.")
+    # Sign-in, roles and workspaces (app/access/). Set by the environment (ANALYST_AUTH=...), never saved from a page.
+    auth: Literal["none", "password", "oidc", "proxy"] = Field(
+        default="none",
+        description="Sign-in: 'none' (the laptop default; only on a loopback address), 'password' (local accounts "
+        "in the data directory), 'oidc' (the company's identity provider via Streamlit's st.login) or 'proxy' "
+        "(a trusted reverse proxy names the user in a header).",
+    )
+    allow_anonymous: bool = Field(
+        default=False,
+        description="Serve without sign-in on a non-loopback address anyway (shown in the sidebar, recorded).",
+    )
+    admins: list[str] = Field(
+        default_factory=list,
+        description="Names or e-mails made admin when they first sign in (oidc and proxy modes).",
+    )
+    default_role: Literal["admin", "analyst", "viewer", "auditor"] = Field(
+        default="analyst", description="Role of a user created on first sign-in (oidc and proxy modes)."
+    )
+    session_hours: float = Field(
+        default=12.0, gt=0, le=24 * 30, description="Hours a sign-in lasts before the user signs in again."
+    )
+    proxy_user_header: str = Field(
+        default="X-Forwarded-User", description="Header the trusted reverse proxy puts the user's name in."
+    )
+    proxy_trusted_addresses: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="Addresses of the reverse proxies whose user header is believed (proxy mode).",
+    )
     # 12,000 characters is about 4,000 tokens: half the embedded model's 8,192-token context (the rest holds
     # the evidence, history and answer), and about a minute of prompt reading for the 1.5B on a 2-core laptop
     # (~60 tok/s). A 20,000-character message took 260 s to its first token there.
@@ -170,6 +198,16 @@ class Settings(BaseSettings):
         description="How a question picks its tools (documents, SQL, image, transcript): 'router' (rules over the "
         "question and attachments), 'native' (the model's own tool calling), or 'auto' (native where the model "
         "advertises tool calling, else router).",
+    )
+    doc_answerability: bool = Field(
+        default=True,
+        description="Before answering from documents, check that the passages found mention what the question asks "
+        "about (else say 'not in your documents'), and retry a refusal once from the passage that matches best.",
+    )
+    trace_numbers: bool = Field(
+        default=True,
+        description="Look for every number of an answer in its SQL results and cited passages; mark the ones not "
+        "found ('not found in the sources') and count them in the request record.",
     )
     pii_policy: Literal["off", "detect", "redact_remote", "redact_always"] = Field(
         default="redact_remote",
@@ -306,9 +344,13 @@ class Settings(BaseSettings):
         return Path(self.models_dir).expanduser().resolve() if self.models_dir else self.data_dir / "models"
 
 
+# Sign-in settings come from the environment only: a page or a settings.json edit must never switch sign-in off.
+ACCESS_FIELDS = ("auth", "allow_anonymous", "admins", "default_role", "session_hours", "proxy_user_header",
+                 "proxy_trusted_addresses")
 # Fields a user may change from the Settings page (data_dir is chosen at start-up).
 EDITABLE_FIELDS = tuple(
     name for name in Settings.model_fields if name not in ("data_dir", "models_dir", "keys_dir", "openai_api_key")
+    and name not in ACCESS_FIELDS
 )
 
 

@@ -26,7 +26,7 @@ __all__ = ["GENESIS", "KNOWN_KINDS", "SqliteRecordStore", "canonical_json", "cha
 
 _INDEXED = ("kind", "user", "backend", "model", "status", "conversation_id")
 # Columns `distinct` may list (filter choices); "tool" reads tool names out of the bodies.
-_DISTINCT = (*_INDEXED, "tool")
+_DISTINCT = (*_INDEXED, "tool", "workspace")
 _ROW = "seq, id, ts, kind, body"
 
 
@@ -90,9 +90,11 @@ class SqliteRecordStore(ChainedRecords):
         text: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        workspace: str | None = None,
     ) -> list[dict[str, Any]]:
         """Newest-first record bodies matching every given filter (None = any); see `_where` for each."""
-        where, args = _where(since, until, tool, flagged, text, kind, user=user, model=model, status=status)
+        where, args = _where(since, until, tool, flagged, text, kind, workspace, user=user, model=model,
+                             status=status)
         rows = (
             self._connect()
             .execute(
@@ -130,7 +132,10 @@ class SqliteRecordStore(ChainedRecords):
         if column not in _DISTINCT:
             raise ValueError(f"cannot list distinct values of {column!r}")
         kind_clause, args = ("AND kind = ?", (kind,)) if kind else ("", ())
-        if column == "tool":
+        if column == "workspace":
+            sql = ("SELECT DISTINCT json_extract(body, '$.workspace') AS v FROM records WHERE json_valid(body) "
+                   f"{kind_clause} ORDER BY v")
+        elif column == "tool":
             sql = (
                 "SELECT DISTINCT json_extract(t.value, '$.name') AS v FROM records, json_each(records.body, '$.tools')"
                 f" AS t WHERE json_valid(records.body) {kind_clause.replace('kind', 'records.kind')} ORDER BY v"
@@ -147,11 +152,12 @@ def _where(
     flagged: bool | None = None,
     text: str | None = None,
     kind: str | None = "chat",
+    workspace: str | None = None,
     **equal: Any,
 ) -> tuple[str, tuple]:
     """SQL WHERE clause for the filters: ts in [since, until), equality on kind and the indexed columns in
     `equal` (user, backend, model, status, conversation_id; None = any), a tool step named `tool`,
-    `flagged` true (or false/missing), `text` in the question or answer."""
+    `flagged` true (or false/missing), `text` in the question or answer, the `workspace` a record was made in."""
     clauses: list[str] = []
     args: list[Any] = []
     for column, value in {"kind": kind, **equal}.items():
@@ -171,6 +177,9 @@ def _where(
             "EXISTS (SELECT 1 FROM json_each(records.body, '$.tools') WHERE json_extract(value, '$.name') = ?)"
         )
         args.append(tool)
+    if workspace:
+        clauses.append("json_extract(body, '$.workspace') = ?")
+        args.append(workspace)
     if flagged is True:
         clauses.append("json_extract(body, '$.flagged') = 1")
     elif flagged is False:
