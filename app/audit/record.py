@@ -57,6 +57,14 @@ class ChatRecord:
     unreadable: list[str] = field(default_factory=list)
     tool_mode: str = ""
     sql: list[Json] = field(default_factory=list)  # label, sql, row_count, result_sha256
+    # Numbers traced (app.chat.numbers): how many numbers the answer states and how many appear in none of its
+    # sources (SQL cells, cited passages). None: not checked (no evidence, the check off, or an older record).
+    numbers_total: int | None = None
+    numbers_untraced: int | None = None
+    # The documents' answerability verdict before answering ({"answerable", "reason", "missing", ...}) and
+    # whether a refusal was retried from the best passage.
+    answerability: Json | None = None
+    retried: bool = False
     # Raw personal data values encrypted under the personal-data key, by token (opt-in; see app.audit.privacy).
     sealed_pii: Json | None = None
     # The envelope, added by the store.
@@ -84,7 +92,7 @@ class ChatRecord:
         for key in ("notices", "unreadable"):
             if key in values:
                 values[key] = [str(v) for v in values[key] or []]
-        for key in ("params", "error", "sealed_pii"):
+        for key in ("params", "error", "sealed_pii", "answerability"):
             if key in values and not isinstance(values[key], dict):
                 del values[key]
         return cls(**values)
