@@ -90,7 +90,8 @@ def _media_keys(passage: PassageLike) -> dict[str, Any]:
         end = getattr(passage, "end_s", None)
         return {"kind": kind, "timestamp": format_timestamp(start), "start": start,
                 "end": start if end is None else end}
-    return {} if kind == "pdf" else {"kind": kind}
+    locator = getattr(passage, "locator", "")  # Word/PowerPoint/HTML/text/e-mail: "3.2 Revenue ¶4", "slide 7"
+    return {} if kind == "pdf" else {"kind": kind, **({"locator": locator} if locator else {})}
 
 
 def citation(n: int, passage: PassageLike) -> dict[str, Any]:
@@ -211,6 +212,19 @@ def _tokens(text: str) -> list[str]:
         if text[match.end():match.end() + 1] == "(" and w[0].isalpha():
             out.append(w + "()")
     return out
+
+
+_QUESTION_WORDS = frozenset("how what which who why when where way ways can could would should get find r".split())
+
+
+def question_terms(question: str) -> list[str]:
+    """The question's content words, stemmed, once each (what a passage must share to answer it)."""
+    return [t for t in dict.fromkeys(_tokens(question)) if t not in _QUESTION_WORDS and not t.endswith("()")]
+
+
+def passage_terms(text: str) -> frozenset[str]:
+    """A passage's stemmed content words."""
+    return frozenset(_tokens(text))
 
 
 def _number_pairs(tokens: list[str]) -> list[tuple[str, str]]:

@@ -10,8 +10,10 @@ from typing import Any
 
 from app.audit.privacy import RecordPrivacy
 from app.audit.record import ChatRecord
+from app.chat.answerability import Answerability
 from app.chat.attachments import file_ref, image_ref
 from app.chat.grounding import evidence
+from app.chat.numbers import NumberTrace
 from app.chat.state import TurnState
 from app.chat.workspace import Workspace
 from app.settings import Settings
@@ -20,11 +22,17 @@ from storage.keys import RecordKeys
 __all__ = ["ChatRecord", "chat_record"]
 
 
-def chat_record(turn: TurnState, settings: Settings, workspace: Workspace) -> ChatRecord:
+def chat_record(turn: TurnState, settings: Settings, workspace: Workspace, numbers: NumberTrace | None = None,
+                answerability: Answerability | None = None, retried: bool = False) -> ChatRecord:
     """The turn as its request record: inputs, model and parameters, prompt, evidence, answer, timings; personal
     data in every text masked as type + keyed fingerprint ("[EMAIL:3f2a9c1b]"), sealed too when the setting asks."""
     privacy = RecordPrivacy(RecordKeys.load(settings.keys_dir), settings.record_personal_data)
-    return ChatRecord.from_body(privacy.mask_record("chat", _record(turn, settings, workspace).body()))
+    record = _record(turn, settings, workspace)
+    if numbers is not None:
+        record.numbers_total, record.numbers_untraced = numbers.total, len(numbers.untraced)
+    record.answerability = answerability.as_dict() if answerability else None
+    record.retried = retried
+    return ChatRecord.from_body(privacy.mask_record("chat", record.body()))
 
 
 def _record(turn: TurnState, settings: Settings, workspace: Workspace) -> ChatRecord:

@@ -11,17 +11,20 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from app.chat import answer_checks as checks
 from app.chat import attachments as attach
+from app.chat.answerability import Answerability, HeldBack, assess, reordered
 from app.chat.grounding import citation, citations_for, unsupported_terms
 from app.chat.guard import RedactingModel, TurnGuard
 from app.chat.history import read_history
+from app.chat.numbers import NumberTrace
 from app.chat.prompt import PromptRequest, build_prompt, estimate_tokens
 from app.chat.record import chat_record
 from app.chat.state import InFlight, Progress, TurnResult, TurnState
 from app.chat.tools.focus import unreadable_answer
 from app.chat.tools.planning import run_tools
 from app.chat.workspace import Workspace
-from app.documents.refusals import NOT_IN_DOCUMENTS
+from app.documents.refusals import NOT_IN_DOCUMENTS, is_refusal, marker_only
 from app.errors import AssistantError, GuardrailBlockedError, NotFoundError
 from app.ports import ChatModel, GenerationParams, ModelInfo, RecordStore
 from app.settings import Settings
@@ -73,6 +76,9 @@ class Turn(TurnState):
         self.written_by_app = False  # the answer is the app's own text (no model tokens to count)
         self.withheld = False  # the model's answer followed removed text: the explanation replaced it
         self.started = time.monotonic()
+        self.answerability: Answerability | None = None  # the passages' verdict before answering (documents only)
+        self.numbers: NumberTrace | None = None  # numbers of the answer traced to its sources
+        self.retried = False  # the model refused although the passages answer: asked once more
         self._iterator: Generator[str, None, None] | None = None
 
     def resolve_model(self) -> ModelInfo:
@@ -145,8 +151,10 @@ class Turn(TurnState):
             raise
         finally:
             if finished:
-                self._cite("".join(parts))
-                self._finish("".join(parts), OK)
+                answer = checks.recognise_refusal(self, "".join(parts))
+                self._cite(answer)
+                answer, self.numbers = checks.traced(self, answer, self.services.settings)
+                self._finish(answer, OK)
             elif self.result.status not in ("error", "blocked"):
                 # Closed early: the stop button, a rerun, or the consumer going away.
                 self._finish("".join(parts), STOPPED)
@@ -159,6 +167,11 @@ class Turn(TurnState):
             return self._unreadable_answer()
         if self._not_in_documents():
             self.result.not_in_documents = True
+            return NOT_IN_DOCUMENTS
+        self.answerability = checks.verdict(self, self.services.settings)
+        if self.answerability and not self.answerability.answerable:
+            self.result.not_in_documents = True
+            self.result.notices.append(checks.not_answerable_notice(self.answerability))
             return NOT_IN_DOCUMENTS
         return ""
 
@@ -176,12 +189,45 @@ class Turn(TurnState):
         texts = self._generated(prompt.params)
         if self.guard.checks_answer:  # text was removed from the evidence: check the answer before showing it
             texts = self._checked(texts)
-        for text in texts:
+        held = HeldBack(texts) if self.kept_passages and not self.sql else None
+        for text in held or texts:
             parts.append(text)
             yield text
             if self.answer_message_id and time.monotonic() - last_save > _SAVE_EVERY_S:
                 self.services.conversations.update_message(self.answer_message_id, "".join(parts))
                 last_save = time.monotonic()
+        if held is not None and held.held is not None:  # opened like a refusal, or was only "[2]"
+            final = self._instead_of_refusal(held.held, info)
+            parts.append(final)
+            yield final
+
+    def _instead_of_refusal(self, text: str, info: ModelInfo) -> str:
+        """A held-back answer's replacement: a bare marker becomes the marked passage's best sentence; a refusal of
+        a question the passages answer is retried once from the best passage; otherwise the text stays."""
+        if marker_only(text):
+            return checks.from_marker(self, text) or text
+        if is_refusal(text) and self.answerability and self.answerability.answerable:
+            retried = self._retry(info)
+            return (checks.from_marker(self, retried) if marker_only(retried) else retried.strip()) or text
+        return text
+
+    def _retry(self, info: ModelInfo) -> str:
+        """Ask once more with the passage that covers the question best first and an instruction to answer from it."""
+        assert self.guard is not None
+        self.retried = True
+        self.result.notices.append(checks.RETRIED)
+        passages = reordered(self.kept_passages, assess(self.model_question, self.kept_passages).best)
+        request = PromptRequest(self.question, self.pasted, self.attachments, passages, self.sql,
+                                self.history.for_prompt())
+        prompt = build_prompt(request, info, self.services.settings)
+        self.kept_passages = prompt.kept_passages
+        self.prompt = self.guard.prompt(checks.with_retry_instruction(prompt.messages))
+        tokens = (self.result.tokens_in, self.result.tokens_out)
+        texts = self._generated(prompt.params)
+        text = "".join(self._checked(texts) if self.guard.checks_answer else texts)
+        self.result.tokens_in += tokens[0]
+        self.result.tokens_out += tokens[1]
+        return text
 
     def _generated(self, params: GenerationParams) -> Iterator[str]:
         """The model's text deltas; usage and finish notices go to the result."""
@@ -331,7 +377,8 @@ class Turn(TurnState):
     def _record(self) -> None:
         """Write the turn's request record (append-only)."""
         services = self.services
-        record = chat_record(self, services.settings, services.workspace)
+        record = chat_record(self, services.settings, services.workspace, self.numbers, self.answerability,
+                             self.retried)
         self.result.record_id = services.records.append(record.kind, record.body())
 
     def _message_meta(self) -> dict[str, Any]:

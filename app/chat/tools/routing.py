@@ -26,6 +26,7 @@ _DATA_STRONG = re.compile(
     r"order(ed)? by|most|least|fewest|greater than|less than|more than|at least|between \d|"
     r"in (19|20)\d\d|rows?|records?|table|column|dataset|spreadsheet|csv|sql|query)\b"
 )
+_AGGREGATE = re.compile(r"\b(how many|how much|number of|count|total|sum|average|avg|mean|median|maximum|minimum)\b")
 _DATA_WEAK = re.compile(r"\b(which|list|show|each|every|per|by|compare|trend|growth|values?|data)\b")
 # Words that ask for text: definitions, explanations, what a document says.
 _DOC_CUES = re.compile(
@@ -45,7 +46,12 @@ _FOLLOW_UP = re.compile(
 # Requests the model answers by itself: small talk and writing tasks (no search as a fallback).
 _CHAT_ONLY = re.compile(r"^(hi|hello|hey|thanks|thank you|good (morning|afternoon|evening)|write|draft|translate|"
                         r"suggest|rephrase|rewrite|compose|brainstorm|proofread)\b")
-_GENERIC_WORDS = {"id", "name", "date", "value", "type", "data", "table", "year", "the", "and", "for", "with"}
+# Column names found in almost any table: a question that uses one ("which year ...", "in which country ...") is no
+# more about the user's tables than about a document; only a table-specific name (or an explicit cue) counts.
+_GENERIC_COLUMNS = """id key code name title label description text note comment status type category value size age
+sex gender date time year month week day hour quarter country city state area place location address""".split()
+_GENERIC_WORDS = {*_GENERIC_COLUMNS, *(w + "s" for w in _GENERIC_COLUMNS), "data", "table", "the", "and", "for",
+                  "with", "countries", "cities", "categories", "addresses"}
 _STOPWORDS = set(
     "the and for with are was were what which who whom how many much does did have has had this that these those "
     "there their them they from into onto than then also only just all any each every per our your you can could "
@@ -133,8 +139,11 @@ def _data_score(text: str, table_words: set[str]) -> int:
 
 
 def _names_tables(text: str, table_words: set[str]) -> bool:
+    # A year alone ("in 2004") is not a table-specific signal: manuals and reports are full of years; a year with
+    # an aggregate ("the total in 2024") is.
     return bool((set(_WORD.findall(text)) & table_words) - _GENERIC_WORDS) or bool(
-        re.search(r"\b(tables?|columns?|rows?|records?|dataset|spreadsheet|csv|sql|(19|20)\d\d)\b", text))
+        re.search(r"\b(tables?|columns?|rows?|records?|dataset|spreadsheet|csv|sql)\b", text)) or bool(
+        _AGGREGATE.search(text) and re.search(r"\b(19|20)\d\d\b", text))
 
 
 def _is_data_part(text: str, table_words: set[str]) -> bool:

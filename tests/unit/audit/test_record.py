@@ -9,7 +9,7 @@ WRITTEN_KEYS = {
     "user", "conversation_id", "message_id", "backend", "model", "model_digest", "vision", "params", "question",
     "attachments", "prompt", "answer", "status", "error", "load_s", "ttft_s", "total_s", "tokens_in", "tokens_out",
     "tokens_estimated", "notices", "citations", "tools", "evidence", "guardrails", "flagged", "not_in_documents",
-    "unreadable", "tool_mode", "sql",
+    "unreadable", "tool_mode", "sql", "numbers_total", "numbers_untraced", "answerability", "retried",
 }  # fmt: skip
 
 

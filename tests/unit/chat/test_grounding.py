@@ -187,6 +187,6 @@ def test_an_answer_using_terms_the_documents_never_mention_gets_a_notice(make_as
     assistant, _ = make_assistant(PASSAGES)
     fake_model.queue("Use `survfit` from the survival package [1].", usage=Usage(300, 9, "stop"))
 
-    result = assistant.ask("How do I fit a Kaplan-Meier curve?").run()
+    result = assistant.ask("How do I fit a survival curve?").run()
 
     assert any("`survfit`" in n and "general knowledge" in n for n in result.notices)
