@@ -301,7 +301,7 @@ class Turn(TurnState):
         if self.withheld:  # the passages the removed text came from, so it can be read there
             citations = [citation(n, p) for n, p in enumerate(
                 [p for p in self.kept_passages if p.chunk_id in removed], start=1)]
-        elif self.kept_passages:
+        elif self.kept_passages and not self.result.not_in_documents:
             citations, notice = citations_for(answer, self.kept_passages)
             if notice:
                 self.result.notices.append(notice)

@@ -8,8 +8,8 @@ import re
 NOT_IN_DOCUMENTS = "I could not find this in your documents."
 MODEL_SAYS_NOT_FOUND = "The documents do not say."
 
-_SOURCE = r"(?:provided |given |above |numbered |quoted |your |these |the )?(?:documents?|passages?|texts?|context|" \
-          r"sources?|manual|excerpts?|information provided|materials?)"
+_SOURCE = r"(?:(?:provided|given|above|numbered|quoted|retrieved|your|these|the)\s+){0,2}(?:documents?|passages?|" \
+          r"texts?|context|sources?|manual|excerpts?|information provided|materials?)"
 _DENY = r"(?:do|does|did) not|don't|doesn't|didn't|cannot|can't|fail to"
 _SAY = r"(?:say|contain|mention|provide|include|specify|state|describe|explain|answer|cover|discuss|address|give|" \
        r"have|offer|tell)"
@@ -28,6 +28,7 @@ _REFUSAL = re.compile(
     re.IGNORECASE,
 )
 _MARKER = re.compile(r"\[\d{1,2}(?:\s*[,;]\s*\d{1,2})*\]")
+_GOES_ON = re.compile(r"[,;]\s*(?:but|however|although|yet)\b|\b(?:but|however)\s*,", re.IGNORECASE)
 _FIRST_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
@@ -40,7 +41,7 @@ def is_refusal(answer: str) -> bool:
     if not text:
         return False
     first, *rest = _FIRST_SENTENCE.split(text, maxsplit=1)
-    if not _REFUSAL.match(first):
+    if not _REFUSAL.match(first) or _GOES_ON.search(first):
         return False
     return not (rest and _MARKER.search(rest[0]))
 
