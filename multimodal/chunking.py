@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 DEFAULT_MAX_CHARS = 700  # ~160 MiniLM tokens: well inside its 256-token window
 DEFAULT_OVERLAP_CHARS = 150  # about one sentence carried over, so a fact split at a boundary survives
@@ -40,6 +40,13 @@ class TextChunk:
     suspicious: bool = False  # looks like instructions aimed at a model; still just data
     start_s: float | None = None  # recordings only: where the chunk's speech starts and ends, in seconds
     end_s: float | None = None
+    heading: str = ""  # sections only: the heading path, prefixed to the indexed text so retrieval sees it
+    locator: str = ""  # sections only: where it is, e.g. "3.2 Revenue ¶4", "slide 7", "Setup (lines 12–30)"
+
+    @property
+    def indexed_text(self) -> str:
+        """What is embedded and keyword-indexed: the text, after its heading path when it has one."""
+        return f"{self.heading} — {self.text}" if self.heading else self.text
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,42 @@ class TimedSpan:
     end_s: float
     char_start: int
     char_end: int
+
+
+@dataclass(frozen=True)
+class Section:
+    """One stretch of a document read as text: a Word heading's paragraphs, a slide, a web page's section,
+    the lines under a Markdown heading, an e-mail's body. It is stored as one "page" (number = its order,
+    or the slide number), so citations, highlighting and re-embedding work as for PDF pages."""
+
+    number: int
+    text: str  # paragraphs separated by blank lines
+    heading: str = ""  # heading path, outermost first: "3 Results › 3.2 Revenue"
+    unit: str = "section"  # "slide" | "section" (cited by paragraph) | "lines" (cited by line range)
+    first_line: int = 1  # "lines" only: the line number in the file of the text's first line
+
+
+HEADING_SEPARATOR = " › "
+
+
+def section_locator(section: Section, char_start: int, char_end: int) -> str:
+    """Where a passage of a section is: 'slide 7', '3.2 Revenue ¶4' or 'Setup (lines 12–30)'."""
+    last = section.heading.rsplit(HEADING_SEPARATOR, 1)[-1]
+    if section.unit == "slide":
+        return f"slide {section.number}"
+    if section.unit == "lines":
+        first = section.first_line + section.text.count("\n", 0, char_start)
+        final = section.first_line + section.text.count("\n", 0, max(char_start, char_end - 1))
+        span = f"line {first}" if first == final else f"lines {first}–{final}"
+        return f"{last} ({span})" if last else span
+    paragraph = section.text.count("\n\n", 0, char_start) + 1
+    return f"{last} ¶{paragraph}" if last else f"¶{paragraph}"
+
+
+def chunk_section(section: Section, max_chars: int = DEFAULT_MAX_CHARS) -> list[TextChunk]:
+    """A section's chunks (as a page's), each carrying the heading path and its locator."""
+    return [replace(c, heading=section.heading, locator=section_locator(section, c.char_start, c.char_end))
+            for c in chunk_page(section.text, section.number, max_chars)]
 
 
 def looks_like_injection(text: str) -> bool:

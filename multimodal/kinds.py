@@ -23,7 +23,15 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".
 AUDIO_EXTENSIONS = (".wav", ".mp3", ".m4a", ".aac", ".mp4", ".ogg", ".oga", ".opus", ".flac", ".webm", ".aiff",
                     ".aif")
 TABLE_EXTENSIONS = (".csv", ".tsv", ".txt", ".xlsx", ".parquet", ".json", ".jsonl", ".ndjson", ".duckdb", ".db")
-DOCUMENT_EXTENSIONS = PDF_EXTENSIONS + IMAGE_EXTENSIONS + AUDIO_EXTENSIONS  # what the document library ingests
+WORD_EXTENSIONS = (".docx", ".docm")  # .docm: the text is read, its macros never run
+SLIDES_EXTENSIONS = (".pptx", ".pptm")
+HTML_EXTENSIONS = (".html", ".htm", ".xhtml")
+TEXT_EXTENSIONS = (".md", ".markdown", ".txt", ".rst", ".log")
+EMAIL_EXTENSIONS = (".eml",)
+# Documents read as text sections (headings, paragraphs, slides, lines), cited by section rather than page.
+SECTION_EXTENSIONS = WORD_EXTENSIONS + SLIDES_EXTENSIONS + HTML_EXTENSIONS + TEXT_EXTENSIONS + EMAIL_EXTENSIONS
+SECTION_KINDS = ("docx", "pptx", "html", "text", "email")
+DOCUMENT_EXTENSIONS = PDF_EXTENSIONS + IMAGE_EXTENSIONS + AUDIO_EXTENSIONS + SECTION_EXTENSIONS  # the library's
 ATTACHMENT_EXTENSIONS = DOCUMENT_EXTENSIONS + TABLE_EXTENSIONS  # what a chat question can carry
 
 
@@ -42,7 +50,8 @@ ATTACHMENT_TYPES = uploader_types(ATTACHMENT_EXTENSIONS)
 SUPPORTED_IMAGES = "PNG, JPEG, GIF (first frame), WebP, BMP, TIFF, AVIF"
 SUPPORTED_AUDIO = "WAV, MP3, M4A/AAC, OGG (Vorbis/Opus), FLAC, WebM"
 SUPPORTED_TABLES = "CSV/TSV, Excel .xlsx, Parquet, JSON, DuckDB"
-SUPPORTED_DOCUMENTS = ("PDF, images (PNG, JPEG, GIF, WebP, BMP, TIFF, AVIF) and recordings "
+SUPPORTED_DOCUMENTS = ("PDF, Word (.docx), PowerPoint (.pptx), HTML, Markdown and text (.md, .txt, .rst, .log), "
+                       "e-mail (.eml), images (PNG, JPEG, GIF, WebP, BMP, TIFF, AVIF) and recordings "
                        "(WAV, MP3, M4A, OGG, FLAC, WebM)")
 
 _MIME = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".flac": "audio/flac", ".ogg": "audio/ogg", ".m4a": "audio/mp4",
@@ -50,15 +59,20 @@ _MIME = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".flac": "audio/flac", ".ogg
          ".gif": "image/gif", ".webp": "image/webp", ".bmp": "image/bmp", ".tiff": "image/tiff",
          ".avif": "image/avif", ".pdf": "application/pdf"}
 # The extension a stored copy gets, from the audio container sniffed (so a player gets the right type).
+# The stored copy of a document read as sections (never opened by name, so .docm/.pptm keep no macro suffix).
+_SECTION_SUFFIX = {"docx": ".docx", "pptx": ".pptx", "html": ".html", "text": ".txt", "email": ".eml"}
 _AUDIO_EXT = {"wav": ".wav", "mp3/aac": ".mp3", "flac": ".flac", "ogg": ".ogg", "mp4": ".m4a", "webm/mkv": ".webm",
               "aiff": ".aiff"}
 # A .txt is more often prose to read than a table, so by name it counts as text.
-_NAME_KIND = {**dict.fromkeys(TABLE_EXTENSIONS, "table"), ".txt": "text", ".pdf": "pdf",
-              **dict.fromkeys(IMAGE_EXTENSIONS, "image"), **dict.fromkeys(AUDIO_EXTENSIONS, "audio")}
+_NAME_KIND = {**dict.fromkeys(TABLE_EXTENSIONS, "table"), **dict.fromkeys(TEXT_EXTENSIONS, "text"), ".pdf": "pdf",
+              **dict.fromkeys(IMAGE_EXTENSIONS, "image"), **dict.fromkeys(AUDIO_EXTENSIONS, "audio"),
+              **dict.fromkeys(WORD_EXTENSIONS, "docx"), **dict.fromkeys(SLIDES_EXTENSIONS, "pptx"),
+              **dict.fromkeys(HTML_EXTENSIONS, "html"), **dict.fromkeys(EMAIL_EXTENSIONS, "email")}
 
 
 def kind_by_name(name: str | Path) -> str:
-    """What a file's name says it is: 'pdf', 'text', 'table', 'image', 'audio' or 'unknown'."""
+    """What a file's name says it is: 'pdf', 'text', 'table', 'image', 'audio', 'docx', 'pptx', 'html', 'email'
+    or 'unknown'."""
     return _NAME_KIND.get(Path(name).suffix.lower(), "unknown")
 
 
@@ -175,12 +189,21 @@ def content_kind(head: bytes) -> str:
 
 
 def file_kind(path: Path) -> str:
-    """'pdf', 'image', 'audio', 'table', 'empty' or 'unknown' from a file's bytes (what a chat attachment is)."""
+    """'pdf', 'image', 'audio', 'table', a section kind ('docx', 'pptx', 'html', 'text', 'email'), 'empty' or
+    'unknown' from a file's bytes (what a chat attachment is)."""
     kind = content_kind(read_head(path))
     if kind != "unknown":
         return kind
     try:
-        return "table" if table_kind(path) else "unknown"
+        office = office_kind(path)
+        if office in ("docx", "pptx"):
+            return office
+        named = kind_by_name(path)
+        if named == "text" and Path(path).suffix.lower() != ".txt":
+            return text_document_kind(path, named)  # Markdown with pipes is still prose
+        if table_kind(path):
+            return "table"
+        return text_document_kind(path, named)
     except OSError:
         return "unknown"
 
@@ -195,7 +218,17 @@ def document_kind(path: Path) -> str:
     if kind != "unknown":
         return kind
     named = kind_by_name(path)
-    return named if named in ("image", "audio") else "unknown"
+    if named in ("image", "audio"):
+        return named
+    office = office_kind(path)
+    if office in ("docx", "pptx"):
+        return office
+    if office in ("zip", "ole"):
+        # A zip of something else, or an encrypted/old binary Office file: the named reader says which.
+        return named if named in ("docx", "pptx") else "unknown"
+    if named == "text" and Path(path).suffix.lower() == ".txt" and table_kind(path):
+        return "unknown"  # a delimited .txt is a table: the table loader takes it
+    return text_document_kind(path, named)
 
 
 def stored_suffix(kind: str, path: Path) -> str:
@@ -206,7 +239,60 @@ def stored_suffix(kind: str, path: Path) -> str:
         return {"jpeg": ".jpg"}.get(fmt, f".{fmt}")
     if kind == "audio":
         return _AUDIO_EXT.get(sniff_audio(head) or "", Path(path).suffix.lower() or ".audio")
+    if kind in SECTION_KINDS:
+        return _SECTION_SUFFIX[kind]
     return ".pdf"
+
+
+# ---- documents read as text sections ------------------------------------------------------------------
+_EMAIL_HEADERS = re.compile(r"^(from|to|subject|date|received|return-path|message-id|mime-version|delivered-to|"
+                            r"cc|reply-to|x-[\w-]+|content-type):", re.IGNORECASE | re.MULTILINE)
+_HTML_START = re.compile(r"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b",
+                         re.IGNORECASE | re.DOTALL)
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # encrypted Office files and old .doc/.ppt are OLE containers
+
+
+def office_kind(path: Path) -> str | None:
+    """'docx', 'pptx', 'xlsx', 'zip' (a zip of something else), 'ole' (encrypted or old binary Office) or None."""
+    head = read_head(path, 8)
+    if head.startswith(OLE_MAGIC):
+        return "ole"
+    if not head.startswith(b"PK\x03\x04"):
+        return None
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return "zip"
+    if "[Content_Types].xml" in names:
+        for kind, main in (("docx", "word/document.xml"), ("pptx", "ppt/presentation.xml"),
+                           ("xlsx", "xl/workbook.xml")):
+            if main in names:
+                return kind
+    return "zip"
+
+
+def text_document_kind(path: Path, named: str = "") -> str:
+    """'email', 'html' or 'text' for a text file the library reads as prose; 'unknown' otherwise."""
+    head = read_head(path, TABLE_SNIFF_BYTES)
+    if not head or not _decodes_as_text(head):
+        return "unknown"
+    text = head.decode(detect_encoding(head), errors="replace").lstrip("\ufeff")
+    first = text.lstrip().split("\n", 1)[0]
+    if re.match(r"[A-Za-z][\w-]*: ", first) and len(set(m.lower() for m in _EMAIL_HEADERS.findall(text[:4000]))) >= 2:
+        return "email"
+    if _HTML_START.match(text) and named != "text":
+        return "html"
+    return named if named in ("text", "html", "email") else "unknown"
+
+
+def _decodes_as_text(head: bytes) -> bool:
+    try:
+        text = head.decode(detect_encoding(head), errors="strict")
+    except (UnicodeDecodeError, LookupError):
+        text = head[:-3].decode(detect_encoding(head), errors="replace")
+    printable = sum(ch.isprintable() or ch in "\r\n\t\f" for ch in text)
+    return printable >= 0.95 * max(1, len(text))
 
 
 # ---- table files ------------------------------------------------------------------------------------

@@ -51,6 +51,9 @@ CREATE TABLE IF NOT EXISTS pages (
     text TEXT NOT NULL,
     method TEXT NOT NULL,
     problem TEXT NOT NULL DEFAULT '',
+    heading TEXT NOT NULL DEFAULT '',
+    unit TEXT NOT NULL DEFAULT '',
+    first_line INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (doc_id, page)
 );
 CREATE TABLE IF NOT EXISTS segments (
@@ -63,6 +66,12 @@ CREATE TABLE IF NOT EXISTS segments (
     PRIMARY KEY (doc_id, idx)
 );
 """
+
+
+# Where a page of a document read as sections sits: heading path, unit ("slide" | "section" | "lines") and,
+# for text files, its first line. PDF pages and older rows keep the defaults; nothing is re-embedded.
+_SECTION_COLUMNS = {"heading": "TEXT NOT NULL DEFAULT ''", "unit": "TEXT NOT NULL DEFAULT ''",
+                    "first_line": "INTEGER NOT NULL DEFAULT 1"}
 
 
 @dataclass(frozen=True)
@@ -104,6 +113,11 @@ class DocumentRegistry:
 
     def __init__(self, path: Path) -> None:
         self.path = prepare(path, _SCHEMA)
+        with self._connect() as con:  # libraries made before documents were read as sections: add the columns
+            have = {row[1] for row in con.execute("PRAGMA table_info(pages)")}
+            for column, ddl in _SECTION_COLUMNS.items():
+                if column not in have:
+                    con.execute(f"ALTER TABLE pages ADD COLUMN {column} {ddl}")
 
     def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
         return transaction(self.path)
@@ -163,6 +177,22 @@ class DocumentRegistry:
                 "INSERT OR REPLACE INTO pages (doc_id, page, text, method, problem) VALUES (?, ?, ?, ?, ?)",
                 [(doc_id, *p) for p in pages],
             )
+
+    def add_sections(self, doc_id: str, sections: builtins.list[tuple[int, str, str, str, int]], method: str) -> None:
+        """Store the sections of a document read as text: (number, text, heading, unit, first_line)."""
+        with self._connect() as con:
+            con.executemany(
+                "INSERT OR REPLACE INTO pages (doc_id, page, text, method, problem, heading, unit, first_line)"
+                " VALUES (?, ?, ?, ?, '', ?, ?, ?)",
+                [(doc_id, n, text, method, heading, unit, first) for n, text, heading, unit, first in sections],
+            )
+
+    def section_place(self, doc_id: str, page: int) -> tuple[str, str, int]:
+        """(heading, unit, first_line) of a stored page; unit '' for PDF pages, images and recordings."""
+        with self._connect() as con:
+            row = con.execute("SELECT heading, unit, first_line FROM pages WHERE doc_id = ? AND page = ?",
+                              (doc_id, page)).fetchone()
+        return (str(row[0]), str(row[1]), int(row[2])) if row else ("", "", 1)
 
     def add_segments(self, doc_id: str, segments: builtins.list[tuple[float, float, int, int]]) -> None:
         """Store a transcript's segments: (start_s, end_s, char_start, char_end) into its page text."""

@@ -1,4 +1,4 @@
-"""The document library: ingest PDFs, images and recordings into Chroma + FTS5, list, delete, re-index, search.
+"""The document library: ingest PDFs, Office/HTML/text/e-mail, images and recordings into Chroma + FTS5.
 
 Ingestion is honest: a document's chunks become searchable only when its registry row flips
 to `indexed` in one transaction at the end. A crash leaves an `indexing` row whose partial
@@ -6,7 +6,8 @@ chunks are hidden from search and are removed the next time any process takes th
 lock, after which `resume()` indexes the document again from the copy kept in the data dir.
 One instance is meant to be shared by all threads (Streamlit sessions): writes take a lock.
 Images (OCR text) and recordings (whisper transcript, chunks with start/end seconds) are one
-page each; see app/documents/media.py.
+page each; see app/documents/media.py. Word, PowerPoint, HTML, text and e-mail files are read as
+sections; see app/documents/sections.py.
 """
 
 from __future__ import annotations
@@ -28,16 +29,16 @@ from app.documents.media import (
     MEDIA_KINDS,
     MediaIngestion,
     expand,
-    rechunk,
     sha256_file,
     skip_reason,
     unsupported,
 )
 from app.documents.results import IngestProgress, IngestResult, ProgressCallback, emitter, failed_result, result_for
 from app.documents.search import Context, Passage, SearchConfig, build_context, hybrid_search
+from app.documents.sections import SectionIngestion, read_sectioned
 from app.errors import AssistantError, BadInputError, NotFoundError, VectorStoreUnavailableError
 from multimodal.chunking import TextChunk, chunk_page
-from multimodal.kinds import document_kind, stored_suffix
+from multimodal.kinds import SECTION_KINDS, document_kind, stored_suffix
 from multimodal.pdf import DEFAULT_OCR_BUDGET, EncryptedPdfError, open_pdf
 from storage.chroma_index import ChromaIndex
 from storage.documents import DELETING, INDEXED, INDEXING, PENDING, DocumentRecord, DocumentRegistry
@@ -52,8 +53,8 @@ __all__ = ["DocumentLibrary", "IngestProgress", "IngestResult", "ProgressCallbac
 log = logging.getLogger(__name__)
 
 
-class DocumentLibrary(MediaIngestion):
-    """PDFs, images and recordings of one data directory, searchable with citations (file + page or time)."""
+class DocumentLibrary(MediaIngestion, SectionIngestion):
+    """The documents of one data directory, searchable with citations (file + page, section, slide or time)."""
 
     def __init__(self, data_dir: Path, embedder: OnnxMiniLM | None = None, config: SearchConfig | None = None,
                  ocr_budget: int = DEFAULT_OCR_BUDGET, batch_chunks: int = 256,
@@ -181,8 +182,9 @@ class DocumentLibrary(MediaIngestion):
         try:
             if kind == "unknown":
                 raise unsupported(path.name)
-            # OCR and whisper run outside the lock: a long recording must not block other ingestion.
+            # OCR, whisper and document parsing run outside the lock: a long file must not block other ingestion.
             media = self._extract(kind, path, path.name, emit) if kind in MEDIA_KINDS else None
+            sectioned = read_sectioned(kind, path, path.name) if kind in SECTION_KINDS else None
             with self._exclusive():
                 existing = self.registry.by_sha(sha)  # again: another thread may have just finished it
                 if existing and existing.queryable:
@@ -191,6 +193,11 @@ class DocumentLibrary(MediaIngestion):
                 if media is not None:
                     stored = self._store_copy(path, sha, stored_suffix(kind, path))
                     return self._index_media(path, stored, doc_id, sha, media, emit, started)
+                if sectioned is not None:
+                    stored = self._store_copy(path, sha, stored_suffix(kind, path))
+                    result = self._index_sections(path, stored, doc_id, sha, sectioned, emit, started)
+                    notes = self._ingest_attachments(path.name, sectioned)
+                    return replace(result, warnings=result.warnings + tuple(notes))
                 stored = self._store_copy(path, sha) if kind == "pdf" else path
                 return self._index(path, stored, doc_id, sha, kind, password, emit, started)
         except AssistantError as exc:  # bad input, or e.g. missing whisper weights: one file fails
@@ -263,43 +270,6 @@ class DocumentLibrary(MediaIngestion):
         self._flush(doc_id, source, chunk_buf, page_buf, counts)
         return counts
 
-    def _flush(self, doc_id: str, source: str, chunks: list[TextChunk], pages: list[tuple[int, str, str, str]],
-               counts: dict[str, int], kind: str = "pdf") -> None:
-        if pages:
-            self.registry.add_pages(doc_id, pages)
-        if chunks:
-            ids = [f"{doc_id}:{c.page}:{c.index}" for c in chunks]
-            metas = [{"doc_id": doc_id, "source": source, "page": c.page, "char_start": c.char_start,
-                      "char_end": c.char_end, "suspicious": c.suspicious, "kind": kind}
-                     | ({"start_s": c.start_s, "end_s": c.end_s or c.start_s} if c.start_s is not None else {})
-                     for c in chunks]
-            texts = [c.text for c in chunks]
-            self.vectors.add(ids, texts, metas)
-            self.keywords.add([(i, doc_id, c.page, c.text) for i, c in zip(ids, chunks, strict=True)])
-            counts["chunks"] += len(chunks)
-            counts["suspicious_chunks"] += sum(c.suspicious for c in chunks)
-        chunks.clear()
-        pages.clear()
-
-    def _reembed(self, doc: DocumentRecord, emit: Callable[..., None], started: float) -> IngestResult:
-        """Rebuild chunks from stored page texts (after an embedding model change)."""
-        self._drop_chunks(doc.id)
-        self.registry.set_status(doc.id, INDEXING)
-        counts = dict(chunks=0, suspicious_chunks=0)
-        chunk_buf: list[TextChunk] = []
-        segments = self.registry.segments(doc.id) if doc.kind == "audio" else []
-        for number, text in self.registry.iter_pages(doc.id):
-            chunk_buf.extend(rechunk(doc.kind, text, number, segments))
-            if len(chunk_buf) >= self.batch_chunks:
-                self._flush(doc.id, doc.name, chunk_buf, [], counts, doc.kind)
-            emit("page", number, doc.pages)
-        self._flush(doc.id, doc.name, chunk_buf, [], counts, doc.kind)
-        self.registry.finish(doc.id, embedding_model=self.vectors.embedder.model_id, **counts)
-        emit("done", doc.pages, doc.pages)
-        record = self.registry.get(doc.id)
-        assert record is not None
-        return result_for(Path(doc.name), record, INDEXED, started)  # named like reindex's results, not by sha
-
     # ---- library management -----------------------------------------------------------------
 
     def list_documents(self) -> list[DocumentRecord]:
@@ -343,6 +313,9 @@ class DocumentLibrary(MediaIngestion):
                 if doc.kind in MEDIA_KINDS:
                     media = self._extract(doc.kind, stored, doc.name, emit)
                     return self._index_media(Path(doc.name), stored, doc.id, doc.sha256, media, emit, started)
+                if doc.kind in SECTION_KINDS:
+                    sectioned = read_sectioned(doc.kind, stored, doc.name)
+                    return self._index_sections(Path(doc.name), stored, doc.id, doc.sha256, sectioned, emit, started)
                 return self._index(Path(doc.name), stored, doc.id, doc.sha256, doc.kind, password, emit, started)
         except AssistantError as exc:
             return IngestResult(doc.name, doc.id, doc.kind, "error", str(exc), error_type=type(exc).__name__,

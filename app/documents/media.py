@@ -18,12 +18,12 @@ from app.documents.results import IngestResult, result_for
 from app.errors import BadInputError
 from multimodal.chunking import TextChunk, TimedSpan, chunk_page, chunk_segments, join_segments
 from multimodal.image import prepare_image
-from multimodal.kinds import SUPPORTED_DOCUMENTS, content_kind, kind_by_name, read_head
+from multimodal.kinds import SECTION_KINDS, SUPPORTED_DOCUMENTS, content_kind, kind_by_name, read_head, table_kind
 from multimodal.transcribe import WhisperTranscriber, format_timestamp
 from storage.documents import INDEXED, PENDING
 
 MEDIA_KINDS = ("image", "audio")
-INGESTIBLE = ("pdf", *MEDIA_KINDS)
+INGESTIBLE = ("pdf", *MEDIA_KINDS, *SECTION_KINDS)
 
 
 class UnsupportedFileError(BadInputError):
@@ -98,7 +98,8 @@ class MediaIngestion:
 
 def unsupported(name: str) -> UnsupportedFileError:
     """The error for a file nobody can read."""
-    return UnsupportedFileError(f"{name} is not a PDF, an image or a recording (judging by its content).",
+    return UnsupportedFileError(f"{name} is not a PDF, an image or a recording, nor a Word, PowerPoint, HTML, text "
+                                "or e-mail file (judging by its content).",
                                 f"The library takes {SUPPORTED_DOCUMENTS}.")
 
 
@@ -157,9 +158,19 @@ def skip_reason(path: Path) -> tuple[str, str] | None:
         kind = content_kind(read_head(path))
     except OSError:
         return None  # gone or unreadable: ingesting it reports that, as this file's error
-    if kind in INGESTIBLE or kind_by_name(path) in INGESTIBLE:
+    named = kind_by_name(path)
+    if named == "text" and path.suffix.lower() == ".txt" and _is_table(path):
+        return "table", "a table (delimited text)"
+    if kind in INGESTIBLE or named in INGESTIBLE:
         return None
     return kind, "an empty file" if kind == "empty" else "not a PDF, image or recording"
+
+
+def _is_table(path: Path) -> bool:
+    try:
+        return table_kind(path) is not None
+    except OSError:
+        return False
 
 
 def sha256_file(path: Path) -> str:

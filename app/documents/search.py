@@ -30,7 +30,8 @@ class Passage:
     suspicious: bool = False  # text looks like instructions to a model: quote it, never follow it
     start_s: float | None = None  # recordings: where the passage's speech starts and ends (seconds)
     end_s: float | None = None
-    kind: str = "pdf"  # "pdf" | "image" | "audio"
+    kind: str = "pdf"  # "pdf" | "image" | "audio" | "docx" | "pptx" | "html" | "text" | "email"
+    locator: str = ""  # documents read as sections: "3.2 Revenue ¶4", "slide 7", "Setup (lines 12–30)"
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ def _passage(hit: VectorHit, score: float) -> Passage:
         start_s=None if start is None else float(start),
         end_s=None if start is None else float(end if end is not None else start),
         kind=str(m.get("kind", "pdf")),
+        locator=str(m.get("locator", "")),
     )
 
 
@@ -131,6 +133,9 @@ def place(p: Passage) -> str:
         return f"{p.source} @ {format_timestamp(start)}"
     if getattr(p, "kind", "pdf") == "image":
         return f"{p.source} (text read from the image)"
+    locator = getattr(p, "locator", "")
+    if locator:
+        return f"{p.source}, {locator}" if locator.startswith("slide ") else f"{p.source} › {locator}"
     return f"{p.source}, page {p.page}"
 
 

@@ -1,4 +1,5 @@
-"""How the chat shows what an answer cites: an SQL result, a moment in a recording, an image, a PDF page.
+"""How the chat shows what an answer cites: an SQL result, a moment in a recording, an image, a PDF page, a
+paragraph of a Word file or web page, a slide, or lines of a text file (highlighted in context, escaped).
 
 A citation that cannot be shown says so in one line; the rest of the conversation is drawn as usual."""
 
@@ -13,7 +14,7 @@ from app.container import Services
 from app.errors import AssistantError
 from app.ui.common import report_render_error, safe_markdown, show_error, show_error_note
 from app.ui.results import render_sql_result
-from multimodal.kinds import mime_type
+from multimodal.kinds import SECTION_KINDS, mime_type
 from multimodal.pdf_render import render_page
 from storage.attachments import AttachmentStore
 from storage.conversations import Message
@@ -32,6 +33,8 @@ def render_citations(services: Services, message: Message) -> None:
                 render_sql_citation(cite, f"{message.id}.{index}")
             elif kind in ("audio", "image"):
                 render_media_citation(services, cite, f"{message.id}.{index}")
+            elif kind in SECTION_KINDS:
+                render_section_citation(services, cite, f"{message.id}.{index}")
             else:
                 render_pdf_citation(services, cite, f"{message.id}.{index}")
         except Exception as exc:  # noqa: BLE001 - one damaged citation must not make the conversation unopenable
@@ -83,6 +86,33 @@ def render_media_citation(services: Services, cite: dict, key: str) -> None:
                 show_error(exc)
                 return
             st.html(highlighted_page(page, int(cite.get("char_start") or 0), int(cite.get("char_end") or 0)))
+
+
+def section_label(cite: dict) -> str:
+    """'[2] report.docx › 3.2 Revenue ¶4', '[1] deck.pptx, slide 7' or '[3] notes.md › Setup (lines 12–30)'."""
+    source, locator = cite.get("source", "document"), str(cite.get("locator") or "")
+    if not locator:
+        return f"[{cite.get('n', '')}] {source}"
+    return f"[{cite.get('n', '')}] {source}" + (f", {locator}" if locator.startswith("slide ") else f" › {locator}")
+
+
+def render_section_citation(services: Services, cite: dict, key: str) -> None:
+    """A passage of a Word, PowerPoint, HTML, text or e-mail document: the quote, and on request its section,
+    slide or lines with the passage highlighted (as escaped text: nothing from the file is rendered as HTML)."""
+    icon = ":material/slideshow:" if cite.get("kind") == "pptx" else ":material/article:"
+    with st.expander(safe_markdown(section_label(cite)), icon=icon):
+        st.markdown(safe_markdown(f"> {cite.get('quote', '')}"))
+        _render_removed(cite)
+        doc_id = cite.get("doc_id")
+        what = "slide" if cite.get("kind") == "pptx" else "section"
+        if not doc_id or not st.toggle(f"Show the {what}", key=f"chat.page.{key}"):
+            return
+        try:
+            text = services.documents.page_text(doc_id, int(cite.get("page") or 1))
+        except AssistantError as exc:
+            show_error(exc)
+            return
+        st.html(highlighted_page(text, int(cite.get("char_start") or 0), int(cite.get("char_end") or 0)))
 
 
 def _media_path(services: Services, cite: dict) -> Path | None:

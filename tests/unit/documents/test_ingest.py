@@ -104,10 +104,10 @@ def test_folder_ingests_pdfs_it_contains(lib: DocumentLibrary, tmp_path: Path) -
     (folder / "sub").mkdir(parents=True)
     _pdf(folder, "fruit.pdf", FRUIT)
     pf.write(folder / "sub" / "ships.dat", pf.text_pdf(SHIPS))  # a PDF by its bytes, whatever the name
-    (folder / "notes.txt").write_text("not a pdf")
+    (folder / "notes.xyz").write_text("not a pdf")
     results = {Path(r.path).name: r for r in lib.ingest_paths([folder])}
     assert results["fruit.pdf"].status == results["ships.dat"].status == "indexed"
-    assert results["notes.txt"].status == "skipped"
+    assert results["notes.xyz"].status == "skipped"
 
 
 def test_injection_text_is_indexed_as_data_and_flagged(lib: DocumentLibrary, tmp_path: Path) -> None:

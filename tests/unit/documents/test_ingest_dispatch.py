@@ -24,7 +24,7 @@ def test_a_folder_with_a_pdf_a_csv_and_notes_is_dispatched_by_content(tmp_path, 
     assert code == 0
     assert files["policy.pdf"]["kind"] == "pdf" and files["policy.pdf"]["status"] == "indexed"
     assert files["revenue.data"]["kind"] == "table" and files["revenue.data"]["tables"] == ["revenue"]
-    assert files["notes.txt"]["status"] == "skipped"
+    assert (files["notes.txt"]["kind"], files["notes.txt"]["status"]) == ("text", "indexed")  # prose: a document
 
     # A second process, as a user would run it (DuckDB keeps one configuration per file per process).
     done = subprocess.run(

@@ -80,7 +80,7 @@ def test_files_named_as_documents_but_unreadable_are_errors_not_skips(tmp_path: 
     (folder / "empty.pdf").write_bytes(b"")
     (folder / "random.png").write_bytes(b"\x00" + os.urandom(3000))
     (folder / "empty.wav").write_bytes(b"")
-    (folder / "notes.md").write_text("# Notes\nNot a document the library takes.\n")
+    (folder / "notes.xyz").write_text("# Notes\nNot a document the library takes.\n")
     (folder / "blank").write_bytes(b"")
     results = {Path(r.path).name: r for r in lib.ingest_paths([folder])}
     assert results["good.pdf"].status == "indexed"
@@ -90,9 +90,9 @@ def test_files_named_as_documents_but_unreadable_are_errors_not_skips(tmp_path: 
         "random.png"].error
     assert results["empty.wav"].status == "error" and "empty" in results["empty.wav"].error
     # Files that do not claim to be documents are still passed over, each with its reason.
-    assert (results["notes.md"].status, results["blank"].status) == ("skipped", "skipped")
+    assert (results["notes.xyz"].status, results["blank"].status) == ("skipped", "skipped")
     assert results["blank"].error == "an empty file"
-    assert "not a PDF, image or recording" in results["notes.md"].error
+    assert "not a PDF, image or recording" in results["notes.xyz"].error
 
 
 class _FlakyTables:

@@ -134,7 +134,7 @@ def test_re_embedding_a_recording_keeps_its_times(tmp_path: Path, tiny: WhisperT
     ("name", "data", "error_type", "says"),
     [
         ("notes.wav", b"Minutes of the meeting: nothing was decided.\n" * 20, "AudioFormatError", "text file"),
-        ("notes.txt", b"Minutes of the meeting: nothing was decided.\n" * 20, "UnsupportedFileError",
+        ("notes.dat", b"Minutes of the meeting: nothing was decided.\n" * 20, "UnsupportedFileError",
          "not a PDF, an image or a recording"),
         ("photo.jpg", b"\xff\xd8\xff\xe0" + b"\x00" * 100, "ImageDamagedError", "damaged"),
     ],
@@ -204,14 +204,14 @@ def test_cli_ingests_a_folder_of_pdf_image_and_recording(
     pf.write(folder / "budget.pdf", pf.text_pdf([["The travel budget for 2024 is 15,000 euros."]]))
     _png(folder / "chart.png", ["Quarterly revenue grew 12%"])
     _recording(folder, "voice.wav")
-    (folder / "readme.txt").write_text("not a document")
+    (folder / "readme.xyz").write_text("not a document")
     services = SimpleNamespace(documents=lib)
     code, out = _cli(services, ["ingest", str(folder), "--json"], capsys)
     files = {Path(f["path"]).name: f for f in out["files"]}
     assert code == 0
     assert {n: (f["kind"], f["status"]) for n, f in files.items() if f["status"] != "skipped"} == {
         "budget.pdf": ("pdf", "indexed"), "chart.png": ("image", "indexed"), "voice.wav": ("audio", "indexed")}
-    assert files["readme.txt"]["status"] == "skipped"
+    assert files["readme.xyz"]["status"] == "skipped"
     for f in files.values():
         assert set(f) >= {"path", "id", "kind", "status", "error", "pages", "chunks", "seconds"}
 

@@ -48,7 +48,8 @@ def test_chat_accepts_what_every_page_accepts() -> None:
     for page_types in (kinds.DOCUMENT_TYPES, kinds.IMAGE_TYPES, kinds.AUDIO_TYPES, kinds.TABLE_TYPES):
         assert set(page_types) <= chat
     assert {"aac", "mp4", "ndjson", "heif", "aiff"} <= chat  # once missing from one list or another
-    assert set(kinds.DOCUMENT_TYPES) == {"pdf"} | set(kinds.IMAGE_TYPES) | set(kinds.AUDIO_TYPES)
+    assert set(kinds.DOCUMENT_TYPES) == ({"pdf"} | set(kinds.IMAGE_TYPES) | set(kinds.AUDIO_TYPES)
+                                         | set(kinds.uploader_types(kinds.SECTION_EXTENSIONS)))
     assert kinds.TABLE_TYPES == sorted(kinds.TABLE_TYPES) and all("." not in t for t in kinds.ATTACHMENT_TYPES)
 
 
