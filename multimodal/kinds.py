@@ -31,6 +31,7 @@ EMAIL_EXTENSIONS = (".eml",)
 # Documents read as text sections (headings, paragraphs, slides, lines), cited by section rather than page.
 SECTION_EXTENSIONS = WORD_EXTENSIONS + SLIDES_EXTENSIONS + HTML_EXTENSIONS + TEXT_EXTENSIONS + EMAIL_EXTENSIONS
 SECTION_KINDS = ("docx", "pptx", "html", "text", "email")
+LIBRARY_DOCUMENT_KINDS = ("pdf", *SECTION_KINDS)  # attached to a question, these join the document library
 DOCUMENT_EXTENSIONS = PDF_EXTENSIONS + IMAGE_EXTENSIONS + AUDIO_EXTENSIONS + SECTION_EXTENSIONS  # the library's
 ATTACHMENT_EXTENSIONS = DOCUMENT_EXTENSIONS + TABLE_EXTENSIONS  # what a chat question can carry
 

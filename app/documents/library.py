@@ -25,6 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.documents.doc_tables import DocumentTableLoader, TableLoading
 from app.documents.media import (
     MEDIA_KINDS,
     MediaIngestion,
@@ -58,7 +59,8 @@ class DocumentLibrary(MediaIngestion, SectionIngestion):
 
     def __init__(self, data_dir: Path, embedder: OnnxMiniLM | None = None, config: SearchConfig | None = None,
                  ocr_budget: int = DEFAULT_OCR_BUDGET, batch_chunks: int = 256,
-                 transcriber_provider: Callable[[], WhisperTranscriber] | None = None, chroma_url: str = "") -> None:
+                 transcriber_provider: Callable[[], WhisperTranscriber] | None = None, chroma_url: str = "",
+                 tables: Callable[[], TableLoading] | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.files_dir = self.data_dir / "documents"
         self.files_dir.mkdir(parents=True, exist_ok=True)
@@ -72,6 +74,8 @@ class DocumentLibrary(MediaIngestion, SectionIngestion):
         self.registry = DocumentRegistry(self.data_dir / "documents.sqlite")
         self.keywords = KeywordIndex(self.data_dir / "documents.sqlite")
         self.vectors = ChromaIndex(self.data_dir / "chroma", embedder or shared_embedder(), url=chroma_url)
+        # Tables inside documents become DuckDB tables when a table store is given (the app's container does).
+        self.on_tables = DocumentTableLoader(self.data_dir, tables).load if tables is not None else None
         self._lock = threading.RLock()
         self._lock_path = self.data_dir / "documents.lock"
         self._depth = 0  # re-entry depth of the ingest lock (only touched while holding self._lock)
@@ -245,10 +249,11 @@ class DocumentLibrary(MediaIngestion, SectionIngestion):
                 raise
         self.registry.finish(doc_id, title=info.title, author=info.author, pages=info.page_count,
                              embedding_model=self.vectors.embedder.model_id, **counts)
+        tables = self._pdf_tables(stored, password, doc_id, sha, path.name, emit)
         emit("done", info.page_count, info.page_count)
         record = self.registry.get(doc_id)
         assert record is not None
-        return replace(result_for(path, record, INDEXED, started), warnings=tuple(pdf.warnings))
+        return replace(result_for(path, record, INDEXED, started), warnings=tuple(pdf.warnings) + tuple(tables))
 
     def _index_pages(self, doc_id: str, source: str, pages: Iterator[Any], total: int,
                      emit: Callable[..., None]) -> dict[str, int]:

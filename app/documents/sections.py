@@ -18,8 +18,9 @@ from typing import Any
 from app.documents.media import rechunk
 from app.documents.results import IngestResult, result_for
 from multimodal.chunking import Section, TextChunk, chunk_section
+from multimodal.doc_tables import pdf_tables
 from multimodal.office_text import read_docx, read_pptx
-from multimodal.sectioned import SectionedDocument
+from multimodal.sectioned import RawTable, SectionedDocument
 from multimodal.web_text import read_email, read_html, read_plain
 from storage.documents import INDEXED, INDEXING, PENDING, DocumentRecord
 
@@ -43,7 +44,7 @@ class SectionIngestion:
     batch_chunks: int
     _drop_chunks: Callable[[str], None]
     ingest_bytes: Callable[..., IngestResult]
-    on_tables: Callable[[str, str, str, SectionedDocument], list[str]] | None = None
+    on_tables: Callable[[str, str, str, list[RawTable]], list[str]] | None = None  # loads a document's tables
 
     def _index_sections(self, path: Path, stored: Path, doc_id: str, sha: str, doc: SectionedDocument,
                         emit: Callable[..., None], started: float) -> IngestResult:
@@ -72,11 +73,22 @@ class SectionIngestion:
                              embedding_model=self.vectors.embedder.model_id, **counts)
         warnings = list(doc.warnings)
         if self.on_tables is not None and doc.tables:
-            warnings.extend(self.on_tables(doc_id, sha, path.name, doc))
+            warnings.extend(self.on_tables(doc_id, sha, path.name, doc.tables))
         emit("done", total, total)
         record = self.registry.get(doc_id)
         assert record is not None
         return replace(result_for(path, record, INDEXED, started), warnings=tuple(warnings))
+
+    def _pdf_tables(self, stored: Path, password: str | None, doc_id: str, sha: str, name: str,
+                    emit: Callable[..., None]) -> list[str]:
+        """Load the tables of an indexed PDF (when a table store is wired in); warnings for the result."""
+        if self.on_tables is None:
+            return []
+        try:
+            tables, notes = pdf_tables(stored, password, lambda page, pages: emit("tables", page, pages))
+        except Exception as exc:  # noqa: BLE001 - the text is indexed already; tables are a bonus, never a failure
+            return [f"The tables in {name} could not be read as data ({type(exc).__name__}); its text is searchable."]
+        return notes + (self.on_tables(doc_id, sha, name, tables) if tables else [])
 
     def _ingest_attachments(self, mail: str, doc: SectionedDocument) -> list[str]:
         """Add an e-mail's attachments as documents of their own; one line per attachment that failed."""

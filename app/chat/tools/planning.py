@@ -24,6 +24,7 @@ from app.chat.workspace import Workspace
 from app.errors import AssistantError
 from app.ports import ModelInfo
 from app.settings import Settings
+from multimodal.kinds import LIBRARY_DOCUMENT_KINDS
 from storage.conversations import Message
 
 _UNUSABLE = {
@@ -42,7 +43,7 @@ def run_tools(turn: TurnState, info: ModelInfo, workspace: Workspace, settings: 
     for stored in resources.files:
         if not stored.new:
             continue
-        if stored.kind == "pdf":
+        if stored.kind in LIBRARY_DOCUMENT_KINDS:  # PDFs, Word, PowerPoint, HTML, text, e-mail: indexed and cited
             box.add_document(stored)
         elif stored.kind == "table":
             box.add_table(stored)
