@@ -19,6 +19,7 @@ import streamlit as st  # noqa: E402
 from app.errors import AssistantError  # noqa: E402
 from app.ui.common import get_services, report_render_error, show_error, status_panel  # noqa: E402
 from app.ui.jobs import jobs_sidebar  # noqa: E402
+from app.ui.signin import account_panel, allowed_pages, anonymous_notice, gate  # noqa: E402
 from storage.file_modes import owner_only_umask  # noqa: E402
 
 owner_only_umask()  # `streamlit run` started directly: files the app creates are owner only too
@@ -29,7 +30,7 @@ PAGES = ROOT / "pages"
 # favicon from fonts.gstatic.com, a request to another host from an app that promises to stay offline.
 st.set_page_config(page_title="Analyst Assistant", page_icon="📊", layout="wide")
 
-pages = [
+ALL_PAGES = [
     st.Page(PAGES / "chat.py", title="Chat", icon=":material/chat:", default=True),
     st.Page(PAGES / "documents.py", title="Documents", icon=":material/description:", url_path="documents"),
     st.Page(PAGES / "tables.py", title="Tables", icon=":material/table_chart:", url_path="tables"),
@@ -38,17 +39,27 @@ pages = [
     st.Page(PAGES / "monitoring.py", title="Monitoring", icon=":material/monitoring:", url_path="monitoring"),
     st.Page(PAGES / "evaluation.py", title="Evaluation", icon=":material/rule:", url_path="evaluation"),
     st.Page(PAGES / "settings.py", title="Settings", icon=":material/settings:", url_path="settings"),
+    st.Page(PAGES / "access.py", title="Users & workspaces", icon=":material/group:", url_path="access"),
 ]
-navigation = st.navigation(pages)
 
 try:
+    actor = gate()  # sign-in first: nothing below runs for someone not signed in
     services = get_services()
 except AssistantError as exc:  # e.g. an unreadable settings file or data directory
     show_error(exc)
     st.stop()
 
+allowed = allowed_pages(actor)
+# Pages a role may not use are not offered (a URL to one lands on the first page); the services refuse too.
+pages = [p for p in ALL_PAGES if (p.title in allowed if allowed is not None else p.title != "Users & workspaces")]
+# With Chat hidden (auditors), the first page offered opens by default.
+navigation = st.navigation(pages)
+
 st.sidebar.title(":material/query_stats: Analyst Assistant")
 st.sidebar.caption("Private and local: nothing leaves this machine.")
+if actor is not None:
+    account_panel(actor)
+anonymous_notice()
 status_panel(services)
 jobs_sidebar(services)  # starts the app's job consumer once; the panel refreshes itself
 try:

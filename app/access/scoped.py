@@ -14,6 +14,7 @@ from storage.records import SqliteRecordStore
 # Methods that change a workspace's documents or tables (everything else only reads).
 DOCUMENT_WRITES = frozenset({"ingest_paths", "ingest_file", "ingest_bytes", "delete", "reindex", "resume"})
 TABLE_WRITES = frozenset({"load_file", "load_table_file", "delete_source"})
+NOBODY = "\x00nobody"  # a user name no record carries (names are checked: no control characters)
 
 
 class ActorRecords(SqliteRecordStore):
@@ -30,13 +31,19 @@ class ActorRecords(SqliteRecordStore):
     def append(self, kind: str, body: dict[str, Any]) -> str:
         """Append with the actor's identity: `user` is who is signed in, whatever the caller put there."""
         stamped = {**body, "user": self.actor.user}
-        stamped.setdefault("workspace", self.actor.workspace)
-        stamped.setdefault("workspace_id", self.actor.workspace_id)
+        if not stamped.get("workspace"):  # a typed record writes it empty; access events may name another
+            stamped["workspace"] = self.actor.workspace
+            stamped["workspace_id"] = self.actor.workspace_id
         return super().append(kind, stamped)
 
+    def _user(self, asked: str | None) -> str | None:
+        if self.sees_all:
+            return asked
+        # Someone else's records, asked for by name, are not there for this actor: a name no record has.
+        return self.actor.user if asked in (None, self.actor.user) else NOBODY
+
     def _own(self, filters: dict[str, Any]) -> dict[str, Any]:
-        if not self.sees_all:
-            filters["user"] = self.actor.user
+        filters["user"] = self._user(filters.get("user"))
         return filters
 
     def query(self, limit: int = 100, since: str | None = None, until: str | None = None,
@@ -49,7 +56,7 @@ class ActorRecords(SqliteRecordStore):
                status: str | None = None, kind: str | None = "chat", text: str | None = None, limit: int = 100,
                offset: int = 0, workspace: str | None = None) -> list[dict[str, Any]]:
         """As the store's search, within what the actor may see."""
-        return super().search(since, until, user if self.sees_all else self.actor.user, model, tool, flagged,
+        return super().search(since, until, self._user(user), model, tool, flagged,
                               status, kind, text, limit, offset, workspace)
 
     def count_matching(self, **filters: Any) -> int:

@@ -27,6 +27,7 @@ class ChatRecord:
     """One chat turn as recorded: who asked what, which model answered how, with which evidence."""
 
     user: str = ""
+    workspace: str = ""  # the workspace the turn ran in (sign-in on); empty: no sign-in, or an older record
     conversation_id: str | None = None
     message_id: str | None = None
     backend: str | None = None

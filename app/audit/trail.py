@@ -40,6 +40,7 @@ CSV_COLUMNS = (
     "flagged",
     "not_in_documents",
     "guardrails",
+    "workspace",  # last: columns of exports made before sign-in keep their positions
 )
 _JSON_COLUMNS = ("tools", "citations", "error", "guardrails")
 EXPORT_FORMATS = ("jsonl", "csv")
@@ -98,6 +99,7 @@ def table_row(record: ChatRecord | Json) -> dict[str, Any]:
     return {
         "time": rec.ts,
         "user": rec.user,
+        "workspace": rec.workspace,
         "model": rec.model or "",
         "question": excerpt(_what(record, rec)),
         "status": rec.status,

@@ -7,19 +7,23 @@ browser session; `st.session_state` holds only plain data under namespaced keys.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from app.access.roles import Actor
 from app.container import Services, build_services
 from app.errors import AssistantError
 from app.llm.selector import parse_model_spec
-from app.settings import load_settings
+from app.settings import Settings, load_settings
 
 # Session-state keys, namespaced by page so pages never collide.
 KEY_CONVERSATION = "chat.conversation_id"
 KEY_MODEL_CHOICE = "chat.model_choice"
+KEY_ACTOR = "access.actor"  # the signed-in Actor (app.ui.signin sets it before any page runs)
 OLLAMA_FIX = ":material/build: Start Ollama with `ollama serve`, or set its host in Settings."
 
 # safe_markdown: a fence only at column 0 (a fence indented into a list item or quote ends with its container,
@@ -40,8 +44,40 @@ def _services() -> Services:
     return build_services(load_settings())
 
 
+@st.cache_resource(show_spinner=False)
+def root_settings() -> Settings:
+    """The settings as the server started with them (the sign-in mode comes from the environment only)."""
+    return load_settings()
+
+
+@st.cache_resource(show_spinner=False)
+def _pools() -> tuple[dict[str, Services], threading.Lock]:
+    return {}, threading.Lock()
+
+
+@st.cache_resource(show_spinner="Opening the workspace…")
+def _actor_services(user: str, role: str, workspace_id: str, workspace: str, folder: str, kind: str) -> Services:
+    # One Services per person and workspace (records carry who and where); the heavy ones (DuckDB, vectors) are
+    # shared by everyone in the same workspace folder.
+    actor = Actor(user, role, workspace_id, workspace, Path(folder), kind)
+    services = build_services(root_settings(), actor)
+    pools, lock = _pools()
+    with lock:
+        first = pools.setdefault(folder, services)
+    if first is not services:
+        services.share_pool(first)
+    return services
+
+
 def get_services() -> Services:
-    """The process-wide services."""
+    """This browser session's services: the signed-in user's in their current workspace, or (sign-in off) the
+    process-wide ones over the data directory."""
+    actor = st.session_state.get(KEY_ACTOR)
+    if isinstance(actor, Actor):
+        return _actor_services(actor.user, actor.role, actor.workspace_id, actor.workspace, str(actor.folder),
+                               actor.kind)
+    if root_settings().auth != "none":  # never the whole data directory to someone not signed in
+        st.stop()
     return _services()
 
 

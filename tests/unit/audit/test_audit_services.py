@@ -102,7 +102,7 @@ def test_exports_stream_in_batches():
     assert csv_row({"kind": "retention"})["not_in_documents"] == ""
     assert list(export_chunks([], "csv")) == ["id,ts,kind,user,backend,model,status,conversation_id,question,answer,"
                                              "load_s,ttft_s,total_s,tokens_in,tokens_out,tools,citations,error,"
-                                             "flagged,not_in_documents,guardrails\r\n"]  # fmt: skip
+                                             "flagged,not_in_documents,guardrails,workspace\r\n"]  # fmt: skip
 
 
 def test_delete_conversation_is_recorded(settings_factory):

@@ -6,7 +6,8 @@ from app.audit.record import ChatRecord, as_record
 from app.audit.trail import is_not_in_documents
 
 WRITTEN_KEYS = {
-    "user", "conversation_id", "message_id", "backend", "model", "model_digest", "vision", "params", "question",
+    "user", "workspace", "conversation_id", "message_id", "backend", "model", "model_digest", "vision", "params",
+    "question",
     "attachments", "prompt", "answer", "status", "error", "load_s", "ttft_s", "total_s", "tokens_in", "tokens_out",
     "tokens_estimated", "notices", "citations", "tools", "evidence", "guardrails", "flagged", "not_in_documents",
     "unreadable", "tool_mode", "sql", "numbers_total", "numbers_untraced", "answerability", "retried",
