@@ -157,9 +157,15 @@ def _scope(args: argparse.Namespace, services) -> Scope | None:
 def _citation_line(cite: dict) -> str:
     if cite.get("kind") == "sql":
         rows = "\n".join("    " + " | ".join(str(v) for v in row) for row in cite.get("rows", [])[:10])
-        return (f"[{cite.get('label', cite['n'])}] SQL ({cite.get('row_count', 0)} row(s)): {cite.get('sql', '')}\n"
+        origin = f" {cite['origin']}" if cite.get("origin") else ""  # a table taken from a document: its page
+        return (f"[{cite.get('label', cite['n'])}] SQL{origin} ({cite.get('row_count', 0)} row(s)): "
+                f"{cite.get('sql', '')}\n"
                 f"    {' | '.join(cite.get('columns', []))}\n{rows}")
     where = f"page {cite['page']}" if cite.get("page") else f"@ {cite.get('timestamp', '')}"
+    locator = str(cite.get("locator") or "")  # Word/PowerPoint/HTML/text/e-mail: "3.2 Revenue ¶4", "slide 7"
+    if locator:
+        return f'[{cite["n"]}] {cite["source"]}{", " if locator.startswith("slide ") else " › "}{locator}: ' \
+               f'"{cite.get("quote", "")}"'
     return f'[{cite["n"]}] {cite["source"]}, {where}: "{cite.get("quote", "")}"'
 
 

@@ -9,6 +9,7 @@ came from: `from q3_report.pdf, page 12`.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -100,3 +101,13 @@ def source_line(registry: DocumentTableRegistry, tables: Sequence[str]) -> str:
         if origin is not None and origin.place not in places:
             places.append(origin.place)
     return ("from " + "; ".join(places)) if places else ""
+
+
+def sql_source_line(data_dir: Path, sql: str) -> str:
+    """Where the document tables an SQL query reads came from ('from q3_report.pdf, page 12'; '' for none)."""
+    path = Path(data_dir) / "document_tables.sqlite"
+    if not path.is_file() or not sql:
+        return ""
+    registry = DocumentTableRegistry(path)
+    words = dict.fromkeys(w.lower() for w in re.findall(r"[A-Za-z_][\w]*", sql))
+    return source_line(registry, [w for w in words if registry.for_table(w) is not None])

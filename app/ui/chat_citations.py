@@ -44,12 +44,13 @@ def render_citations(services: Services, message: Message) -> None:
 
 def render_sql_citation(cite: dict, key: str) -> None:
     """An SQL result the answer cites: the query, its rows and a chart — the one place a turn shows them."""
-    with st.expander(safe_markdown(f"[{cite.get('label', cite.get('n', ''))}] SQL result · "
+    origin = f" {cite['origin']}" if cite.get("origin") else ""  # a table taken from a document: its page
+    with st.expander(safe_markdown(f"[{cite.get('label', cite.get('n', ''))}] SQL result{origin} · "
                                    f"{cite.get('row_count', 0)} row(s)"),
                      icon=":material/table_chart:"):
         render_sql_result(cite.get("sql", ""), cite.get("columns") or [], cite.get("rows") or [],
                           int(cite.get("row_count") or 0), key=f"chat.sql.{key}", types=cite.get("types"),
-                          truncated=bool(cite.get("truncated")))
+                          truncated=bool(cite.get("truncated")), question=cite.get("question", ""))
 
 
 def render_media_citation(services: Services, cite: dict, key: str) -> None:

@@ -70,6 +70,7 @@ class SqlEvidence:
     truncated: bool = False
     error: str = ""
     types: list[str] = field(default_factory=list)  # DuckDB's column types: DECIMAL(p,s) keeps its scale on screen
+    origin: str = ""  # tables taken from documents: "from q3_report.pdf, page 12" (the answer cites the page too)
 
     @property
     def result_sha256(self) -> str:
@@ -79,7 +80,8 @@ class SqlEvidence:
 
     def citation(self, n: int) -> dict[str, Any]:
         """How the answer cites this result."""
-        return {"n": n, "kind": "sql", "label": self.label, "source": f"SQL result {self.label}", "sql": self.sql,
+        source = f"SQL result {self.label}" + (f" {self.origin}" if self.origin else "")
+        return {"n": n, "kind": "sql", "label": self.label, "source": source, "origin": self.origin, "sql": self.sql,
                 "columns": self.columns, "rows": self.rows[:MAX_SQL_ROWS_SHOWN], "row_count": self.row_count,
                 "truncated": self.truncated, "result_sha256": self.result_sha256, "question": self.question,
                 "types": self.types}
@@ -89,7 +91,8 @@ class SqlEvidence:
         shown = self.rows[:max_rows]
         lines = [" | ".join(self.columns)] + [" | ".join(_cell(v) for v in row) for row in shown]
         more = f"\n({self.row_count - len(shown)} more row(s) not shown)" if self.row_count > len(shown) else ""
-        return (f"[{self.label}] SQL result for: {self.question}\nQuery: {' '.join(self.sql.split())}\n"
+        origin = f" (its table was taken {self.origin})" if self.origin else ""
+        return (f"[{self.label}] SQL result{origin} for: {self.question}\nQuery: {' '.join(self.sql.split())}\n"
                 f"Rows ({self.row_count}{'+' if self.truncated else ''}):\n" + "\n".join(lines) + more)
 
 

@@ -28,6 +28,7 @@ from app.chat.tools.specs import (
     ToolCall,
 )
 from app.chat.workspace import Workspace
+from app.documents.doc_tables import sql_source_line
 from app.documents.results import IngestProgress, ProgressCallback
 from app.documents.search import Passage
 from app.errors import AssistantError
@@ -134,6 +135,7 @@ class ToolBox:
             return f"Error: {answer.error}"
         evidence = SqlEvidence(f"S{len(self.sql) + 1}", question, answer.sql, answer.columns, answer.rows,
                                len(answer.rows), answer.truncated, types=list(answer.types))
+        evidence.origin = sql_source_line(self.settings.data_dir, answer.sql)  # a table from a document: its page
         self.sql.append(evidence)
         self._end(step, output=f"{evidence.row_count} row(s)" + (f": {answer.answer}" if answer.answer else ""),
                   sql=answer.sql, columns=answer.columns, rows=answer.rows[:MAX_SQL_ROWS_SHOWN],
