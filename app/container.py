@@ -29,6 +29,7 @@ from storage.conversations import ConversationStore
 from storage.file_modes import secure_tree
 from storage.keys import RecordKeys
 from storage.records import SqliteRecordStore
+from storage.sql_examples import SqlExample, SqlExampleStore
 from storage.tables import TableStore
 
 
@@ -120,7 +121,7 @@ class Services:
         return self._guarded(self._once(
             "documents",
             lambda: DocumentLibrary(self.settings.data_dir, transcriber_provider=lambda: self.transcriber,
-                                    chroma_url=self.settings.chroma_url),
+                                    chroma_url=self.settings.chroma_url, tables=lambda: self.tables),
         ), DOCUMENT_WRITES, "documents")
 
     def vector_store_status(self, refresh: bool = False, max_age_s: float = 30.0) -> VectorStoreStatus:
@@ -169,10 +170,49 @@ class Services:
     @property
     def tables(self) -> TablesService:
         """The analyst's tables in DuckDB: loading, schema, checked read-only SQL, question to SQL."""
-        return self._guarded(self._once(
-            "tables",
-            lambda: TablesService(self._table_store(), model=self.router.get_model),
-        ), TABLE_WRITES, "tables")
+        service = self._once("tables", lambda: TablesService(self._table_store(), model=self.router.get_model))
+        self.apply_sql_options(service)  # settings may have changed since it was built
+        return self._guarded(service, TABLE_WRITES, "tables")
+
+    @property
+    def sql_examples(self) -> SqlExampleStore:
+        """Verified question-SQL pairs (this data directory's sql_examples.sqlite)."""
+        return self._once("sql_examples", lambda: SqlExampleStore(self.settings.data_dir / "sql_examples.sqlite"))
+
+    def apply_sql_options(self, service: TablesService) -> TablesService:
+        """Switch the question-to-SQL techniques on or off as the settings say (join keys, checks, candidates,
+        verified examples)."""
+        s = self.settings
+        service.join_hints, service.checks, service.candidates = s.sql_join_hints, s.sql_checks, s.sql_candidates
+        store, count = self.sql_examples, s.sql_examples
+        service.examples = (lambda database, question: [(e.question, e.sql) for _, e in
+                                                        store.similar(database, question, count)]) if count else None
+        return service
+
+    def mark_sql_correct(self, service: TablesService, question: str, sql: str, *, origin: str) -> SqlExample:
+        """Store a question-SQL pair as verified (only if the SQL is safe and runs); recorded, failed or not."""
+        self.require(WRITE, "mark_sql_correct")
+        body: dict[str, Any] = {"user": self.settings.user, "origin": origin, "database": service.database,
+                                "question": question, "sql": sql}
+        try:
+            example = service.mark_correct(self.sql_examples, question, sql, user=self.settings.user)
+        except AssistantError as exc:
+            self.records.append("sql_example_added", {**body, "status": "error", "error": exc.one_line()})
+            raise
+        self.records.append("sql_example_added", {**body, "status": "ok", "example_id": example.id})
+        return example
+
+    def delete_sql_example(self, example_id: str, *, origin: str) -> SqlExample:
+        """Delete a verified pair (NotFoundError if unknown); the deletion is recorded."""
+        self.require(WRITE, "delete_sql_example")
+        example = self.sql_examples.get(example_id)
+        if example is None or not self.sql_examples.delete(example_id):
+            raise NotFoundError(f"There is no verified query with id {example_id!r}.",
+                                "List them with `python -m app sql-examples list`.")
+        self.records.append("sql_example_deleted", {"user": self.settings.user, "status": "ok", "origin": origin,
+                                                    "example_id": example_id, "database": example.database,
+                                                    "question": example.question})
+        return example
 
     def _table_store(self) -> TableStore:
         s = self.settings

@@ -270,6 +270,31 @@ class Settings(BaseSettings):
         le=600,
         description="Seconds a command waits for another process to finish loading tables before giving up.",
     )
+    # Question -> SQL techniques (app/tables/; measured by bench/sql_eval.py --techniques on the dev and held-out sets).
+    sql_join_hints: bool = Field(
+        default=True,
+        description="Give the model the database's join keys (declared, or found from column names and values), "
+        "pull in bridging tables, and repair binder errors with the table that really has the column.",
+    )
+    sql_checks: bool = Field(
+        default=True,
+        description="Check the generated SQL and its result against the question (no LIMIT that cuts 'per ...' "
+        "groups, requested rounding, order and units) and repair once when a check fails.",
+    )
+    sql_candidates: int = Field(
+        default=1,
+        ge=1,
+        le=8,
+        description="Queries generated per question: 1 is the greedy query only; more adds sampled queries, runs "
+        "them all and keeps the result most of them agree on (slower: each candidate is one more model call).",
+    )
+    sql_examples: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="Verified question-SQL pairs of the same database (marked correct by an analyst) shown to "
+        "the model as examples, most similar first; 0 shows none.",
+    )
 
     # Vectors on a Chroma server (storage/chroma_index.py); empty keeps the embedded store in the data directory.
     chroma_url: str = Field(

@@ -1,6 +1,14 @@
-"""Text-to-SQL benchmark: execution accuracy of TablesService.ask on the DuckDB-NSQL dev items.
+"""Text-to-SQL benchmark: execution accuracy of TablesService.ask on the dev set and the held-out set.
 
-Usage: python -m bench.sql_eval [--model KEY ...] [--limit N] [--threads N] [--models-dir DIR]
+Usage: python -m bench.sql_eval [--set dev|heldout] [--techniques baseline,joins,checks,candidates3,examples,all]
+       [--model KEY ...] [--limit N] [--threads N] [--models-dir DIR]
+Sets: dev = bench/data/sql/nsql.dev.jsonl (DuckDB-NSQL); heldout = bench/data/sql_heldout/heldout.jsonl
+(databases never used while developing: its questions and SQL are not printed, only figures).
+Techniques (combine with +, e.g. joins+checks): baseline (today's prompt and repair), joins (join graph in
+the prompt and schema selection, binder-error repair hints), checks (question-vs-result checks with one
+repair, and reminders in the prompt), candidatesN (greedy + N-1 sampled, picked by agreement), examples
+(verified queries: the set's other questions on the same database with their gold SQL, leave-one-out:
+never the question being asked), all (joins+checks+examples+candidates3).
 A model is an embedded key (qwen2.5-coder-1.5b, ...) or `ollama:NAME`. Scoring follows
 bench/data/sql/SOURCES.md: multiset comparison (ordered when the gold query sorts, honouring
 tie groups), numeric tolerance 1e-6, column names ignored. Prints figures and writes JSON
@@ -20,6 +28,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 DATA = ROOT / "data" / "sql"
+SETS = {"dev": (DATA, "nsql.dev.jsonl"), "heldout": (ROOT / "data" / "sql_heldout", "heldout.jsonl")}
+ALL = "joins+checks+examples+candidates3"
 sys.path.insert(0, str(ROOT.parent))
 
 from app.evaluation.scoring import rows_match  # noqa: E402  (shared with `python -m app eval`)
@@ -28,6 +38,7 @@ from app.llm.selector import ModelRouter, parse_model_spec  # noqa: E402
 from app.settings import load_settings  # noqa: E402
 from app.tables.service import TablesService  # noqa: E402
 from bench.common import write_results  # noqa: E402
+from storage.sql_examples import similarity  # noqa: E402
 
 
 def build_model(name: str, threads: int, n_ctx: int, models_dir: Path | None):
@@ -41,11 +52,45 @@ def build_model(name: str, threads: int, n_ctx: int, models_dir: Path | None):
     return model
 
 
-def evaluate(model, items: list[dict[str, Any]], timeout: float = 10.0) -> dict[str, Any]:
-    """Run every item and collect per-item outcomes and summary figures."""
+def technique_options(name: str) -> dict[str, Any]:
+    """TablesService options for a technique name such as `joins+checks` or `candidates3`."""
+    options: dict[str, Any] = {"join_hints": False, "checks": False, "candidates": 1, "examples": False}
+    for part in (ALL if name == "all" else name).split("+"):
+        if part == "baseline":
+            continue
+        if part == "joins":
+            options["join_hints"] = True
+        elif part == "checks":
+            options["checks"] = True
+        elif part == "examples":
+            options["examples"] = True
+        elif part.startswith("candidates") and part[len("candidates"):].isdigit():
+            options["candidates"] = int(part[len("candidates"):])
+        else:
+            raise SystemExit(f"unknown technique {part!r}: use baseline, joins, checks, candidatesN, examples, all")
+    return options
+
+
+def leave_one_out(items: list[dict[str, Any]], asked: dict[str, Any]):
+    """Verified examples for one item: the other items of its database with their gold SQL, by word overlap."""
+    pool = [(i["question"], i["gold_sql"]) for i in items if i["db"] == asked["db"] and i["id"] != asked["id"]]
+
+    def source(database: str, question: str) -> list[tuple[str, str]]:
+        scored = sorted(((similarity(question, q), q, sql) for q, sql in pool if q != question), reverse=True)
+        return [(q, sql) for score, q, sql in scored[:3] if score >= 0.15]
+    return source
+
+
+def evaluate(model, items: list[dict[str, Any]], base: Path = DATA, timeout: float = 10.0,
+             technique: str = "baseline", quiet: bool = False) -> dict[str, Any]:
+    """Run every item and collect per-item outcomes and summary figures (`quiet`: figures only, no SQL)."""
     details = []
-    for item in items:
-        service = TablesService.open_database(DATA / item["db"], model=model, timeout=timeout)
+    options = technique_options(technique)
+    use_examples = options.pop("examples")
+    for n, item in enumerate(items, 1):
+        examples = leave_one_out(items, item) if use_examples else None
+        service = TablesService.open_database(base / item["db"], model=model, timeout=timeout, examples=examples,
+                                              **options)
         start = time.monotonic()
         try:
             answer = service.ask(item["question"])
@@ -53,9 +98,14 @@ def evaluate(model, items: list[dict[str, Any]], timeout: float = 10.0) -> dict[
             service.close()
         seconds = time.monotonic() - start
         correct = answer.error is None and rows_match(answer.rows, item)
-        details.append({"id": item["id"], "category": item["category"], "db": Path(item["db"]).stem,
-                        "correct": correct, "seconds": round(seconds, 2), "attempts": answer.attempts,
-                        "sql": answer.sql, "error": answer.error, "rows": answer.rows[:5]})
+        row = {"id": item["id"], "category": item["category"], "db": Path(item["db"]).stem, "correct": correct,
+               "seconds": round(seconds, 2), "attempts": answer.attempts, "candidates": len(answer.alternatives) or 1}
+        if quiet:  # held-out: no SQL, rows or errors, so nobody tunes against them
+            details.append(row)
+            print(f"  {n}/{len(items)} {'OK  ' if correct else 'FAIL'} {seconds:6.1f}s", flush=True)
+            continue
+        details.append({**row, "sql": answer.sql, "error": answer.error, "rows": answer.rows[:5],
+                        "notes": answer.notes})
         print(f"{item['id']} {'OK  ' if correct else 'FAIL'} {seconds:6.1f}s att={answer.attempts} "
               f"{answer.sql.replace(chr(10), ' ')[:110]}{' | ' + answer.error if answer.error else ''}", flush=True)
     return summarise(details)
@@ -78,31 +128,53 @@ def summarise(details: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse flags, run each model, print and save the figures."""
+    """Parse flags, run each model and technique, print the table and save the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", help="Embedded key or ollama:NAME (repeatable).")
+    parser.add_argument("--set", dest="which", choices=sorted(SETS), default="dev", help="Which question set.")
+    parser.add_argument("--techniques", default="baseline",
+                        help="Comma-separated: baseline, joins, checks, candidatesN, examples, all, or a+b.")
     parser.add_argument("--limit", type=int, help="Only the first N items (quick run).")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for embedded models.")
     parser.add_argument("--ctx", type=int, default=8192, help="Context window for embedded models.")
     parser.add_argument("--models-dir", type=Path, help="Where assembled GGUF files live (default: settings).")
-    parser.add_argument("--data", type=Path, default=DATA / "nsql.dev.jsonl")
+    parser.add_argument("--data", type=Path, help="A question file other than the set's own.")
     args = parser.parse_args(argv)
-    items = [json.loads(line) for line in args.data.read_text(encoding="utf-8").splitlines() if line.strip()]
+    base, file_name = SETS[args.which]
+    data = args.data or base / file_name
+    items = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines() if line.strip()]
     items = items[: args.limit] if args.limit else items
+    techniques = [t.strip() for t in args.techniques.split(",") if t.strip()]
+    for technique in techniques:
+        technique_options(technique)  # unknown names fail before any model loads
     for name in args.model or ["qwen2.5-coder-1.5b"]:
-        print(f"== {name}: {len(items)} questions", flush=True)
         model = build_model(name, args.threads, args.ctx, args.models_dir)
-        report = evaluate(model, items)
-        report.update({"model": name, "threads": args.threads, "ctx": args.ctx, "dataset": args.data.name,
-                       "questions": len(items), "when": time.strftime("%Y-%m-%dT%H:%M:%S")})
-        overall = report["overall"]
-        print(f"{name}: execution accuracy {overall['accuracy']} ({overall['correct']}/{overall['n']}), "
-              f"median {report['median_seconds']} s/question")
-        for cat, fig in report["per_category"].items():
-            print(f"  {cat:8s} {fig['accuracy']} ({fig['correct']}/{fig['n']})")
-        suffix = f"-limit{args.limit}" if args.limit else ""
-        write_results(f"sql_eval-{name.replace(':', '_').replace('/', '_')}{suffix}", report)
+        table = []
+        for technique in techniques:
+            print(f"== {name} · {args.which} · {technique}: {len(items)} questions", flush=True)
+            report = evaluate(model, items, base, technique=technique, quiet=args.which == "heldout")
+            report.update({"model": name, "threads": args.threads, "ctx": args.ctx, "dataset": data.name,
+                           "set": args.which, "technique": technique, "questions": len(items),
+                           "when": time.strftime("%Y-%m-%dT%H:%M:%S")})
+            table.append(report)
+            suffix = f"-limit{args.limit}" if args.limit else ""
+            tag = "" if args.which == "dev" and technique == "baseline" else f"-{args.which}-{technique}"
+            write_results(f"sql_eval-{name.replace(':', '_').replace('/', '_')}{tag}{suffix}", report)
+        print_table(name, args.which, table)
     return 0
+
+
+def print_table(model: str, which: str, reports: list[dict[str, Any]]) -> None:
+    """technique | accuracy | correct/n | median s/question | per category, with the time ratio to the first."""
+    print(f"\n{model} on the {which} set")
+    print("technique | accuracy | correct/n | median s/question | x first | per category")
+    first = reports[0]["median_seconds"] or 0.0
+    for r in reports:
+        overall = r["overall"]
+        ratio = f"{r['median_seconds'] / first:.2f}" if first and r["median_seconds"] is not None else "-"
+        cats = ", ".join(f"{k} {v['correct']}/{v['n']}" for k, v in r["per_category"].items())
+        print(f"{r['technique']} | {overall['accuracy']} | {overall['correct']}/{overall['n']} | "
+              f"{r['median_seconds']} | {ratio} | {cats}", flush=True)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ KNOWN_KINDS = frozenset({
     "chat", "retention", "conversation_deleted", "ui_error", "chain_upgraded", "redaction", "integrity_alert",
     "sql", "settings_changed", "document_deleted", "table_deleted", "evaluation_deleted", "evaluation_run",
     "data_deleted", "ingest", "transcribe", "table_loaded", "pii_revealed",
+    # Verified queries (storage/sql_examples.py): a question-SQL pair marked correct, or deleted.
+    "sql_example_added", "sql_example_deleted",
     # Sign-in, roles and workspaces (app/access/).
     "sign_in", "sign_in_failed", "locked_out", "sign_out", "session_expired", "access_refused", "user_added",
     "role_changed", "user_disabled", "password_changed", "workspace_created", "workspace_deleted", "member_added",

@@ -61,7 +61,8 @@ def tables_service(services, db: Path | None = None, **kwargs):
     if db is not None:
         settings = services.settings
         limits = Limits(settings.sql_memory_limit, settings.sql_threads)
-        return TablesService.open_database(db, model=services.router.get_model, limits=limits, **kwargs)
+        service = TablesService.open_database(db, model=services.router.get_model, limits=limits, **kwargs)
+        return services.apply_sql_options(service)
     service = services.tables
     for key, value in kwargs.items():
         setattr(service, key, value)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.ports import ChatMessage
+from app.tables.joins import JoinGraph
 from storage.tables_engine import QueryEngine, TableInfo, quote_ident
 
 CANNOT = "CANNOT_ANSWER"
@@ -71,12 +72,14 @@ def select_schema(
     values_for_rows: int = 200_000,
     groups: dict[str, str] | None = None,
     only: Sequence[str] = (),
+    graph: JoinGraph | None = None,
 ) -> SchemaText:
     """Pick the tables (and columns) relevant to the question that fit the token budget, with example values.
 
     `groups` maps a table to the file it came from. Tables of unrelated uploads only confuse a small
     model, so when the question points at some files, tables of files it does not point at are left out;
     tables of one file (one database) always stay together, since joins between them may matter.
+    With a join `graph`, a bridging table joins the chosen ones when two of them connect only through it.
     """
     tables = [t for t in engine.tables() if not only or t.name in only]  # `only`: the conversation's tables
     q_words = words(question)
@@ -102,6 +105,13 @@ def select_schema(
             continue
         chosen.append((table.name, ddl))
         used += len(ddl)
+    if graph is not None:
+        # orders and products connect only through order_items: without it the model invents a key.
+        by_name = {t.name: t for t in tables}
+        for bridge in graph.connect([n for n, _ in chosen])[1]:
+            if bridge in by_name:
+                chosen.append((bridge, _table_ddl(engine, by_name[bridge], q_words, question, values_for_rows,
+                                                  keep_all=len(by_name[bridge].columns) <= 25)[0]))
     return SchemaText("\n\n".join(d for _, d in chosen), tuple(n for n, _ in chosen))
 
 
@@ -171,10 +181,27 @@ def _ident(name: str) -> str:
     return name if re.fullmatch(r"[a-z_][a-z0-9_]*", name) else quote_ident(name)
 
 
-def build_messages(schema: SchemaText, question: str) -> list[ChatMessage]:
-    """System and user messages asking for one DuckDB query."""
-    user = (f"Database schema:\n{schema.text}\n\n{DIALECT_HINTS}\n\n"
-            f"Question (answer it with one SQL query):\n<<<\n{question.strip()}\n>>>")
+def relevant_tables(tables: Sequence[TableInfo], question: str) -> list[str]:
+    """Names of the tables the question's words point at (by table and column names), best first."""
+    q_words = words(question)
+    scored = sorted(((score_table(t, q_words), t.name) for t in tables), key=lambda p: (-p[0], p[1]))
+    return [name for score, name in scored if score > 0]
+
+
+def build_messages(schema: SchemaText, question: str, joins: str = "", hints: Sequence[str] = (),
+                   examples: Sequence[tuple[str, str]] = ()) -> list[ChatMessage]:
+    """System and user messages asking for one DuckDB query; optionally with join keys, reminders drawn from
+    the question, and verified question-SQL examples of this database."""
+    parts = [f"Database schema:\n{schema.text}"]
+    if joins:
+        parts.append(joins)
+    parts.append(DIALECT_HINTS)
+    if examples:
+        shown = "\n\n".join(f"Question: {q}\n```sql\n{sql}\n```" for q, sql in examples)
+        parts.append(f"Verified examples (correct queries on this database for similar questions):\n{shown}")
+    if hints:
+        parts.append("For this question:\n" + "\n".join(f"- {h}" for h in hints))
+    user = "\n\n".join(parts) + f"\n\nQuestion (answer it with one SQL query):\n<<<\n{question.strip()}\n>>>"
     return [ChatMessage("system", SYSTEM), ChatMessage("user", user)]
 
 
@@ -224,3 +251,12 @@ def cannot_answer_reason(reply: str) -> str | None:
     if not match:
         return None
     return match.group(1).strip().strip("`").strip() or "the tables do not contain the data needed"
+
+
+def check_repair_messages(messages: list[ChatMessage], reply: str, sql: str, reasons: Sequence[str]
+                          ) -> list[ChatMessage]:
+    """The conversation so far plus a query that ran but does not do what the question asks, asking for a fix."""
+    listed = "\n".join(f"- {r}" for r in reasons)
+    return [*messages, ChatMessage("assistant", reply.strip() or sql),
+            ChatMessage("user", f"That query ran, but it does not do what the question asks:\n{listed}\n"
+                                "Write a corrected DuckDB query. Reply with only the SQL in a ```sql block.")]

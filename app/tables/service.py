@@ -11,31 +11,29 @@ from pathlib import Path
 from typing import Any, cast
 
 from app.errors import AssistantError, BadInputError
-from app.ports import ChatModel, GenerationParams
+from app.ports import ChatMessage, ChatModel
 from app.tables.answer import ChartSpec, describe_result, phrase_answer, suggest_chart
+from app.tables.candidates import Candidate, alternatives, pick
+from app.tables.checks import prompt_hints
 from app.tables.errors import explain_sql_error
-from app.tables.prompt import (
-    build_messages,
-    cannot_answer_reason,
-    extract_sql,
-    repair_hint,
-    repair_messages,
-    select_schema,
-)
-from app.tables.safety import UnsafeSQLError, check_sql
+from app.tables.generate import SqlWriter, WriterOptions
+from app.tables.joins import JoinGraph, join_graph
+from app.tables.prompt import build_messages, relevant_tables, select_schema
+from app.tables.safety import check_sql
 from multimodal.tables import Progress
+from storage.sql_examples import SqlExample, SqlExampleStore
 from storage.tables import LoadResult, NameChange, SourceInfo, TableStore
 from storage.tables_engine import (
     Limits,
     QueryEngine,
     QueryError,
-    QueryMemoryError,
     QueryResult,
-    QueryTimeoutError,
     TableInfo,
 )
 
 ModelSource = ChatModel | Callable[[], ChatModel] | None
+# (database name, question) -> verified (question, sql) pairs to show the model as examples
+ExampleSource = Callable[[str, str], list[tuple[str, str]]]
 MAX_TIMEOUT_S = 3600.0
 MAX_RESULT_ROWS = 1_000_000
 
@@ -80,6 +78,14 @@ class SqlAnswer:
     answer: str = ""
     chart: ChartSpec | None = None
     seconds: float = 0.0
+    alternatives: list[dict[str, Any]] = field(default_factory=list)  # candidates: sql, outcome, agreeing, chosen
+    notes: list[str] = field(default_factory=list)  # checks that fired and were repaired
+
+    @property
+    def candidates_disagreed(self) -> bool:
+        """True when several candidate queries were run and not all returned the same rows."""
+        return len(self.alternatives) > 1 and any(a["agreeing"] < len(self.alternatives)
+                                                   for a in self.alternatives if a["chosen"])
 
     def to_json(self) -> dict[str, Any]:
         """The CLI's JSON shape; a failed query adds what to do (`error_hint`) and DuckDB's text (`error_detail`)."""
@@ -87,6 +93,8 @@ class SqlAnswer:
                "error": self.error, "attempts": self.attempts}
         if self.error:
             out.update(error_hint=self.error_hint, error_detail=self.error_detail)
+        if self.alternatives:
+            out["alternatives"] = self.alternatives
         return out
 
 
@@ -95,7 +103,9 @@ class TablesService:
 
     def __init__(self, store: TableStore | None = None, model: ModelSource = None, *, engine: QueryEngine | None = None,
                  max_rows: int = 1000, timeout: float = 10.0, max_repairs: int = 2,
-                 schema_budget_tokens: int | None = None, max_tokens: int = 512) -> None:
+                 schema_budget_tokens: int | None = None, max_tokens: int = 512, join_hints: bool = False,
+                 checks: bool = False, candidates: int = 1, examples: ExampleSource | None = None,
+                 database: str = "") -> None:
         if (store is None) == (engine is None):
             raise ValueError("give exactly one of store or engine")
         self._store = store
@@ -106,6 +116,12 @@ class TablesService:
         self.max_repairs = max_repairs
         self._budget = schema_budget_tokens
         self._max_tokens = max_tokens
+        self.join_hints = join_hints  # join graph in the prompt and schema selection, binder-error repair hints
+        self.checks = checks  # checks of the question against the result, with one repair
+        self.candidates = max(1, int(candidates))  # greedy + (n-1) sampled queries, picked by agreement
+        self.examples = examples  # verified question-SQL pairs of this database
+        self.database = database  # "" for the app's own tables; the file's name for an attached database
+        self._identity = database
 
     @property
     def timeout(self) -> float:
@@ -129,7 +145,11 @@ class TablesService:
     def open_database(cls, path: Path, model: ModelSource = None, limits: Limits | None = None,
                       **kwargs: Any) -> TablesService:
         """A read-only service over an existing .duckdb file (attached read-only, catalog = file stem)."""
-        return cls(engine=QueryEngine.open_attached(Path(path), limits or Limits()), model=model, **kwargs)
+        kwargs.setdefault("database", Path(path).stem)
+        service = cls(engine=QueryEngine.open_attached(Path(path), limits or Limits()), model=model, **kwargs)
+        stat = Path(path).stat()
+        service._identity = f"{Path(path).resolve()}:{stat.st_mtime_ns}:{stat.st_size}"  # join graph cache key
+        return service
 
     def set_limits(self, memory_limit: str, threads: int, max_table_rows: int, lock_wait_s: float | None = None
                    ) -> None:
@@ -240,7 +260,8 @@ class TablesService:
 
     def ask(self, question: str, phrase: bool = False, only: Sequence[str] = (), model: ChatModel | None = None
             ) -> SqlAnswer:
-        """Answer a question with generated SQL, repairing failed SQL a bounded number of times."""
+        """Answer a question with generated SQL: repaired when it fails, checked against the question, and
+        (with `candidates` > 1) picked among several queries by agreement of their results."""
         start = time.monotonic()
         answer = SqlAnswer(question=question)
         question = question.strip()
@@ -252,45 +273,76 @@ class TablesService:
                 answer.cannot_answer = True
                 return answer
         model = model or self._chat_model()
-        groups = {table: src.sha256 for src in self.sources() for table in src.tables}
-        with self._eng() as eng:
-            schema = select_schema(eng, question, self._schema_budget(model), groups=groups, only=only)
-        messages = build_messages(schema, question)
-        params = GenerationParams(temperature=0.0, top_p=1.0, max_tokens=self._max_tokens, seed=0)
-        failure: AssistantError | None = None  # the last attempt's error, explained once the repairs run out
-        for attempt in range(1, self.max_repairs + 2):
-            answer.attempts = attempt
-            reply = "".join(chunk.text for chunk in model.stream(messages, params))
-            sql = extract_sql(reply)
-            reason = cannot_answer_reason(reply)
-            if sql is None and reason is not None:
-                answer.cannot_answer = True
-                answer.error = f"The data cannot answer this: {reason}"
-                answer.answer = answer.error
-                break
-            if sql is None:
-                error, sql, failure = "The reply contained no SQL query.", "", None
-            else:
-                answer.sql = sql
-                try:
-                    result = self._execute(sql)
-                except (UnsafeSQLError, QueryError, QueryTimeoutError, QueryMemoryError) as exc:
-                    # The model repairs from DuckDB's own words; the person reads the explanation below.
-                    error, failure = exc.message, exc
-                else:
-                    answer.error = None
-                    self._fill(answer, result)
-                    if phrase:
-                        answer.answer = phrase_answer(model, question, result)
-                    break
-            answer.error = error
-            with self._eng() as eng:
-                hint = repair_hint(error, eng.tables())
-            messages = repair_messages(messages, reply, sql or "(none)", error, hint)
-        if answer.error and failure is not None and not answer.cannot_answer:
-            answer.error, answer.error_hint, answer.error_detail = self._explain(failure)
+        messages, tables, graph = self._prompt(question, model, only)
+        options = WriterOptions(self.max_repairs, self._max_tokens, binder_hints=self.join_hints,
+                                checks=self.checks, candidates=self.candidates)
+        found = SqlWriter(model, self._execute, tables, graph, options).candidates(messages, question)
+        chosen, votes = pick(found)
+        self._answer_from(answer, chosen)
+        if len(found) > 1:
+            answer.alternatives = alternatives(found, chosen, votes)
+        if phrase and chosen.result is not None and answer.error is None:
+            answer.answer = phrase_answer(model, question, chosen.result)
         answer.seconds = time.monotonic() - start
         return answer
+
+    def _prompt(self, question: str, model: ChatModel, only: Sequence[str]
+                ) -> tuple[list[ChatMessage], list[TableInfo], JoinGraph | None]:
+        groups = {table: src.sha256 for src in self.sources() for table in src.tables}
+        with self._eng() as eng:
+            tables = eng.tables()
+            graph = join_graph(eng, self._identity) if self.join_hints else None
+            schema = select_schema(eng, question, self._schema_budget(model), groups=groups, only=only, graph=graph)
+        shown = [t for t in tables if t.name in schema.tables]
+        joins = ""
+        if graph is not None:
+            joins = graph.describe(schema.tables, relevant_tables(shown, question))
+        hints = prompt_hints(question, shown) if self.checks else []
+        return build_messages(schema, question, joins, hints, self._examples_for(question)), tables, graph
+
+    def _answer_from(self, answer: SqlAnswer, chosen: Candidate) -> None:
+        answer.sql, answer.attempts, answer.notes = chosen.sql, chosen.attempts, list(chosen.notes)
+        if chosen.cannot_answer is not None:
+            answer.cannot_answer = True
+            answer.error = f"The data cannot answer this: {chosen.cannot_answer}"
+            answer.answer = answer.error
+        elif chosen.result is not None and chosen.error is None:
+            self._fill(answer, chosen.result)
+        elif chosen.failure is not None:
+            answer.error, answer.error_hint, answer.error_detail = self._explain(chosen.failure)
+        else:
+            answer.error = chosen.error or "The reply contained no SQL query."
+
+    # Verified queries -----------------------------------------------------------------------
+    def _examples_for(self, question: str) -> list[tuple[str, str]]:
+        """Verified pairs for this question whose SQL still passes the safety check and runs."""
+        if self.examples is None:
+            return []
+        usable = []
+        for example_question, sql in self.examples(self.database, question):
+            try:
+                with self._eng() as eng:
+                    eng.run(check_sql(eng, sql), max_rows=1, timeout=min(self.timeout, 5.0))
+            except AssistantError:
+                continue  # the tables changed since it was verified: a broken example would mislead
+            usable.append((example_question, sql))
+        return usable
+
+    def verify_example(self, question: str, sql: str) -> SqlAnswer:
+        """Run a question-SQL pair an analyst marks as correct; BadInputError unless it is safe and runs."""
+        if not question.strip():
+            raise BadInputError("A verified query needs the question it answers.",
+                                "Give the question in words, e.g. \"Total revenue by region\".")
+        answer = self.run_sql(sql, question=question)
+        if answer.error:
+            raise BadInputError(f"This SQL cannot be stored as a verified query: {answer.error}",
+                                answer.error_hint or "Fix the SQL so that it runs, then mark it again.")
+        return answer
+
+    def mark_correct(self, store: SqlExampleStore, question: str, sql: str, user: str = "") -> SqlExample:
+        """Check that the SQL is safe and runs, then store the pair for this database; nothing is stored otherwise."""
+        self.verify_example(question, sql)
+        return store.add(question, sql, database=self.database, user=user)
 
     def _chat_model(self) -> ChatModel:
         if self._model is None:

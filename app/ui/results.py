@@ -16,7 +16,10 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from app.errors import AssistantError
 from app.tables.answer import ChartSpec, suggest_chart
+from app.ui import common
+from app.ui.common import safe_markdown, show_error
 from storage.tables_engine import QueryResult
 
 # More decimals than this is float noise or an unrounded ratio: Streamlit's own display suits those better.
@@ -137,12 +140,14 @@ def render_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], total: in
 
 
 def render_sql_result(sql: str, columns: list[str], rows: list[list], total: int, key: str, *,
-                      types: Sequence[str] | None = None, truncated: bool = False, show_sql: bool = True) -> None:
+                      types: Sequence[str] | None = None, truncated: bool = False, show_sql: bool = True,
+                      question: str = "", origin: str = "chat") -> None:
     """An SQL result: the query, the rows (decimals kept) and, when the result has a label or date column and
     a number column, a chart in the result's row order. `types` are DuckDB's column types when known (they
     give DECIMAL columns their scale); without them the types are read from the values.
 
-    `show_sql=False` where the query is already on screen (the Tables page's editor)."""
+    `show_sql=False` where the query is already on screen (the Tables page's editor). With the `question` the
+    query answers, a "Mark as correct" button stores the pair as a verified query."""
     if show_sql and sql:
         st.code(sql, language="sql", wrap_lines=True)
     if not columns:
@@ -153,3 +158,34 @@ def render_sql_result(sql: str, columns: list[str], rows: list[list], total: int
     chart = suggest_chart(QueryResult(list(frame.columns), kinds, [list(r) for r in rows]))
     if chart is not None:
         result_chart(frame, chart, key=f"{key}.chart")
+    mark_correct_button(question, sql, key, origin)
+
+
+def mark_correct_button(question: str, sql: str, key: str, origin: str) -> None:
+    """"Mark as correct": store the question and its SQL as a verified query of the analyst's tables (the SQL is
+    checked and run first; nothing is stored when it fails). Verified queries are shown to the model as examples."""
+    if not question.strip() or not sql.strip():
+        return
+    if not st.button("Mark as correct", key=f"{key}.mark", icon=":material/verified:",
+                     help="Store this question with this SQL as a verified query: the model sees verified "
+                          "queries as examples for similar questions."):
+        return
+    services = common.get_services()  # looked up at click time (tests put their own services there)
+    try:
+        example = services.mark_sql_correct(services.tables, question, sql, origin=origin)
+    except AssistantError as exc:
+        show_error(exc)
+        return
+    st.success(safe_markdown(f"Stored as a verified query ({example.id}). Similar questions will use it as an "
+                             "example; `python -m app sql-examples list` shows them all."), icon=":material/verified:")
+
+
+def render_alternatives(alternatives: Sequence[dict[str, Any]], key: str) -> None:
+    """The candidate queries when they disagreed: each one's SQL, what it gave and how many agreed with it."""
+    with st.expander(f"Show alternatives ({len(alternatives)} candidate queries did not all agree)",
+                     icon=":material/alt_route:"):
+        for index, alt in enumerate(alternatives, 1):
+            label = "chosen" if alt.get("chosen") else ("greedy" if alt.get("greedy") else "sampled")
+            st.markdown(safe_markdown(f"**Candidate {index}** ({label}) · {alt.get('outcome', '')} · "
+                                      f"{alt.get('agreeing', 0)} candidate(s) gave this result"))
+            st.code(alt.get("sql") or "(no SQL)", language="sql", wrap_lines=True)

@@ -14,7 +14,8 @@ from app.container import Services
 from app.errors import AssistantError
 from app.tables.service import SqlAnswer, TablesService
 from app.ui.common import progress_reporter, safe_markdown, show_error
-from app.ui.results import render_sql_result
+from app.ui.document_tables import table_origin_line
+from app.ui.results import render_alternatives, render_sql_result
 from multimodal.kinds import TABLE_TYPES
 from storage.tables import NameChange
 from storage.tables_engine import TableInfo
@@ -72,6 +73,8 @@ def schema_panel(services: Services) -> None:
         st.info("No tables yet: load a CSV, Excel, Parquet, JSON or DuckDB file above.")
     for info in infos:
         st.markdown(safe_markdown(f"**{info.name}** — {info.row_count:,} rows · {info.source}"))
+        if origin := table_origin_line(services, info.name):  # a table taken from a document: where from
+            st.caption(":material/description: " + safe_markdown(origin))
         columns, note = schema_columns(info, renames.get(info.name))
         st.dataframe(columns, hide_index=True)
         st.caption(safe_markdown(note))
@@ -140,9 +143,12 @@ def show_answer(answer: SqlAnswer) -> None:
         st.markdown(safe_markdown(answer.answer))
         # The query is in the editor above; the shared result view adds the rows and the chart.
         render_sql_result(answer.sql, answer.columns, answer.rows, len(answer.rows), key="tables.result",
-                          types=answer.types, truncated=answer.truncated, show_sql=False)
+                          types=answer.types, truncated=answer.truncated, show_sql=False,
+                          question=answer.question, origin="tables page")
         frame = pd.DataFrame(answer.rows, columns=answer.columns)
         st.download_button("Download CSV", frame.to_csv(index=False).encode("utf-8"), "result.csv", "text/csv")
+    if answer.candidates_disagreed:
+        render_alternatives(answer.alternatives, key="tables.alternatives")
     st.caption(f"{answer.attempts} attempt(s) · {answer.seconds:.1f} s")
 def show_sql_error(answer: SqlAnswer) -> None:
     """The error in words, what the analyst can do about it, and DuckDB's own message for experts."""
