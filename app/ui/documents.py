@@ -15,6 +15,7 @@ from app.documents.results import IngestProgress, IngestResult, ProgressCallback
 from app.documents.search import Passage, place
 from app.errors import AssistantError
 from app.ui.common import safe_markdown, show_error
+from app.ui.document_tables import document_tables_panel
 from app.ui.jobs import job_status, start_background_jobs
 from multimodal.kinds import DOCUMENT_TYPES, mime_type
 from multimodal.transcribe import format_timestamp
@@ -139,6 +140,7 @@ def library_panel(services: Services, password: str) -> None:
     chosen = st.selectbox("Document", list(labels), format_func=lambda i: labels[i], key="documents.chosen")
     if chosen is None:  # never: the list is not empty
         return
+    document_tables_panel(services, chosen)  # tables found inside it: loaded as data, or skipped and why
     col_reindex, col_delete = st.columns(2)
     try:
         if col_reindex.button("Re-index", width="stretch"):
