@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from app.access.roles import SEE_ALL_RECORDS
 from app.audit.trail import MIME_TYPES, Evidence, citation_label, evidence, export_bytes, table_row
 from app.container import Services
 from app.errors import AssistantError
@@ -40,20 +41,27 @@ def _when(ts: str) -> str:
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def _choices(_store: Any, path: str, count: int) -> dict[str, list[str]]:
-    # Listing tool names reads every body: cached per store and record count (a new record refreshes it).
+def _choices(_store: Any, path: str, count: int, reader: str = "") -> dict[str, list[str]]:
+    # Listing tool names reads every body: cached per store, record count (a new record refreshes it) and reader
+    # (someone who sees only their own records must never get the choices cached for an auditor).
     return {
         "user": _store.distinct("user"),
         "model": _store.distinct("model"),
         "tool": _store.distinct("tool"),
         "kind": _store.distinct("kind", kind=None) or ["chat"],
+        "workspace": _store.distinct("workspace", kind=None),
     }
+
+
+def _reader(services: Services) -> str:
+    actor = services.actor
+    return "" if actor is None else f"{actor.user}:{actor.role}"
 
 
 def filters(services: Services) -> dict[str, Any]:
     """The filter widgets; returns keyword arguments for `records.search`."""
     store = services.records
-    choices = _choices(store, str(store.path), store.count())
+    choices = _choices(store, str(store.path), store.count(), _reader(services))
     with st.container(border=True):
         col1, col2, col3, col4 = st.columns([2, 1, 1, 1])
         days = col1.date_input(
@@ -75,6 +83,10 @@ def filters(services: Services) -> dict[str, Any]:
         )
         col4.markdown("&nbsp;")
         flagged = col4.toggle("Flagged only", key="audit.flagged", help="Turns a guardrail flagged or blocked.")
+        workspace = None
+        if services.actor is not None:  # sign-in on: records say which workspace they were made in
+            workspace = st.selectbox("Workspace", choices["workspace"], index=None, placeholder="All workspaces",
+                                     key="audit.workspace")
     picked = tuple(days or ())
     return {
         "since": picked[0].isoformat() if picked else None,
@@ -86,6 +98,7 @@ def filters(services: Services) -> dict[str, Any]:
         "status": status,
         "kind": kind,
         "text": text.strip() or None,
+        "workspace": workspace,
     }
 
 
@@ -308,7 +321,10 @@ def audit_page(services: Services) -> None:
         "Every answer leaves a request record: who asked, which model answered, the prompt, the passages and tools "
         "it used, guardrail decisions, and the answer. Records are append-only and hash-chained."
     )
-    if st.button(
+    may_verify = services.actor is None or services.actor.may(SEE_ALL_RECORDS)  # the chain spans everyone's
+    if not may_verify:
+        st.caption("You see your own records; auditors and admins see everyone's and verify the chain.")
+    elif st.button(
         "Verify chain",
         icon=":material/verified:",
         key=KEY_VERIFY,

@@ -8,6 +8,7 @@ from typing import Literal
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from app.access.roles import WRITE
 from app.chat.export import conversation_markdown
 from app.container import Services
 from app.errors import AssistantError
@@ -60,11 +61,16 @@ def conversation_sidebar(services: Services) -> str | None:
                 "Export as Markdown", lambda: conversation_markdown(store, current), file_name="conversation.md",
                 mime="text/markdown", icon=":material/download:", key="chat.export",
             )
-            if st.button("Delete this conversation", type="primary", key="chat.delete"):
+            if may_write(services) and st.button("Delete this conversation", type="primary", key="chat.delete"):
                 services.delete_conversation(current)
                 st.session_state[KEY_CONVERSATION] = None
                 st.rerun()
     return current
+
+
+def may_write(services: Services) -> bool:
+    """Whether this session may delete or change data (sign-in off: yes; a viewer: no)."""
+    return services.actor is None or services.actor.may(WRITE)
 
 
 def _empty_conversation(store: ConversationStore, conversations: list[Conversation]) -> str | None:

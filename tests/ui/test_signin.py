@@ -85,3 +85,20 @@ def test_admin_page_adds_a_user(password_mode):
     assert not at.exception
     names = [r.name for r in build_access(load_settings()).store.users()]
     assert "newbie" in names
+
+
+def test_audit_page_shows_an_analyst_their_own_records_and_an_auditor_everyones(password_mode):
+    for name in ("ann", "vic"):  # each leaves sign-in records
+        _sign_in(AppTest.from_file(ENTRY, default_timeout=60).run(), name, PASSWORD)
+    ann = _sign_in(AppTest.from_file(ENTRY, default_timeout=60).run(), "ann", PASSWORD)
+    ann.switch_page("../pages/audit.py").run()
+    assert not ann.exception
+    ann.selectbox(key="audit.kind").set_value("sign_in").run()
+    assert set(ann.dataframe[0].value["user"]) == {"ann"}
+    assert not [b for b in ann.button if b.label == "Verify chain"]
+    aud = _sign_in(AppTest.from_file(ENTRY, default_timeout=60).run(), "aud", PASSWORD)
+    aud.switch_page("../pages/audit.py").run()
+    aud.selectbox(key="audit.kind").set_value("sign_in").run()
+    assert {"ann", "vic", "aud"} <= set(aud.dataframe[0].value["user"])
+    assert [b for b in aud.button if b.label == "Verify chain"]
+    assert aud.selectbox(key="audit.workspace") is not None
