@@ -37,9 +37,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.chat.numbers import UNTRACED_MARK, trace_numbers  # noqa: E402
 from app.container import build_services  # noqa: E402
 from app.documents.refusals import is_refusal  # noqa: E402
+from app.evaluation.numbers import UNTRACED_MARK, trace_numbers  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from bench.common import RESULTS, write_results  # noqa: E402
 
@@ -105,6 +105,31 @@ def run_item(services: Any, item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def run_config(args: argparse.Namespace, config: str, pdfs: list[Path], items: list[dict[str, Any]]) -> list[dict]:
+    """Every question in one configuration, in a fresh data dir with the set's PDFs indexed and the model warm."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-docqa-") as tmp:
+        overrides: dict[str, Any] = {"data_dir": Path(tmp) / "data", "backend": "embedded",
+                                     "embedded_model": args.model, "temperature": 0.0, "top_p": 1.0, "seed": 7,
+                                     "max_tokens": args.max_tokens, **CONFIGS[config]}
+        if args.threads:
+            overrides["embedded_threads"] = args.threads
+        services = build_services(Settings(**overrides))
+        try:
+            for pdf in pdfs:
+                services.documents.ingest_file(pdf)
+            services.assistant.ask("Say hello.", use_documents=False).run()  # loads the model (not measured)
+            for item in items:
+                row = run_item(services, item)
+                rows.append(row)
+                print(f"{config} {row['id']}: gold {row['gold']} retrieved {row['retrieved']} cited {row['cited']} "
+                      f"refused={row['refused']} retried={row['retried']} numbers {row['numbers']}/untraced "
+                      f"{row['untraced']} {row['seconds']} s", flush=True)
+        finally:
+            services.close()
+    return rows
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The figures of one configuration."""
     answerable = [r for r in rows if r["answerable"]]
@@ -164,28 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.qset}: {len(pdfs)} PDF(s), {len(items)} questions, configs {configs}, model {args.model}", flush=True)
     started = time.monotonic()
     rows: dict[str, list[dict[str, Any]]] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-docqa-") as tmp:
-        overrides: dict[str, Any] = {"data_dir": Path(tmp) / "data", "backend": "embedded",
-                                     "embedded_model": args.model, "temperature": 0.0, "top_p": 1.0, "seed": 7,
-                                     "max_tokens": args.max_tokens}
-        if args.threads:
-            overrides["embedded_threads"] = args.threads
-        services = build_services(Settings(**overrides))
-        try:
-            for pdf in pdfs:
-                services.documents.ingest_file(pdf)
-            services.assistant.ask("Say hello.", use_documents=False).run()  # loads the model (not measured)
-            for config in configs:
-                services.apply_settings(CONFIGS[config])
-                rows[config] = []
-                for item in items:
-                    row = run_item(services, item)
-                    rows[config].append(row)
-                    print(f"{config} {row['id']}: gold {row['gold']} retrieved {row['retrieved']} cited {row['cited']}"
-                          f" refused={row['refused']} retried={row['retried']} numbers {row['numbers']}/"
-                          f"untraced {row['untraced']} {row['seconds']} s", flush=True)
-        finally:
-            services.close()
+    for config in configs:
+        # A fresh library and model per configuration: the model's prompt cache would otherwise make every
+        # configuration after the first look faster on the prompts they share.
+        rows[config] = run_config(args, config, pdfs, items)
     summaries = {config: summarise(r) for config, r in rows.items()}
     print_table(name, summaries)
     write_results(name, {"benchmark": "docqa", "set": args.qset, "model": args.model, "configs": configs,

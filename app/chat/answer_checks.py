@@ -8,9 +8,9 @@ from typing import Any
 
 from app.chat.answerability import RETRY_INSTRUCTION, Answerability, assess, extract_answer
 from app.chat.grounding import cited_numbers
-from app.chat.numbers import NumberTrace, trace_numbers
 from app.chat.state import TurnState
 from app.documents.refusals import MODEL_SAYS_NOT_FOUND, NOT_IN_DOCUMENTS, is_refusal
+from app.evaluation.numbers import NumberTrace, trace_numbers
 from app.ports import ChatMessage
 from app.settings import Settings
 

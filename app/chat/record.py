@@ -13,9 +13,9 @@ from app.audit.record import ChatRecord
 from app.chat.answerability import Answerability
 from app.chat.attachments import file_ref, image_ref
 from app.chat.grounding import evidence
-from app.chat.numbers import NumberTrace
 from app.chat.state import TurnState
 from app.chat.workspace import Workspace
+from app.evaluation.numbers import NumberTrace
 from app.settings import Settings
 from storage.keys import RecordKeys
 

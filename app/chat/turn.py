@@ -17,7 +17,6 @@ from app.chat.answerability import Answerability, HeldBack, assess, reordered
 from app.chat.grounding import citation, citations_for, unsupported_terms
 from app.chat.guard import RedactingModel, TurnGuard
 from app.chat.history import read_history
-from app.chat.numbers import NumberTrace
 from app.chat.prompt import PromptRequest, build_prompt, estimate_tokens
 from app.chat.record import chat_record
 from app.chat.state import InFlight, Progress, TurnResult, TurnState
@@ -26,6 +25,7 @@ from app.chat.tools.planning import run_tools
 from app.chat.workspace import Workspace
 from app.documents.refusals import NOT_IN_DOCUMENTS, is_refusal, marker_only
 from app.errors import AssistantError, GuardrailBlockedError, NotFoundError
+from app.evaluation.numbers import NumberTrace
 from app.ports import ChatModel, GenerationParams, ModelInfo, RecordStore
 from app.settings import Settings
 from storage.conversations import ERROR, OK, STOPPED, STREAMING, ConversationStore

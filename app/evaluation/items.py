@@ -17,6 +17,7 @@ from app.evaluation.judge import Verdict, judge_faithfulness
 from app.evaluation.loader import DOCQA, EvalItem
 from app.evaluation.metrics import QUALITY_METRICS
 from app.evaluation.ports import EvaluationServices
+from app.evaluation.support import support_check
 from app.tables.service import TablesService
 from storage.embedder import shared_embedder
 
@@ -35,8 +36,10 @@ class ItemScorer:
         doc_ids: set[str] | None,
         embed: Callable[[list[str]], Any] | None = None,
         defer_judge: bool = False,
+        self_judge: bool = False,
     ) -> None:
         self.defer_judge = defer_judge  # a separate judge model runs after every answer (one model loaded at a time)
+        self.self_judge = self_judge  # the answering model judges its own answers too (lenient; off by default)
         self.services = services
         self.only = only
         self.model = model
@@ -139,10 +142,14 @@ class ItemScorer:
         if lexical is not None:
             metrics["faithfulness_lexical"] = round(lexical, 4)
             detail["unsupported_sentences"] = unsupported
+        support = support_check(answer, cited, question=item.question)
+        if support.score is not None:
+            metrics["faithfulness_support"] = 1.0 if support.faithful else 0.0
+            detail["support"] = {"unsupported": support.unsupported, "untraced_numbers": support.untraced_numbers}
         claims = scoring.sentences(answer)
         if self.defer_judge:
             detail["judge_input"] = {"passages": cited, "claims": claims}
-        else:
+        elif self.self_judge:
             apply_judge(self.model, cited, claims, metrics, detail)
         vectors = self._embedder()([item.question, answer])
         metrics["answer_relevance"] = round(max(0.0, scoring.cosine(list(vectors[0]), list(vectors[1]))), 4)

@@ -17,6 +17,7 @@ QUALITY_METRICS: dict[str, tuple[str, str]] = {
     "hit@5": ("Hit@5", "retrieval"),
     "mrr": ("MRR", "retrieval"),
     "execution_accuracy": ("SQL execution accuracy", "sql"),
+    "faithfulness_support": ("Faithfulness (every sentence supported, numbers traced)", "answers"),
     "faithfulness_judge": ("Faithfulness (model judge)", "answers"),
     "faithfulness_lexical": ("Faithfulness (lexical)", "answers"),
     "answer_relevance": ("Answer relevance", "answers"),

@@ -12,6 +12,7 @@ _ITEM_KEYS = (
     "mrr",
     "execution_accuracy",
     "correctness_f1",
+    "faithfulness_support",
     "faithfulness_lexical",
     "faithfulness_judge",
     "declined_unanswerable",

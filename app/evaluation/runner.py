@@ -38,7 +38,10 @@ class RunOptions:
     model: str | None = None  # "embedded:KEY", "ollama:NAME", a bare embedded key, or None for the settings
     only: tuple[str, ...] = KINDS
     limit: int | None = None
-    judge: str | None = None  # a fixed judge model for faithfulness (compare models fairly); None = the run's model
+    judge: str | None = None  # a fixed judge model for faithfulness (compare models fairly); None = no other judge
+    # The run's own model also judges faithfulness (lenient: it rated every answer faithful on the labelled set, see
+    # bench/faithfulness.py); off by default, the sentence-support check (app.evaluation.support) always runs.
+    self_judge: bool = False
 
 
 def parse_model(spec: str | None) -> dict[str, str] | None:
@@ -99,14 +102,15 @@ class EvaluationRunner:
         doc_ids = self._ingest(eval_set, report) if any(i.kind == DOCQA for i in items) else None
         snapshot = self._snapshot(choice, model)
         label = f"{model.info.backend}:{model.info.name}" if model else "none (retrieval only)"
-        snapshot["judge"] = options.judge or label  # a change of judge is a change of setting
+        # A change of judge is a change of setting.
+        snapshot["judge"] = options.judge or (label if options.self_judge else "sentence support")
         problems = [{"line": p.line, "message": p.message} for p in eval_set.problems]
         run_id = self.store.start_run(
             eval_set.name, str(eval_set.path), eval_set.sha256, label, list(only), snapshot, problems
         )
         judge_choice = parse_model(options.judge) if options.judge else None
         scorer = ItemScorer(self.services, only, model, choice, doc_ids, self._embed,
-                            defer_judge=judge_choice is not None)
+                            defer_judge=judge_choice is not None, self_judge=options.self_judge)
         results: list[dict[str, Any]] = []
         status, error = FINISHED, ""
         try:

@@ -156,8 +156,8 @@ def sentences(answer: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text) if s and content_words(s)]
 
 
-def _stem(word: str) -> str:
-    # Crude plural/inflection folding so "packages" is supported by "package"; enough for a lexical check.
+def stem(word: str) -> str:
+    """Crude plural/inflection folding so "packages" is supported by "package"; enough for a lexical check."""
     for suffix in ("ing", "es", "ed", "s"):
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
             return word[: -len(suffix)]
@@ -169,10 +169,10 @@ def lexical_support(answer: str, passages: Sequence[str]) -> tuple[float | None,
     claims = sentences(answer)
     if not claims:
         return None, []
-    corpus = {_stem(w) for text in passages for w in content_words(text)}
+    corpus = {stem(w) for text in passages for w in content_words(text)}
     unsupported = []
     for claim in claims:
-        terms = [_stem(w) for w in content_words(claim)]
+        terms = [stem(w) for w in content_words(claim)]
         if sum(t in corpus for t in terms) / len(terms) < SUPPORT_SHARE:
             unsupported.append(claim)
     return 1 - len(unsupported) / len(claims), unsupported
@@ -180,10 +180,10 @@ def lexical_support(answer: str, passages: Sequence[str]) -> tuple[float | None,
 
 def context_recall(reference: str, context: Sequence[str]) -> float | None:
     """Share of the reference answer's content words found in the retrieved context."""
-    terms = {_stem(w) for w in content_words(reference)}
+    terms = {stem(w) for w in content_words(reference)}
     if not terms:
         return None
-    corpus = {_stem(w) for text in context for w in content_words(text)}
+    corpus = {stem(w) for text in context for w in content_words(text)}
     return len(terms & corpus) / len(terms)
 
 

@@ -22,6 +22,8 @@ KEY_SHOWN = "evaluation.shown"
 KEY_UPLOADED = "evaluation.uploaded"
 KEY_RUNNING = "evaluation.running"  # set while a run is under way; still set on the next run = it was stopped
 AS_IN_SETTINGS = "As in Settings"
+NO_MODEL_JUDGE = "None: sentence support and numbers traced"
+SELF_JUDGE = "self"
 _ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -147,9 +149,12 @@ def run_form(services: Services, evals: Evaluations) -> None:
     model_label = left.selectbox("Model", list(models), key="evaluation.model")
     only = middle.multiselect("Measure", list(KINDS), default=list(KINDS), key="evaluation.only")
     limit = right.number_input("Limit (0 = all)", min_value=0, value=0, step=1, key="evaluation.limit")
-    judges = {"The model being evaluated": None, **{k: v for k, v in models.items() if v}}
-    judge_label = left.selectbox("Faithfulness judge", list(judges), key="evaluation.judge",
-                                 help="Keep one judge for runs you want to compare: a model judging itself is lenient.")
+    judges = {NO_MODEL_JUDGE: None, "The model being evaluated": SELF_JUDGE, **{k: v for k, v in models.items() if v}}
+    judge_label = left.selectbox(
+        "Faithfulness judge", list(judges), key="evaluation.judge",
+        help="Faithfulness is always checked sentence by sentence against the cited passages, with every number "
+             "traced; a model judge is extra. Keep one judge for runs you want to compare: a model judging itself "
+             "is lenient (it rated every answer faithful on the labelled set).")
     if not st.button("Run evaluation", type="primary", disabled=not eval_set.items or not only, key="evaluation.run"):
         return
     # Clicking Stop reruns the page, which interrupts the run at its next progress update; the runner then
@@ -160,8 +165,9 @@ def run_form(services: Services, evals: Evaluations) -> None:
         st.caption("**Stop** (or changing anything on this page) ends the run; the items done so far are kept.")
     st.session_state[KEY_RUNNING] = True
     report, clear = progress_reporter(f"Evaluating {eval_set.name}…")
+    judge = judges[judge_label]
     options = RunOptions(model=models[model_label], only=tuple(only), limit=int(limit) or None,
-                         judge=judges[judge_label])
+                         judge=None if judge in (None, SELF_JUDGE) else judge, self_judge=judge == SELF_JUDGE)
     try:
         run = evals.run(eval_set, options, progress=report)
     except AssistantError as exc:

@@ -69,7 +69,8 @@ def test_a_scripted_run_scores_every_metric(settings_factory, mini, monkeypatch)
     monkeypatch.setattr(services.router, "get_model", lambda progress=None, overrides=None: model)
     events: list[str] = []
     try:
-        run = Evaluations(services).run(load_set(mini), RunOptions(), progress=lambda f, m: events.append(m))
+        run = Evaluations(services).run(load_set(mini), RunOptions(self_judge=True),
+                                        progress=lambda f, m: events.append(m))
         # The set's PDF is indexed in the evaluation's own library, never in the user's Documents or chat search.
         assert [d.name for d in services.evaluation_documents.list_documents()] == ["handbook.pdf"]
         assert services.assistant.indexed_documents() == [] and services.documents.list_documents() == []
@@ -90,6 +91,9 @@ def test_a_scripted_run_scores_every_metric(settings_factory, mini, monkeypatch)
     assert pw["tokens_out"] == 12 and pw["ttft_s"] is not None
     assert hotel["metrics"]["faithfulness_lexical"] == 0.5 and hotel["metrics"]["faithfulness_judge"] == 0.5
     assert hotel["detail"]["unsupported_sentences"] == ["The CEO approves suite upgrades."]
+    # The sentence-support check: every sentence backed by one passage, every number traced.
+    assert pw["metrics"]["faithfulness_support"] == 1.0 and hotel["metrics"]["faithfulness_support"] == 0.0
+    assert hotel["detail"]["support"]["unsupported"] == ["The CEO approves suite upgrades."]
     assert count["metrics"]["execution_accuracy"] == 1.0 and count["metrics"]["sql_answer_match"] == 1.0
     assert units["metrics"]["execution_accuracy"] == 0.0  # right rows, wrong order for an ordered question
     agg = run["aggregates"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.chat.numbers import UNTRACED_MARK, trace_numbers
+from app.evaluation.numbers import UNTRACED_MARK, trace_numbers
 
 MANUAL = ["There are about 25 packages supplied with R. The LD50 estimates are 43.663 and 43.601.",
           "The -e option accepts at most 10,000 bytes; locator() waits for up to 512 points."]
