@@ -71,7 +71,7 @@ def typed_table(table: RawTable) -> tuple[TypedTable | None, str]:
     header, body = rows[0], rows[1:]
     if all(parse_number(cell) is not None for cell in header if cell) and any(header):
         return None, "no header row (the first row holds numbers)"
-    if sum(1 for cell in header if cell) < max(1, width // 2):
+    if 2 * sum(1 for cell in header if cell) < width:
         return None, "the header row is mostly empty (a header split over two rows, or merged cells)"
     columns = _distinct([cell or f"column_{i}" for i, cell in enumerate(header, start=1)])  # cleaned on loading
     types, parsed = [], [list[object]() for _ in body]
@@ -88,7 +88,7 @@ def typed_table(table: RawTable) -> tuple[TypedTable | None, str]:
         else:
             types.append("VARCHAR")
             for out, cell in zip(parsed, cells, strict=True):
-                out.append(cell or None)
+                out.append(None if cell.lower() in _EMPTY else cell)  # a dash for "no value" is NULL; raw text kept
     return TypedTable(columns, types, parsed, rows), ""
 
 
