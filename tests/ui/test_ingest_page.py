@@ -38,12 +38,12 @@ def _page_with(lib: DocumentLibrary, monkeypatch: pytest.MonkeyPatch):
     return streamlit_testing.AppTest.from_file(str(PAGE), default_timeout=60)
 
 
-def test_the_page_warns_that_indexing_needs_the_page_open_before_anything_is_added(
+def test_the_page_says_before_anything_is_added_that_indexing_goes_on_without_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = _page_with(DocumentLibrary(tmp_path / "data"), monkeypatch).run()
     assert not at.exception
-    # Shown with the upload form, i.e. before the click that starts indexing.
-    assert any("Keep this page open until indexing is done" in c.value for c in at.caption)
+    # Shown with the upload form, i.e. before the click that starts indexing (uploads are background jobs).
+    assert any("you can leave this page or close the tab, indexing goes on" in c.value for c in at.caption)
 
 
 class _LeavesThePage(DocumentLibrary):
