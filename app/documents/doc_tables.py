@@ -23,6 +23,7 @@ from multimodal.sectioned import RawTable
 from multimodal.tables import Progress, clean_name
 from storage.document_tables import LOADED, SKIPPED, DocumentTableRegistry, TableOrigin
 from storage.table_loading import LoadResult
+from storage.tables import SourceInfo
 from storage.tables_engine import quote_ident
 
 
@@ -31,6 +32,14 @@ class TableLoading(Protocol):
 
     def load_file(self, path: Path, progress: Progress | None = None, file_name: str | None = None) -> LoadResult:
         """Load one table file."""
+        ...
+
+    def sources(self) -> list[SourceInfo]:
+        """Loaded files and their tables."""
+        ...
+
+    def delete_source(self, sha256: str) -> list[str]:
+        """Remove a loaded file's tables."""
         ...
 
 _PREFIX = {"page": "p", "slide": "s", "section": "sec"}
@@ -87,6 +96,18 @@ class DocumentTableLoader:
                 con.close()
             result = self._store().load_file(path, file_name=path.name)
         return result.tables[0]
+
+    def forget(self, doc_id: str) -> list[str]:
+        """Remove a deleted document's tables from the tables database (unless another document has the same one)."""
+        names = {n for n in self.registry.forget_document(doc_id) if self.registry.for_table(n) is None}
+        if not names:
+            return []
+        dropped: list[str] = []
+        store = self._store()
+        for source in store.sources():
+            if set(source.tables) & names:
+                dropped.extend(store.delete_source(source.sha256))
+        return dropped
 
     def origin(self, table_name: str) -> TableOrigin | None:
         """Where a table came from, when it was taken from a document."""

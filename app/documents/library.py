@@ -75,7 +75,8 @@ class DocumentLibrary(MediaIngestion, SectionIngestion):
         self.keywords = KeywordIndex(self.data_dir / "documents.sqlite")
         self.vectors = ChromaIndex(self.data_dir / "chroma", embedder or shared_embedder(), url=chroma_url)
         # Tables inside documents become DuckDB tables when a table store is given (the app's container does).
-        self.on_tables = DocumentTableLoader(self.data_dir, tables).load if tables is not None else None
+        self.doc_tables = DocumentTableLoader(self.data_dir, tables) if tables is not None else None
+        self.on_tables = self.doc_tables.load if self.doc_tables is not None else None
         self._lock = threading.RLock()
         self._lock_path = self.data_dir / "documents.lock"
         self._depth = 0  # re-entry depth of the ingest lock (only touched while holding self._lock)
@@ -297,13 +298,15 @@ class DocumentLibrary(MediaIngestion, SectionIngestion):
         return path
 
     def delete(self, doc_id: str) -> None:
-        """Remove a document: its vectors, keyword rows, page texts and stored copy, nothing else."""
+        """Remove a document: its vectors, keyword rows, page texts, stored copy and the tables taken from it."""
         doc = self.get(doc_id)
         with self._exclusive():
             self.registry.set_status(doc_id, DELETING)  # hide it first; a crash is finished on restart
             self._drop_chunks(doc_id)
             self.registry.remove(doc_id)
             _unlink(Path(doc.stored_path))
+            if self.doc_tables is not None:
+                self.doc_tables.forget(doc_id)  # the tables taken from it go with it
 
     def reindex(self, doc_id: str, password: str | None = None, progress: ProgressCallback | None = None,
                 file_index: int = 1, file_count: int = 1) -> IngestResult:

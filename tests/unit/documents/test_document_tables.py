@@ -113,3 +113,12 @@ def test_duplicate_and_empty_headers_get_unique_names(lib: DocumentLibrary, stor
     assert [(n.original, n.stored) for n in names if n.kind == "column"] == [
         ("Year", "year"), ("Value", "value"), ("Value_2", "value_2"), ("column_4", "column_4")]
     assert _rows(store, "SELECT sum(value), max(value_2) FROM dups_sec3_t1") == [(2250, 6.0)]
+
+
+def test_deleting_a_document_removes_its_tables(lib: DocumentLibrary, store: TableStore, tmp_path: Path) -> None:
+    kept = _add(lib, tmp_path, "deck.pptx", od.slide_deck())
+    gone = _add(lib, tmp_path, "report.docx", od.word_report())
+    lib.delete(gone.id)
+    assert [t.name for t in store.tables()] == ["deck_s2_t1"]
+    assert DocumentTableRegistry.in_data_dir(tmp_path / "data").for_document(gone.id) == []
+    assert lib.get(kept.id).status == "indexed"
