@@ -60,7 +60,7 @@ _MIN_GENERATION_S = 0.01
 _MAX_FILLED_BUCKETS = 2000
 _KEEP = (
     "ts", "kind", "user", "model", "backend", "status", "answer", "load_s", "ttft_s", "total_s", "tokens_in",
-    "tokens_out", "flagged", "not_in_documents", "guardrails",
+    "tokens_out", "flagged", "not_in_documents", "guardrails", "model_digest", "numbers_total", "numbers_untraced",
 )  # fmt: skip
 Records = Iterable[ChatRecord | Json]
 
@@ -70,6 +70,8 @@ def slim(record: ChatRecord | Json) -> Json:
     rec = as_record(record)
     out = {k: getattr(rec, k) for k in _KEEP}
     out["answer"] = rec.answer[:80]  # enough to recognise "not in your documents" in older records
+    out["answer_chars"] = len(rec.answer)  # for drift: the answer's length survives the cut
+    out["citations"] = [{"kind": c.get("kind")} for c in rec.citations]  # whether (and what) the answer cites
     out["tools"] = [{"name": t.get("name"), "seconds": t.get("seconds")} for t in rec.tools]
     return out
 

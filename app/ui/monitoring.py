@@ -9,6 +9,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from app.audit.answer_quality import drift, numbers_traced, rejections, tokens_per_success
 from app.audit.monitoring import STEP_LABELS, STEPS, display_errors, slim, summarise, timeseries
 from app.container import Services
 
@@ -31,6 +32,16 @@ DEFINITIONS = """
 - **Rates** are shares of all turns: errors (failed turns, also those whose answer the page could not draw),
   guardrail rejections (*blocked*), turns a guardrail flagged. *Not in documents* is the share of turns that
   searched the documents and answered that they hold nothing.
+- **Tokens per successful task**: input + output tokens of the finished turns that answered with support (they cite
+  a passage or a SQL result and are not "not in your documents"); *spent per success* divides the tokens of all
+  turns, failed and refused ones included, by the number of successful ones.
+- **Rejections** count the turns with a guardrail decision, per filter (pii, injection) and severity (the action:
+  blocked > withheld > redacted > flagged).
+- **Numbers traced**: of the numbers the checked answers state, the share found in their SQL results or cited
+  passages; numbers not found are marked in the answer ("not found in the sources").
+- **Drift**: per model digest (one build of the weights) the median answer length, refusal, citation and
+  numbers-traced rates; the newest digest of a model is compared with the previous one (both with at least 10
+  finished turns) and a warning names what moved (length by more than 30 %, a rate by more than 15 points).
 - **Display errors** are parts of a page that could not be drawn (a message, a citation, a whole page); they are
   recorded as they happen and counted per turn of the period.
 """
@@ -181,6 +192,43 @@ def charts(records: list[dict[str, Any]], bucket: str) -> None:
     )  # fmt: skip
 
 
+def answer_quality(records: list[dict[str, Any]]) -> None:
+    """Tokens per successful task, numbers traced, rejections by filter and severity, and drift per model digest."""
+    st.subheader("Answer quality")
+    tokens, traced = tokens_per_success(records), numbers_traced(records)
+    cols = st.columns(4)
+    cols[0].metric("Tokens per successful task (median)", _n(tokens["median"]),
+                   help=f"n = {tokens['n']} successful of {tokens['turns']} turns")
+    cols[1].metric("Tokens spent per success", _n(tokens["spent_per_success"]),
+                   help="All tokens of the period (failed and refused turns too) ÷ successful tasks")
+    cols[2].metric("Numbers traced", _pct(traced["traced_rate"]),
+                   help=f"{traced['numbers']} number(s) in {traced['answers']} checked answer(s)")
+    cols[3].metric("Answers with an untraced number", _pct(traced["answers_with_untraced"]),
+                   help="Their numbers not found in the sources are marked in the answer.")
+    rejected = rejections(records)
+    if rejected:
+        st.markdown("**Guardrail decisions by filter and severity**")
+        st.dataframe(pd.DataFrame(rejected).rename(columns={"filter": "Filter", "severity": "Severity",
+                                                            "turns": "Turns", "rate": "Share of turns"}),
+                     hide_index=True, width="stretch", key="monitoring.rejections",
+                     column_config={"Share of turns": st.column_config.NumberColumn(format="percent")})
+    rows, warnings = drift(records)
+    for warning in warnings:
+        st.warning("Output drift — " + warning, icon=":material/trending_up:")
+    if len(rows) > 1 or warnings:
+        st.markdown("**Per model version (digest)**")
+        frame = pd.DataFrame(rows)[["model", "digest", "turns", "answer_chars", "refusal_rate", "citation_rate",
+                                    "traced_rate", "first", "last"]]
+        frame["digest"] = frame["digest"].str[:12]
+        st.dataframe(frame, hide_index=True, width="stretch", key="monitoring.drift", column_config={
+            c: st.column_config.NumberColumn(format="percent") for c in ("refusal_rate", "citation_rate",
+                                                                        "traced_rate")})
+
+
+def _n(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
+
+
 def display_error_panel(ui_errors: list[dict[str, Any]], turns: int) -> None:
     """How many parts of pages could not be drawn in the period, and the latest few with where and why."""
     figures = display_errors(ui_errors, turns)
@@ -226,6 +274,7 @@ def monitoring_page(services: Services) -> None:
     st.subheader("Latency percentiles")
     st.caption("Seconds per step; *n* is how many turns each figure rests on.")
     latency_table(summaries, group_label)
+    answer_quality(records)
     st.subheader("Over time")
     charts(records, bucket)
     with st.expander("How these figures are computed"):
