@@ -206,7 +206,9 @@ class Turn(TurnState):
         a question the passages answer is retried once from the best passage; otherwise the text stays."""
         if marker_only(text):
             return checks.from_marker(self, text) or text
-        if is_refusal(text) and self.answerability and self.answerability.answerable:
+        # A named thing missing from the passages (even with the rest well covered) is a reason the model may be
+        # right to refuse: no retry then, which would push it to answer from general knowledge.
+        if is_refusal(text) and self.answerability and self.answerability.answerable and not self.answerability.missing:
             retried = self._retry(info)
             return (checks.from_marker(self, retried) if marker_only(retried) else retried.strip()) or text
         return text

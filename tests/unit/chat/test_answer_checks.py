@@ -130,3 +130,12 @@ def test_an_invented_number_in_a_sql_answer_is_marked_and_counted(make_env, fake
     assert any("17%" in n and "invented" in n for n in result.notices)
     record = assistant.records.get(result.record_id)
     assert (record["numbers_total"], record["numbers_untraced"]) == (2, 1)
+
+
+def test_a_refusal_is_not_retried_when_the_passages_never_mention_a_name_the_question_asks_about(
+        policy_env, fake_model):
+    assistant, _, _ = policy_env()
+    fake_model.queue("The documents do not say.")
+    result = assistant.ask("How is revenue defined under IFRS?", use_documents=True).run()
+    assert result.answer == NOT_IN_DOCUMENTS and len(fake_model.sent) == 1  # the model was right: no second call
+    assert assistant.records.get(result.record_id)["answerability"]["missing"] == ["IFRS"]
