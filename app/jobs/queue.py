@@ -81,6 +81,16 @@ class JobQueue:
             paths.append(str(target))
         return self.submit("ingest", {"paths": paths, "uploads_dir": str(folder)}, password)
 
+    def submit_recording(self, name: str, data: bytes, size: str = "", language: str = "",
+                         origin: str = "images & audio page") -> Job:
+        """Keep an uploaded recording in the data directory and queue its transcription."""
+        folder = self.uploads_dir / uuid.uuid4().hex[:12]
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / (Path(name).name or "recording")
+        target.write_bytes(data)
+        return self.submit("transcribe", {"path": str(target), "name": target.name, "size": size,
+                                          "language": language, "origin": origin, "uploads_dir": str(folder)})
+
     def _enqueue(self, job_id: str) -> None:
         try:
             self._run_task(job_id)

@@ -57,24 +57,25 @@ def job_row(services: Services, job: Job) -> None:
     if job.state in (QUEUED, RUNNING):
         text = "waiting for a worker" if job.state == QUEUED else job.message
         st.progress(job.progress, text=safe_markdown(f"{label}: {text}"))
-        if not job.cancel_requested and st.button("Cancel", key=f"jobs.cancel.{job.id}", type="tertiary"):
-            _act(lambda: services.jobs.cancel(job.id))
+        if not job.cancel_requested:  # on_click: done before the panel is drawn again, so it shows the new state
+            st.button("Cancel", key=f"jobs.cancel.{job.id}", type="tertiary", on_click=act,
+                      args=(services.jobs.cancel, job.id))
         return
     icon = {DONE: ":green[:material/check_circle:]", FAILED: ":red[:material/error:]",
             CANCELLED: ":gray[:material/cancel:]"}.get(job.state, "")
     when = dt.datetime.fromtimestamp(job.finished_at or job.updated_at).strftime("%H:%M")
     st.caption(f"{icon} {safe_markdown(label)} · {job.state} {when}: {safe_markdown(job.message)}")
-    if job.state in (FAILED, CANCELLED) and st.button("Retry", key=f"jobs.retry.{job.id}", type="tertiary"):
-        _act(lambda: services.jobs.retry(job.id))
+    if job.state in (FAILED, CANCELLED):
+        st.button("Retry", key=f"jobs.retry.{job.id}", type="tertiary", on_click=act,
+                  args=(services.jobs.retry, job.id))
 
 
-def _act(action: Callable[[], object]) -> None:
+def act(action: Callable[[str], object], job_id: str) -> None:
+    """Run cancel or retry of a job from a button's on_click; a refusal (e.g. finished meanwhile) is shown."""
     try:
-        action()
-    except AssistantError as exc:
+        action(job_id)
+    except AssistantError as exc:  # e.g. finished meanwhile in another tab
         show_error(exc)
-        return
-    st.rerun(scope="fragment")
 
 
 def _what(job: Job) -> str:

@@ -11,11 +11,17 @@ from PIL import Image, ImageDraw
 from app.container import Services
 from app.errors import AssistantError
 from app.ui.common import safe_markdown, show_error
+from app.ui.jobs import act, start_background_jobs
+from multimodal.audio import open_audio
 from multimodal.image import PreparedImage, prepare_image
 from multimodal.kinds import AUDIO_TYPES, IMAGE_TYPES
 from multimodal.transcribe import format_timestamp
 
 KEY_TRANSCRIPTS = "media.transcripts"  # sha256 of the audio -> transcript dict (plain data)
+KEY_JOBS = "media.jobs"  # sha256 of the audio -> id of the background job transcribing it
+# Longer recordings (or ones whose length the container does not say) are transcribed as a background job, which
+# goes on when the page is left; a voice note is quicker to transcribe right here.
+IN_PAGE_MAX_S = 120.0
 
 
 @st.cache_data(max_entries=32, show_spinner="Reading the image…")
@@ -77,12 +83,59 @@ def audio_panel(services: Services) -> None:
     data = source.getvalue()
     digest = hashlib.sha256(data).hexdigest() + size + language
     done: dict[str, dict[str, Any]] = st.session_state.setdefault(KEY_TRANSCRIPTS, {})
-    if digest not in done and cols[2].button("Transcribe", type="primary", key="media.go"):
-        transcript = _transcribe(services, data, getattr(source, "name", "recording"), size, language)
-        if transcript is not None:
+    jobs: dict[str, str] = st.session_state.setdefault(KEY_JOBS, {})
+    name = getattr(source, "name", "recording")
+    if digest not in done and digest not in jobs and cols[2].button("Transcribe", type="primary", key="media.go"):
+        seconds = _duration(data, name)
+        if seconds is None or seconds > IN_PAGE_MAX_S:
+            _submit(services, jobs, digest, name, data, size, language)
+        elif (transcript := _transcribe(services, data, name, size, language)) is not None:
             done[digest] = transcript
+    if digest not in done and digest in jobs:
+        _transcription_job(services, digest)
     if digest in done:
         _show_transcript(data, done[digest])
+
+
+def _duration(data: bytes, name: str) -> float | None:
+    """The recording's length from its container, None when it does not say (or cannot be read here)."""
+    try:
+        with open_audio(data, name) as stream:
+            return stream.info.duration
+    except AssistantError:
+        return None  # the transcription itself reports what is wrong with the file
+
+
+def _submit(services: Services, jobs: dict[str, str], digest: str, name: str, data: bytes, size: str,
+            language: str) -> None:
+    try:
+        job = services.jobs.submit_recording(name, data, size, language)
+    except AssistantError as exc:
+        show_error(exc)
+        return
+    jobs[digest] = job.id
+    start_background_jobs(services)
+
+
+@st.fragment(run_every=1.5)
+def _transcription_job(services: Services, digest: str) -> None:
+    """A long recording's transcription running in the background: progress and Cancel, then the transcript."""
+    job_id = st.session_state.get(KEY_JOBS, {}).get(digest)
+    if job_id is None:
+        return
+    job = services.jobs.get(job_id)
+    if not job.finished:
+        st.progress(job.progress, text=safe_markdown(f"Transcribing in the background (it goes on if you leave "
+                                                     f"this page): {job.message}"))
+        if not job.cancel_requested:
+            st.button("Cancel", key="media.job_cancel", on_click=act, args=(services.jobs.cancel, job.id))
+        return
+    if job.state == "done":
+        st.session_state[KEY_TRANSCRIPTS][digest] = job.result
+        st.rerun()  # the whole page: the transcript and its player
+    show_error(AssistantError(job.error or f"The transcription was {job.state}."))
+    st.button("Transcribe again", key="media.job_retry", on_click=act,
+              args=(services.jobs.retry, job.id))  # the recording was kept for this
 
 
 def _transcribe(services: Services, data: bytes, name: str, size: str, language: str) -> dict[str, Any] | None:
