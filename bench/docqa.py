@@ -57,7 +57,10 @@ def load_set(folder: Path) -> tuple[list[Path], list[dict[str, Any]]]:
     pdfs = sorted(folder.glob("*.pdf"))
     items: list[dict[str, Any]] = []
     for path in sorted(folder.glob("*.jsonl")):
-        items += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        # "r-data.questions.jsonl" asks about "R-data.pdf": gold pages count only in that document.
+        pdf = next((p.name for p in pdfs if path.name.lower().startswith(p.stem.lower() + ".")), "")
+        items += [{**json.loads(line), "pdf": pdf, "file": path.name}
+                  for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return pdfs, items
 
 
@@ -67,7 +70,7 @@ def _gold(item: dict[str, Any]) -> set[int]:
 
 def _source_ok(item: dict[str, Any], source: str) -> bool:
     """A page counts only in the gold document when the item names it (sets over several PDFs)."""
-    wanted = item.get("pdf") or item.get("document") or item.get("source")
+    wanted = item.get("pdf")
     return not wanted or Path(str(wanted)).name == Path(source).name
 
 
@@ -174,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="qwen2.5-coder-1.5b", help="Embedded model key.")
     parser.add_argument("--threads", type=int, help="Generation threads (default: the app's default).")
     parser.add_argument("--max-tokens", type=int, default=256, help="Answer length cap (bounds the run time).")
-    parser.add_argument("--limit", type=int, help="Only the first N answerable and N unanswerable questions.")
+    parser.add_argument("--limit", type=int, help="Only the first N answerable and N unanswerable questions of each "
+                        "questions file.")
     parser.add_argument("--summary-only", action="store_true", help="Print the saved results of this set and model.")
     args = parser.parse_args(argv)
     name = f"docqa-{args.qset}-{args.model}" + (f"-limit{args.limit}" if args.limit else "")
@@ -184,8 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     pdfs, items = load_set(SETS[args.qset])
-    if args.limit:
-        items = [i for i in items if _gold(i)][: args.limit] + [i for i in items if not _gold(i)][: args.limit]
+    if args.limit:  # the first N answerable and N unanswerable questions of each questions file
+        files = dict.fromkeys(i["file"] for i in items)
+        items = [i for f in files for answerable in (True, False)
+                 for i in [i for i in items if i["file"] == f and bool(_gold(i)) == answerable][: args.limit]]
     print(f"{args.qset}: {len(pdfs)} PDF(s), {len(items)} questions, configs {configs}, model {args.model}", flush=True)
     started = time.monotonic()
     rows: dict[str, list[dict[str, Any]]] = {}
