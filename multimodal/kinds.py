@@ -189,9 +189,10 @@ def content_kind(head: bytes) -> str:
     return "audio" if sniff_audio(head) else "unknown"
 
 
-def file_kind(path: Path) -> str:
+def file_kind(path: Path, name: str = "") -> str:
     """'pdf', 'image', 'audio', 'table', a section kind ('docx', 'pptx', 'html', 'text', 'email'), 'empty' or
-    'unknown' from a file's bytes (what a chat attachment is)."""
+    'unknown' from a file's bytes (what a chat attachment is); `name` (default: the path's) tells notes from
+    other text."""
     kind = content_kind(read_head(path))
     if kind != "unknown":
         return kind
@@ -199,8 +200,8 @@ def file_kind(path: Path) -> str:
         office = office_kind(path)
         if office in ("docx", "pptx"):
             return office
-        named = kind_by_name(path)
-        if named == "text" and Path(path).suffix.lower() != ".txt":
+        named = kind_by_name(name or path)
+        if named == "text" and Path(name or path).suffix.lower() != ".txt":
             return text_document_kind(path, named)  # Markdown with pipes is still prose
         if table_kind(path):
             return "table"

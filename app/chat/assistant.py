@@ -140,7 +140,7 @@ class Assistant:
     def _keep_file(self, name: str, data: bytes) -> dict[str, Any]:
         # Attachments stay with the conversation (content-addressed, so a re-sent file is stored once).
         path = AttachmentStore.in_data_dir(self.settings.data_dir).keep(data).path
-        return {**file_ref(name, data), "path": str(path), "kind": classify(path)}
+        return {**file_ref(name, data), "path": str(path), "kind": classify(path, name)}
 
     def reading_notice(self, turn: Turn) -> str:
         """Before a long message is read: how long the model will take ('' when it is quick)."""

@@ -204,7 +204,7 @@ def _earlier_files(history: list[Message], current: list[StoredFile]) -> list[St
             if not path or ref.get("sha256") in seen or not Path(path).exists():
                 continue
             seen.add(ref["sha256"])
-            kind = ref.get("kind") or classify(Path(path))
+            kind = ref.get("kind") or classify(Path(path), ref.get("name", ""))
             files.append(StoredFile(ref.get("name", "file"), ref["sha256"], path, kind))
     return files
 

@@ -257,9 +257,10 @@ class ToolBox:
                   tables=list(loaded.tables))
 
 
-def classify(path: Path) -> str:
-    """'pdf', 'image', 'audio', 'table', 'empty' or 'unknown' from a stored attachment's bytes."""
-    return file_kind(path)
+def classify(path: Path, name: str = "") -> str:
+    """'pdf', 'image', 'audio', 'table', a section kind ('docx', 'text', ...), 'empty' or 'unknown' from a stored
+    attachment's bytes (its original `name` tells Markdown or text notes from other text)."""
+    return file_kind(path, name)
 
 
 def _ingest_progress(progress: Progress | None) -> ProgressCallback | None:
