@@ -154,6 +154,8 @@ def cmd_search(args: argparse.Namespace, lib: Any) -> dict[str, Any]:
 
 
 def _times(p: Any) -> dict[str, Any]:
+    if getattr(p, "locator", ""):  # Word/PowerPoint/HTML/text/e-mail: "3.2 Revenue ¶4", "slide 7"
+        return {"locator": p.locator}
     if p.start_s is None:
         return {}
     return {"timestamp": format_timestamp(p.start_s), "start": p.start_s, "end": p.end_s}
@@ -216,7 +218,7 @@ def run_search(args: argparse.Namespace, services: Any) -> int:
     payload = cmd_search(args, library(services))
     lines = [
         f"{n}. {r['source']} "
-        + (f"@ {r['timestamp']}" if "timestamp" in r else f"p.{r['page']}")
+        + (f"@ {r['timestamp']}" if "timestamp" in r else r.get("locator") or f"p.{r['page']}")
         + f" ({r['score']:.4f})\n   {' '.join(r['text'].split())[:300]}"
         for n, r in enumerate(payload["results"], start=1)
     ]

@@ -3,11 +3,15 @@ citations naming the section, slide or lines; bad files refused with a message a
 
 from __future__ import annotations
 
+import argparse
+import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from app.chat.grounding import citation
+from app.commands import docs
 from app.documents.library import DocumentLibrary
 from app.documents.search import format_passages
 from tests.fixtures import office_docs as od
@@ -124,3 +128,25 @@ def test_reembedding_keeps_section_locators(lib: DocumentLibrary, tmp_path: Path
     assert again.status == "indexed"
     (hit,) = lib.search("proxy port", k=1)
     assert hit.locator == "Setup (lines 7–12)" and hit.text.startswith("Notes › Setup — ")
+
+
+def test_cli_ingests_a_folder_of_office_web_text_and_mail_files(lib: DocumentLibrary, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    for name, data in (("report.docx", od.word_report()), ("deck.pptx", od.slide_deck()),
+                       ("handbook.html", od.HTML_PAGE.encode()), ("notes.md", od.MARKDOWN_NOTES.encode()),
+                       ("mail.eml", od.email_message())):
+        (folder / name).write_bytes(data)
+    services = SimpleNamespace(documents=lib)
+    parser = argparse.ArgumentParser()
+    docs.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["ingest", str(folder), "--json"])
+    assert args.handler(args, services) == 0
+    files = {Path(f["path"]).name: (f["kind"], f["status"]) for f in json.loads(capsys.readouterr().out)["files"]}
+    assert files == {"report.docx": ("docx", "indexed"), "deck.pptx": ("pptx", "indexed"),
+                     "handbook.html": ("html", "indexed"), "notes.md": ("text", "indexed"),
+                     "mail.eml": ("email", "indexed")}
+    args = parser.parse_args(["search", "warehouse fire", "--k", "1"])
+    assert args.handler(args, services) == 0
+    assert capsys.readouterr().out.startswith("1. deck.pptx slide 2 (")
