@@ -44,7 +44,17 @@ def _forget() -> None:
         st.session_state.pop(key, None)
 
 
+def _signed_out() -> None:
+    """The sign-in view's own navigation: no page links (nor stale ones from before a sign-out) are shown."""
+    st.navigation([st.Page(_sign_in_view, title="Sign in", default=True)], position="hidden")
+
+
+def _sign_in_view() -> None:
+    """Never run: the sign-in form is drawn by the gate itself."""
+
+
 def _password_form(directory: Access) -> None:
+    _signed_out()
     st.title(":material/lock: Sign in to Analyst Assistant")
     with st.form("access.signin"):
         name = st.text_input("User name", key="access.name")
@@ -66,6 +76,7 @@ def _password_form(directory: Access) -> None:
 def _oidc(directory: Access, settings: Settings) -> None:
     """OIDC: Streamlit's st.login (configured in .streamlit/secrets.toml [auth]); users made on first sign-in."""
     if not st.user.is_logged_in:
+        _signed_out()
         st.title(":material/lock: Sign in to Analyst Assistant")
         st.button("Sign in with your company account", type="primary", on_click=st.login)
         st.stop()
@@ -81,6 +92,7 @@ def _proxy(directory: Access, settings: Settings) -> None:
     except SignInError as exc:
         directory.accounts.records.append("access_refused", {"user": "", "status": "error", "origin": "proxy",
                                                              "address": address or "", "error": exc.one_line()})
+        _signed_out()
         show_error(exc)
         st.stop()
     if st.session_state.get(KEY_PROXY_USER) != name:  # a new session, or the proxy now names someone else
@@ -114,9 +126,12 @@ def gate() -> Actor | None:
         show_error(exc)
         if settings.auth == "password":
             _password_form(directory)
+        else:
+            _signed_out()
         st.stop()
     except AssistantError as exc:  # e.g. a workspace deleted meanwhile: back to the private one next time
         st.session_state.pop(KEY_WORKSPACE, None)
+        _signed_out()
         show_error(exc)
         st.stop()
     st.session_state[KEY_ACTOR] = actor

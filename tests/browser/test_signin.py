@@ -1,0 +1,50 @@
+"""Sign-in in a real browser (Chromium + Playwright): a wrong password, then the right one, the user's own
+conversations only, sign-out, and the other analyst who does not see them."""
+
+from __future__ import annotations
+
+from app.container import build_access, build_services
+from app.settings import load_settings
+from tests.fixtures.browser import CHAT_PLACEHOLDER, assert_no_exception
+
+PASSWORD = "correct horse battery"
+TITLE = "Sign in to Analyst Assistant"
+
+
+def _sign_in(page, name: str, password: str) -> None:
+    page.get_by_role("textbox", name="User name").fill(name)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_wrong_then_right_password_own_conversations_and_sign_out(app_factory, browser_page, tmp_path):
+    data_dir = tmp_path / "data"
+    settings = load_settings(data_dir=data_dir)
+    directory = build_access(settings)
+    for name in ("ann", "bob"):
+        directory.accounts.add(name, "analyst", PASSWORD, by="test")
+    ann = build_services(settings, directory.actor("ann"))
+    ann.conversations.create("Ann's merger plan")
+    ann.close()
+    app = app_factory(data_dir=str(data_dir), auth="password")
+    page = browser_page
+    page.goto(app.url)
+    page.get_by_text(TITLE).first.wait_for()
+    assert page.get_by_placeholder(CHAT_PLACEHOLDER).count() == 0  # nothing before sign-in
+
+    _sign_in(page, "ann", "not the password")
+    page.get_by_text("Wrong user name or password.").first.wait_for()
+    _sign_in(page, "ann", PASSWORD)
+    page.get_by_placeholder(CHAT_PLACEHOLDER).wait_for()
+    page.get_by_text("Ann's merger plan").first.wait_for()
+    assert_no_exception(page)
+
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_text(TITLE).first.wait_for()
+    assert page.get_by_text("Ann's merger plan").count() == 0
+
+    _sign_in(page, "bob", PASSWORD)
+    page.get_by_placeholder(CHAT_PLACEHOLDER).wait_for()
+    page.locator("[data-testid=\"stSidebar\"]").get_by_text("bob", exact=True).first.wait_for()
+    assert page.get_by_text("Ann's merger plan").count() == 0
+    assert_no_exception(page)
