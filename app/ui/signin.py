@@ -86,7 +86,8 @@ def _oidc(directory: Access, settings: Settings) -> None:
 
 
 def _proxy(directory: Access, settings: Settings) -> None:
-    address = st.context.ip_address
+    # Streamlit reports a loopback peer (127.0.0.1, ::1) as None: then the proxy runs on this machine.
+    address = st.context.ip_address or "127.0.0.1"
     try:
         name = proxy_user(dict(st.context.headers), address, settings)
     except SignInError as exc:
