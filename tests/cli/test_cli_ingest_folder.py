@@ -51,10 +51,9 @@ def test_a_damaged_file_fails_alone_and_the_summary_lists_both(cli, tmp_path: Pa
     assert len(files) == 20
     assert files["data_damaged.parquet"]["status"] == "error"
     assert files["data_damaged.parquet"]["error"].startswith("data_damaged.parquet cannot be read as Parquet")
-    assert files["readme.txt"]["status"] == "skipped"
-    assert {n for n, f in files.items() if f["status"] == "indexed"} == set(files) - {
-        "data_damaged.parquet", "readme.txt"}
-    assert payload["summary"] == {"files": 20, "indexed": 18, "skipped": 1, "failed": 1}
+    assert (files["readme.txt"]["kind"], files["readme.txt"]["status"]) == ("text", "indexed")  # notes are documents
+    assert {n for n, f in files.items() if f["status"] == "indexed"} == set(files) - {"data_damaged.parquet"}
+    assert payload["summary"] == {"files": 20, "indexed": 19, "skipped": 0, "failed": 1}
     (note,) = files["minutes.pdf"]["warnings"]
     assert note.startswith("minutes.pdf is damaged; it was read with repairs")
     assert "Traceback" not in done.stderr
