@@ -4,12 +4,20 @@ its state and return what to do."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from app.chat.answerability import RETRY_INSTRUCTION, Answerability, assess, extract_answer
+from app.chat.answerability import (
+    EXTRACT_COVERAGE,
+    EXTRACT_SIMILARITY,
+    RETRY_INSTRUCTION,
+    Answerability,
+    assess,
+    extract_answer,
+)
 from app.chat.grounding import cited_numbers
 from app.chat.state import TurnState
-from app.documents.refusals import MODEL_SAYS_NOT_FOUND, NOT_IN_DOCUMENTS, is_refusal
+from app.documents.refusals import MODEL_SAYS_NOT_FOUND, NOT_IN_DOCUMENTS, is_refusal, marker_only
 from app.evaluation.numbers import NumberTrace, trace_numbers
 from app.ports import ChatMessage
 from app.settings import Settings
@@ -62,6 +70,30 @@ def from_marker(turn: TurnState, text: str) -> str:
     return extract_answer(turn.model_question or turn.question, turn.kept_passages[marked[0] - 1], marked[0])
 
 
+def instead_of_refusal(turn: TurnState, text: str, verdict: Answerability | None, retry: Callable[[], str]) -> str:
+    """A held-back answer's replacement: a bare marker becomes the marked passage's best sentence; a refusal of a
+    question the passages answer is retried once from the best passage, and when the model refuses again although
+    one passage clearly matches the question, that passage's closest sentence is the answer (said in a notice);
+    otherwise the text stays (and is recorded as "not in your documents")."""
+    if marker_only(text):
+        return from_marker(turn, text) or text
+    # A named thing missing from the passages (even with the rest well covered) is a reason the model may be right
+    # to refuse: no retry then, which would push it to answer from general knowledge.
+    if not (is_refusal(text) and verdict and verdict.answerable and not verdict.missing):
+        return text
+    retried = retry()
+    if marker_only(retried):
+        return from_marker(turn, retried) or text
+    if retried.strip() and not is_refusal(retried):
+        return retried.strip()
+    if verdict.coverage >= EXTRACT_COVERAGE and verdict.similarity >= EXTRACT_SIMILARITY and turn.kept_passages:
+        turn.result.notices.append(EXTRACTED)
+        return extract_answer(turn.model_question or turn.question, turn.kept_passages[0], 1)
+    return retried or text
+
+
+EXTRACTED = ("The model twice answered that the documents do not say, although one passage clearly matches the "
+             "question: its sentence closest to the question is shown instead. Check it against the passage.")
 RETRIED = ("The model first answered that the documents do not say; it was asked once more with the passage that "
            "matches the question best put first.")
 

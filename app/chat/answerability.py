@@ -27,6 +27,9 @@ from app.documents.refusals import is_refusal, marker_only
 MIN_SIMILARITY = 0.45  # cosine of the best passage; answerable R-manual questions mostly score 0.5 and up
 MIN_COVERAGE = 0.4  # share of the question's content words found in the best-covering passage
 NAMED_COVERAGE = 0.6  # with a named thing missing, the rest of the question must be covered this well
+# After a second refusal, answer with the best passage's closest sentence only when that passage clearly matches.
+EXTRACT_COVERAGE = 0.6
+EXTRACT_SIMILARITY = 0.55
 
 # Name-like words: CamelCase or inner capitals (PostgreSQL, tryCatch), acronyms (JSON, SQL), capitalised words
 # after the first (Excel, Shiny), words with digits (ggplot2, R6), calls (rnorm()) and `quoted code`.

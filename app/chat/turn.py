@@ -23,7 +23,7 @@ from app.chat.state import InFlight, Progress, TurnResult, TurnState
 from app.chat.tools.focus import unreadable_answer
 from app.chat.tools.planning import run_tools
 from app.chat.workspace import Workspace
-from app.documents.refusals import NOT_IN_DOCUMENTS, is_refusal, marker_only
+from app.documents.refusals import NOT_IN_DOCUMENTS
 from app.errors import AssistantError, GuardrailBlockedError, NotFoundError
 from app.evaluation.numbers import NumberTrace
 from app.ports import ChatModel, GenerationParams, ModelInfo, RecordStore
@@ -202,16 +202,8 @@ class Turn(TurnState):
             yield final
 
     def _instead_of_refusal(self, text: str, info: ModelInfo) -> str:
-        """A held-back answer's replacement: a bare marker becomes the marked passage's best sentence; a refusal of
-        a question the passages answer is retried once from the best passage; otherwise the text stays."""
-        if marker_only(text):
-            return checks.from_marker(self, text) or text
-        # A named thing missing from the passages (even with the rest well covered) is a reason the model may be
-        # right to refuse: no retry then, which would push it to answer from general knowledge.
-        if is_refusal(text) and self.answerability and self.answerability.answerable and not self.answerability.missing:
-            retried = self._retry(info)
-            return (checks.from_marker(self, retried) if marker_only(retried) else retried.strip()) or text
-        return text
+        """A held-back answer's replacement (see answer_checks.instead_of_refusal); the retry is a second model call."""
+        return checks.instead_of_refusal(self, text, self.answerability, lambda: self._retry(info))
 
     def _retry(self, info: ModelInfo) -> str:
         """Ask once more with the passage that covers the question best first and an instruction to answer from it."""

@@ -104,10 +104,20 @@ def test_an_over_refusal_is_retried_once_from_the_best_passage(policy_env, fake_
     assert record["retried"] is True and record["not_in_documents"] is False
 
 
-def test_a_second_refusal_stands(policy_env, fake_model):
+def test_a_second_refusal_gives_the_clearly_matching_passages_sentence_and_says_so(policy_env, fake_model):
     assistant, _, _ = policy_env()
     fake_model.queue("The documents do not say.").queue("The documents do not say.")
     result = assistant.ask("How is revenue defined?", use_documents=True).run()
+    assert result.answer == ("According to the passage: Revenue is defined as the amount invoiced to customers, net "
+                             "of refunds and discounts. [1]")
+    assert not result.not_in_documents and len(fake_model.sent) == 2
+    assert any("twice answered" in n for n in result.notices) and [c["page"] for c in result.citations] == [2]
+
+
+def test_a_second_refusal_stands_when_no_passage_clearly_matches(policy_env, fake_model):
+    assistant, _, _ = policy_env()
+    fake_model.queue("The documents do not say.").queue("The documents do not say.")
+    result = assistant.ask("When are travel costs of a partner refunded?", use_documents=True).run()
     assert result.answer == NOT_IN_DOCUMENTS and result.not_in_documents and len(fake_model.sent) == 2
 
 
