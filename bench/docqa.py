@@ -199,13 +199,15 @@ def main(argv: list[str] | None = None) -> int:
         # A fresh library and model per configuration: the model's prompt cache would otherwise make every
         # configuration after the first look faster on the prompts they share.
         rows[config] = run_config(args, config, pdfs, items)
-    summaries = {config: summarise(r) for config, r in rows.items()}
-    print_table(name, summaries)
-    write_results(name, {"benchmark": "docqa", "set": args.qset, "model": args.model, "configs": configs,
-                         "when": datetime.now(UTC).isoformat(timespec="seconds"), "pdfs": [p.name for p in pdfs],
-                         "threads": args.threads, "max_tokens": args.max_tokens,
-                         "note": "shared 2-core machine with other jobs running: timings are noisy",
-                         "wall_s": round(time.monotonic() - started, 1), "summary": summaries, "rows": rows})
+        summaries = {c: summarise(r) for c, r in rows.items()}
+        print_table(name, summaries)
+        # Saved after every configuration, so a run stopped part-way keeps the finished ones.
+        write_results(name, {"benchmark": "docqa", "set": args.qset, "model": args.model, "configs": configs,
+                             "configs_done": list(rows), "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                             "pdfs": [p.name for p in pdfs], "threads": args.threads, "max_tokens": args.max_tokens,
+                             "items": len(items),
+                             "note": "shared 2-core machine with other jobs running: timings are noisy",
+                             "wall_s": round(time.monotonic() - started, 1), "summary": summaries, "rows": rows})
     return 0
 
 
