@@ -18,7 +18,7 @@ from app.access.roles import Actor
 from app.container import Services, build_services
 from app.errors import AssistantError
 from app.llm.selector import parse_model_spec
-from app.settings import Settings, load_settings
+from app.settings import SETTINGS_FILE, Settings, load_settings
 
 # Session-state keys, namespaced by page so pages never collide.
 KEY_CONVERSATION = "chat.conversation_id"
@@ -55,12 +55,14 @@ def _pools() -> tuple[dict[str, Services], threading.Lock]:
     return {}, threading.Lock()
 
 
-@st.cache_resource(show_spinner="Opening the workspace…")
-def _actor_services(user: str, role: str, workspace_id: str, workspace: str, folder: str, kind: str) -> Services:
+@st.cache_resource(show_spinner="Opening the workspace…", max_entries=256)
+def _actor_services(user: str, role: str, workspace_id: str, workspace: str, folder: str, kind: str,
+                    saved_at: float = 0.0) -> Services:
     # One Services per person and workspace (records carry who and where); the heavy ones (DuckDB, vectors) are
-    # shared by everyone in the same workspace folder.
+    # shared by everyone in the same workspace folder. `saved_at` (settings.json's time) is part of the key: an
+    # admin's settings change reaches every session on its next rerun.
     actor = Actor(user, role, workspace_id, workspace, Path(folder), kind)
-    services = build_services(root_settings(), actor)
+    services = build_services(load_settings(), actor)
     pools, lock = _pools()
     with lock:
         first = pools.setdefault(folder, services)
@@ -74,8 +76,9 @@ def get_services() -> Services:
     process-wide ones over the data directory."""
     actor = st.session_state.get(KEY_ACTOR)
     if isinstance(actor, Actor):
+        saved = root_settings().data_dir / SETTINGS_FILE
         return _actor_services(actor.user, actor.role, actor.workspace_id, actor.workspace, str(actor.folder),
-                               actor.kind)
+                               actor.kind, saved.stat().st_mtime if saved.exists() else 0.0)
     if root_settings().auth != "none":  # never the whole data directory to someone not signed in
         st.stop()
     return _services()

@@ -75,7 +75,7 @@ def _password_form(directory: Access) -> None:
 
 def _oidc(directory: Access, settings: Settings) -> None:
     """OIDC: Streamlit's st.login (configured in .streamlit/secrets.toml [auth]); users made on first sign-in."""
-    if not st.user.is_logged_in:
+    if not st.user.get("is_logged_in"):  # a Mapping; AppTest and an unconfigured [auth] lack the key
         _signed_out()
         st.title(":material/lock: Sign in to Analyst Assistant")
         st.button("Sign in with your company account", type="primary", on_click=st.login)

@@ -102,3 +102,12 @@ def test_audit_page_shows_an_analyst_their_own_records_and_an_auditor_everyones(
     assert {"ann", "vic", "aud"} <= set(aud.dataframe[0].value["user"])
     assert [b for b in aud.button if b.label == "Verify chain"]
     assert aud.selectbox(key="audit.workspace") is not None
+
+
+def test_oidc_mode_offers_the_company_sign_in_before_any_page(data_dir, monkeypatch):
+    monkeypatch.setenv("ANALYST_AUTH", "oidc")
+    at = AppTest.from_file(ENTRY, default_timeout=60).run()
+    assert not at.exception
+    assert at.title[0].value.endswith("Sign in to Analyst Assistant")
+    assert [b.label for b in at.button] == ["Sign in with your company account"]
+    assert not at.chat_input
