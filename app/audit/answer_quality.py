@@ -126,3 +126,18 @@ def drift(records: Iterable[ChatRecord | Json]) -> tuple[list[dict[str, Any]], l
             warnings.append(f"{model}: digest {after['digest'][:12]} differs from {before['digest'][:12]} — "
                             + "; ".join(moved) + ".")
     return rows, warnings
+
+
+def hallucination_series(runs: Iterable[Json]) -> list[dict[str, Any]]:
+    """Hallucination rate per finished evaluation run, oldest first: 1 − the share of answers every sentence of
+    which was supported with every number traced (the Evaluation page's `faithfulness_support`)."""
+    out = []
+    for run in runs:
+        figure = (run.get("aggregates") or {}).get("faithfulness_support")
+        if run.get("status") != "finished" or not isinstance(figure, dict) or figure.get("mean") is None:
+            continue
+        model = (run.get("settings") or {}).get("model") or {}
+        out.append({"when": run.get("finished_at") or run.get("started_at") or "", "model": run.get("model") or "",
+                    "digest": str(model.get("digest") or "")[:12], "set": run.get("set_name") or "",
+                    "hallucination_rate": 1 - float(figure["mean"]), "answers": int(figure.get("n") or 0)})
+    return sorted(out, key=lambda r: r["when"])

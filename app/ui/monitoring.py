@@ -9,9 +9,10 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app.audit.answer_quality import drift, numbers_traced, rejections, tokens_per_success
+from app.audit.answer_quality import drift, hallucination_series, numbers_traced, rejections, tokens_per_success
 from app.audit.monitoring import STEP_LABELS, STEPS, display_errors, slim, summarise, timeseries
 from app.container import Services
+from app.evaluation.service import Evaluations
 
 PERIODS = {
     "Last 24 hours": timedelta(hours=24),
@@ -42,6 +43,9 @@ DEFINITIONS = """
 - **Drift**: per model digest (one build of the weights) the median answer length, refusal, citation and
   numbers-traced rates; the newest digest of a model is compared with the previous one (both with at least 10
   finished turns) and a warning names what moved (length by more than 30 %, a rate by more than 15 points).
+- **Hallucination rate**: per finished evaluation run, the share of its answers not fully supported (a sentence
+  no single cited passage backs, or a number not found in the sources); run an evaluation set whenever the model
+  or its digest changes.
 - **Display errors** are parts of a page that could not be drawn (a message, a citation, a whole page); they are
   recorded as they happen and counted per turn of the period.
 """
@@ -225,6 +229,28 @@ def answer_quality(records: list[dict[str, Any]]) -> None:
                                                                         "traced_rate")})
 
 
+def hallucination_chart(services: Services) -> None:
+    """Hallucination rate of the evaluation runs over time, per model (from the Evaluation page's runs)."""
+    series = hallucination_series(Evaluations(services).list_runs())
+    st.markdown("**Hallucination rate (evaluation runs)**")
+    if not series:
+        st.caption("No finished evaluation run with answers yet: run an evaluation set on the Evaluation page "
+                   "(again whenever the model or its digest changes) to see the hallucination rate over time.")
+        return
+    frame = pd.DataFrame(series)
+    frame["when"] = pd.to_datetime(frame["when"], utc=True, errors="coerce")
+    st.altair_chart(
+        alt.Chart(frame.dropna(subset=["when"])).mark_line(point=True).encode(
+            x=alt.X("when:T", title="Run finished (UTC)"),
+            y=alt.Y("hallucination_rate:Q", title="Answers not fully supported", axis=alt.Axis(format="%")),
+            color=alt.Color("model:N", title=None),
+            tooltip=["when:T", "model:N", "digest:N", "set:N", "answers:Q",
+                     alt.Tooltip("hallucination_rate:Q", format=".1%")],
+        ),
+        width="stretch",
+    )  # fmt: skip
+
+
 def _n(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f}"
 
@@ -275,6 +301,7 @@ def monitoring_page(services: Services) -> None:
     st.caption("Seconds per step; *n* is how many turns each figure rests on.")
     latency_table(summaries, group_label)
     answer_quality(records)
+    hallucination_chart(services)
     st.subheader("Over time")
     charts(records, bucket)
     with st.expander("How these figures are computed"):

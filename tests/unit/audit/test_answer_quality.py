@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.audit.answer_quality import drift, numbers_traced, rejections, tokens_per_success
+from app.audit.answer_quality import drift, hallucination_series, numbers_traced, rejections, tokens_per_success
 from app.audit.monitoring import slim
 
 T0 = datetime(2025, 5, 1, 9, 30, tzinfo=UTC)
@@ -65,3 +65,16 @@ def test_no_drift_warning_from_too_few_turns_or_one_digest():
     assert drift([_turn(i) for i in range(30)])[1] == []
     few = [_turn(i) for i in range(10)] + [_turn(50, model_digest="b" * 64, answer="x", citations=[])]
     assert drift(few)[1] == []
+
+
+def test_hallucination_rate_per_finished_evaluation_run_oldest_first():
+    runs = [{"id": 3, "status": "finished", "finished_at": "2025-05-03T10:00:00", "model": "embedded:qwen-1.5b",
+             "set_name": "docs", "settings": {"model": {"digest": "b" * 64}},
+             "aggregates": {"faithfulness_support": {"mean": 0.75, "n": 8}}},
+            {"id": 2, "status": "cancelled", "aggregates": {"faithfulness_support": {"mean": 0.1, "n": 1}}},
+            {"id": 1, "status": "finished", "finished_at": "2025-05-01T10:00:00", "model": "embedded:qwen-0.5b",
+             "set_name": "docs", "settings": {}, "aggregates": {"faithfulness_support": {"mean": 0.5, "n": 8}}},
+            {"id": 4, "status": "finished", "finished_at": "2025-05-04T10:00:00", "aggregates": {"hit@5": {}}}]
+    series = hallucination_series(runs)
+    assert [(r["model"], r["hallucination_rate"], r["digest"]) for r in series] == [
+        ("embedded:qwen-0.5b", 0.5, ""), ("embedded:qwen-1.5b", 0.25, "bbbbbbbbbbbb")]
