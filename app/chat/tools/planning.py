@@ -29,8 +29,9 @@ from storage.conversations import Message
 
 _UNUSABLE = {
     "empty": "it is empty (0 bytes). Attach it again.",
-    "unknown": "it is not a PDF, table, image or recording this app can read (judging by its content). "
-    "Attach PDFs, CSV/Excel/Parquet/JSON/DuckDB tables, images or recordings.",
+    "unknown": "it is not a PDF, table, image, recording or other document this app can read (judging by its "
+    "content). Attach PDFs, Word, PowerPoint, HTML, Markdown/text or e-mail files, CSV/Excel/Parquet/JSON/DuckDB "
+    "tables, images or recordings.",
 }
 
 
