@@ -9,6 +9,7 @@ import streamlit as st
 
 from app.container import Services
 from app.errors import AssistantError
+from app.evaluation.numbers import UNTRACED_MARK
 from app.ui.chat_citations import render_citations
 from app.ui.common import report_render_error, safe_markdown, show_error, show_error_note
 from multimodal.kinds import content_kind, read_head
@@ -51,7 +52,8 @@ def _render_message_body(services: Services, message: Message) -> None:
     if message.content and message.role == "user":
         user_text(message.content)
     elif message.content:
-        st.markdown(safe_markdown(message.content))
+        # A number the sources do not hold is marked in the saved answer; the mark is drawn so it stands out.
+        st.markdown(safe_markdown(message.content).replace(UNTRACED_MARK, f" :orange[{UNTRACED_MARK.strip()}]"))
     meta = message.meta if isinstance(message.meta, dict) else {}
     if message.role == "assistant":
         if message.status == ERROR:
