@@ -110,7 +110,8 @@ def build_documents(folder: Path) -> list[dict[str, Any]]:
         else:
             name, data = f"{stem}.docx", _word(item["country"], table)
         (folder / name).write_bytes(data)
-        docs.append({"name": name, "country": item["country"], "rows": item["rows"], "format": name[-4:]})
+        docs.append({"name": name, "country": item["country"], "rows": item["rows"],
+                     "format": Path(name).suffix.lstrip(".")})
     return docs
 
 
