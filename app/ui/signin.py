@@ -17,6 +17,7 @@ from app.access.roles import ROLE_HELP, Actor
 from app.container import build_access
 from app.errors import AssistantError
 from app.settings import Settings, load_settings
+from app.ui import session_cookie
 from app.ui.common import KEY_ACTOR, get_services, root_settings, safe_markdown, show_error
 
 KEY_TOKEN = "access.token"
@@ -67,7 +68,9 @@ def _password_form(directory: Access) -> None:
             show_error(exc)
             return
         st.session_state[KEY_TOKEN] = signed.token
+        session_cookie.remember(signed.token, signed.expires)  # a reload stays signed in
         st.rerun()
+    session_cookie.write_pending()  # clears the cookie after a sign-out
     if not directory.has_users():
         st.info("No accounts yet: an admin creates the first with "
                 "`python -m app users add NAME --role admin --password-stdin`.", icon=":material/info:")
@@ -116,7 +119,7 @@ def gate() -> Actor | None:
             _oidc(directory, settings)
         elif settings.auth == "proxy":
             _proxy(directory, settings)
-        token = st.session_state.get(KEY_TOKEN)
+        token = st.session_state.get(KEY_TOKEN) or _from_cookie(directory, settings)
         if not token:
             _password_form(directory)
             st.stop()
@@ -136,7 +139,22 @@ def gate() -> Actor | None:
         show_error(exc)
         st.stop()
     st.session_state[KEY_ACTOR] = actor
+    session_cookie.write_pending()
     return actor
+
+
+def _from_cookie(directory: Access, settings: Settings) -> str | None:
+    """A password session kept in the browser's cookie (a reload), if it still signs in; quietly None if not."""
+    token = session_cookie.token_from_cookie() if settings.auth == "password" else None
+    if token is None:
+        return None
+    try:
+        directory.accounts.resume(token)
+    except SignInError:
+        session_cookie.forget_cookie_token(token)  # expired or signed out elsewhere: the form, without a fuss
+        return None
+    st.session_state[KEY_TOKEN] = token
+    return token
 
 
 def allowed_pages(actor: Actor | None) -> set[str] | None:
@@ -161,6 +179,7 @@ def account_panel(actor: Actor) -> None:
         if st.button("Sign out", icon=":material/logout:", key="access.signout", width="stretch"):
             directory.accounts.sign_out(str(st.session_state.get(KEY_TOKEN, "")))
             _forget()
+            session_cookie.clear()
             if root_settings().auth == "oidc":
                 st.logout()
             st.rerun()

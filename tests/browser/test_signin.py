@@ -1,7 +1,10 @@
 """Sign-in in a real browser (Chromium + Playwright): a wrong password, then the right one, the user's own
-conversations only, sign-out, and the other analyst who does not see them."""
+conversations only, a reload that keeps the sign-in (session cookie), sign-out (a reload stays signed out),
+and the other analyst who does not see them."""
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 from app.container import build_access, build_services
 from app.settings import load_settings
@@ -28,6 +31,8 @@ def test_wrong_then_right_password_own_conversations_and_sign_out(app_factory, b
     ann.close()
     app = app_factory(data_dir=str(data_dir), auth="password")
     page = browser_page
+    hosts: set[str] = set()
+    page.on("request", lambda request: hosts.add(urlsplit(request.url).hostname or ""))
     page.goto(app.url)
     page.get_by_text(TITLE).first.wait_for()
     assert page.get_by_placeholder(CHAT_PLACEHOLDER).count() == 0  # nothing before sign-in
@@ -38,8 +43,15 @@ def test_wrong_then_right_password_own_conversations_and_sign_out(app_factory, b
     page.get_by_placeholder(CHAT_PLACEHOLDER).wait_for()
     page.get_by_text("Ann's merger plan").first.wait_for()
     assert_no_exception(page)
+    page.wait_for_timeout(1500)  # the cookie component writes the session cookie
+    page.reload()  # the session cookie keeps her signed in
+    page.get_by_text("Ann's merger plan").first.wait_for()
 
     page.get_by_role("button", name="Sign out").click()
+    page.get_by_text(TITLE).first.wait_for()
+    page.get_by_text("Ann's merger plan").first.wait_for(state="detached")  # the rerun drops her sidebar
+    page.wait_for_timeout(1500)
+    page.reload()  # signed out stays signed out
     page.get_by_text(TITLE).first.wait_for()
     assert page.get_by_text("Ann's merger plan").count() == 0
 
@@ -48,3 +60,4 @@ def test_wrong_then_right_password_own_conversations_and_sign_out(app_factory, b
     page.locator("[data-testid=\"stSidebar\"]").get_by_text("bob", exact=True).first.wait_for()
     assert page.get_by_text("Ann's merger plan").count() == 0
     assert_no_exception(page)
+    assert hosts == {"127.0.0.1"}  # the sign-in and its cookie component fetch nothing from elsewhere
