@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.container import build_access
 from app.settings import load_settings
+from storage.records import SqliteRecordStore
 from tests.fixtures.paths import ENTRY
 
 PASSWORD = "correct horse battery"
@@ -111,3 +112,20 @@ def test_oidc_mode_offers_the_company_sign_in_before_any_page(data_dir, monkeypa
     assert at.title[0].value.endswith("Sign in to Analyst Assistant")
     assert [b.label for b in at.button] == ["Sign in with your company account"]
     assert not at.chat_input
+
+
+def test_serving_anonymously_on_purpose_is_shown_and_recorded(data_dir, monkeypatch):
+    monkeypatch.setenv("ANALYST_ALLOW_ANONYMOUS", "true")  # what `serve --address 0.0.0.0 --allow-anonymous` sets
+    at = AppTest.from_file(ENTRY, default_timeout=60).run()
+    assert not at.exception and len(at.chat_input) == 1  # sign-in off: the laptop app as it was
+    assert any("without sign-in" in w.value for w in at.sidebar.warning)
+    records = SqliteRecordStore(data_dir / "records.sqlite").query(kind="anonymous_serving")
+    assert len(records) == 1
+
+
+def test_laptop_mode_is_unchanged(data_dir):
+    at = AppTest.from_file(ENTRY, default_timeout=60).run()
+    assert not at.exception and len(at.chat_input) == 1
+    assert not [b for b in at.sidebar.button if b.label == "Sign out"]
+    assert not any("without sign-in" in w.value for w in at.sidebar.warning)
+    assert not (data_dir / "users.sqlite").exists()
