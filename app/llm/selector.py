@@ -10,6 +10,7 @@ from typing import Literal, Protocol, TypeVar
 
 from app.errors import AssistantError, BadInputError, ConfigError, ModelNotFoundError, ModelUnavailableError
 from app.llm.embedded import EmbeddedChatModel
+from app.llm.gate import GatedChatModel, ModelGate, WaitCallback
 from app.llm.model_files import CATALOG, Progress, is_installed
 from app.llm.ollama import SUGGESTED_CHAT_MODEL, OllamaChatModel, OllamaModelEntry, OllamaServer
 from app.llm.openai_compat import OpenAIChatModel, OpenAIModelEntry, OpenAIServer, build_info
@@ -99,6 +100,8 @@ class ModelRouter:
         self._openai = _openai_server(settings)
         self._openai_status: OllamaStatus | None = None
         self._openai_entries: list[OpenAIModelEntry] = []
+        # One fair queue per backend in front of the model calls of every session of this process.
+        self._gates = {backend: ModelGate(parallel_limit(settings, backend)) for backend in _BACKENDS}
 
     def update_settings(self, settings: Settings) -> None:
         """Use new settings from now on (the Settings page calls this after saving)."""
@@ -111,6 +114,8 @@ class ModelRouter:
                 self._openai = _openai_server(settings)
                 self._openai_status = None
             self._settings = settings
+            for backend, gate in self._gates.items():
+                gate.set_limit(parallel_limit(settings, backend))
 
     @property
     def settings(self) -> Settings:
@@ -218,8 +223,17 @@ class ModelRouter:
             "Ollama has no chat model pulled.", f"Run `ollama pull {SUGGESTED_CHAT_MODEL}` (or any chat model)."
         )
 
+    def model_queue(self) -> dict[str, tuple[int, int]]:
+        """Per backend: (model calls running, calls waiting for a place) in this process right now."""
+        return {backend: gate.load() for backend, gate in self._gates.items()}
+
     def get_model(self, progress: Progress | None = None, overrides: dict | None = None) -> ChatModel:
-        """The ChatModel that answers now, loaded and ready; raises AssistantError with a fix."""
+        """The ChatModel that answers now, loaded and ready, its calls queued fairly with every other session's
+        (`progress` also hears "waiting for the model"); raises AssistantError with a fix."""
+        model = self._load_model(progress, overrides)
+        return GatedChatModel(model, self._gates[model.info.backend], _waiting(progress))
+
+    def _load_model(self, progress: Progress | None, overrides: dict | None) -> ChatModel:
         choice = self.choose(overrides)
         settings = self.with_overrides(overrides)
         if choice.backend == "openai":
@@ -241,6 +255,26 @@ class ModelRouter:
         model.load(progress)
         return model
 
+
+
+_BACKENDS = ("embedded", "ollama", "openai")
+# Without max_parallel_requests: llama.cpp in-process serves one request at a time; servers take a few at once.
+_DEFAULT_PARALLEL = {"embedded": 1, "ollama": 4, "openai": 4}
+
+
+def parallel_limit(settings: Settings, backend: str) -> int:
+    """How many calls to `backend` may run at once (max_parallel_requests; 0 = the backend's default)."""
+    return settings.max_parallel_requests or _DEFAULT_PARALLEL.get(backend, 1)
+
+
+def _waiting(progress: Progress | None) -> WaitCallback | None:
+    if progress is None:
+        return None
+
+    def tell(ahead: int) -> None:
+        progress(0.0, f"Waiting for the model: {ahead} question{'s' if ahead != 1 else ''} ahead of yours…")
+
+    return tell
 
 
 class _NamedEntry(Protocol):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.errors import ModelNotFoundError
+from app.llm.gate import GatedChatModel
 from app.llm.ollama import OllamaChatModel
 from app.llm.selector import ModelRouter, embedded_choices
 
@@ -39,7 +40,7 @@ def test_auto_picks_ollama_with_a_chat_model_and_skips_embedding_models(settings
     assert (choice.backend, choice.model) == ("ollama", "qwen2.5:7b")
     assert router.ollama_status().models == ["nomic-embed-text:latest", "qwen2.5:7b"]
     model = router.get_model()
-    assert isinstance(model, OllamaChatModel)
+    assert isinstance(model, GatedChatModel) and isinstance(model.inner, OllamaChatModel)  # queued fairly
     assert (model.info.backend, model.info.name, model.info.supports_tools) == ("ollama", "qwen2.5:7b", True)
     assert model.info.context_window == 8192  # the configured num_ctx, under the model's 32768
 
