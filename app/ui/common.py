@@ -238,6 +238,17 @@ def status_panel(services: Services) -> None:
                 st.caption(OLLAMA_FIX)
         if choice.backend == "ollama" and not choice.model:
             st.warning("No Ollama chat model: run `ollama pull qwen2.5:7b`.", icon=":material/build:")
+        if services.settings.openai_base_url:  # the OpenAI-compatible model server: reachable or not, and why
+            served = router.openai_status()
+            if served.reachable:
+                st.caption(f":green[:material/check_circle:] Model server at `{served.host}` · "
+                           f"{len(served.models)} model(s)")
+            else:
+                st.caption(f":red[:material/cloud_off:] Model server at `{served.host}` not reachable")
+                st.warning(safe_markdown(served.hint or served.error), icon=":material/build:")
+        running, waiting = router.model_queue().get(choice.backend, (0, 0))
+        if waiting:  # fair queue in front of the model (app/llm/gate.py)
+            st.caption(f":material/hourglass_top: {running} answering, {waiting} waiting for the model")
         store = services.vector_store_status()
         if store.kind == "embedded":
             st.caption(":green[:material/check_circle:] Vectors: embedded Chroma in the data directory")
