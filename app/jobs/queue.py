@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 # A running job on another host is taken for lost after this long without progress (same host: its pid is checked).
 STALE_AFTER_S = 600.0
+# A Chroma server that went away is tried again this often, this many times, before the job stays failed.
+VECTOR_RETRIES, VECTOR_RETRY_S = 3, 30.0
 
 
 class _ThreadConsumer(Consumer):
@@ -122,7 +124,23 @@ class JobQueue:
     # ---- consuming ---------------------------------------------------------------------------------
 
     def _run(self, job_id: str) -> None:
-        execute(self.store, self._services, job_id, self._secrets.pop(job_id, None))
+        password = self._secrets.get(job_id)
+        if execute(self.store, self._services, job_id, password) == FAILED and self._store_was_down(job_id):
+            return  # tried again later, password kept
+        self._secrets.pop(job_id, None)
+
+    def _store_was_down(self, job_id: str) -> bool:
+        """A job that failed only because the Chroma server did not answer is tried again in a while (the files
+        it did not finish are pending, never half-visible); after VECTOR_RETRIES attempts it stays failed."""
+        job = self.store.get(job_id)
+        failed = [f for f in job.result.get("files", []) if f.get("status") == "error"] or [job.result]
+        if any(f.get("error_type") != "VectorStoreUnavailableError" for f in failed):
+            return False
+        if job.attempts > VECTOR_RETRIES or not self.store.requeue(
+                job_id, f"the vector store did not answer; trying again in {VECTOR_RETRY_S:.0f} s", states=(FAILED,)):
+            return False
+        self._run_task.schedule(args=(job_id,), delay=VECTOR_RETRY_S)
+        return True
 
     def recover(self) -> builtins.list[str]:
         """Queue again the jobs whose worker died mid-job, and queued jobs whose message was lost; their ids."""
@@ -131,7 +149,7 @@ class JobQueue:
             if self.store.requeue(job.id, "resumed: its worker stopped mid-job", states=(RUNNING,)):
                 revived.append(job.id)
         try:
-            waiting = {t.args[0] for t in self.huey.pending() if t.args}
+            waiting = {t.args[0] for t in [*self.huey.pending(), *self.huey.scheduled()] if t.args}
         except Exception as exc:  # noqa: BLE001 - the queue store is down: say so in the log, retry next minute
             log.warning("job queue not readable: %s", exc)
             return revived

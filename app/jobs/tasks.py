@@ -139,7 +139,7 @@ def execute(store: JobStore, services: JobServices, job_id: str, password: str |
         store.finish(job_id, FAILED, exc.message, exc.result, error=exc.message)
         return FAILED
     except AssistantError as exc:
-        store.finish(job_id, FAILED, exc.one_line(), error=exc.one_line())
+        store.finish(job_id, FAILED, exc.one_line(), {"error_type": type(exc).__name__}, error=exc.one_line())
         return FAILED
     except Exception as exc:  # noqa: BLE001 - the job fails with the reason; the worker goes on with the next
         log.exception("job %s (%s) failed", job_id, job.kind)
