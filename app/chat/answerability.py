@@ -81,7 +81,8 @@ def assess(question: str, passages: Sequence[PassageLike]) -> Answerability:
     if not passages:
         return Answerability(False, "no passage matched the question")
     terms = question_terms(question)
-    covers = [sum(t in passage_terms(p.text) for t in terms) / max(1, len(terms)) for p in passages]
+    words = [passage_terms(p.text) for p in passages]
+    covers = [sum(t in w for t in terms) / max(1, len(terms)) for w in words]
     best = max(range(len(passages)), key=lambda i: (covers[i], -i))
     similarity = max((float(getattr(p, "similarity", 0.0) or 0.0) for p in passages), default=0.0)
     texts = " ".join(" ".join(p.text.split()) for p in passages).lower()
@@ -122,7 +123,7 @@ def extract_answer(question: str, passage: PassageLike, n: int) -> str:
     sentences = [" ".join(s.split()) for s in _SENTENCE.split(passage.text) if len(s.split()) >= 4]
     if not sentences:
         return f"{' '.join(passage.text.split())[:300]} [{n}]"
-    best = max(sentences, key=lambda s: sum(t in passage_terms(s) for t in terms))
+    best = max(sentences, key=lambda s: len(set(terms) & passage_terms(s)))
     return f"According to the passage: {best} [{n}]"
 
 
