@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +13,7 @@ from typing import Any
 from app.access.directory import WORKSPACE_FIELDS, Access, workspace_settings
 from app.access.roles import MANAGE, WRITE, Actor
 from app.access.scoped import DOCUMENT_WRITES, TABLE_WRITES, ActorRecords, WriteGuard, refuse
+from app.audit.changes import settings_changes, sql_result_hash
 from app.audit.privacy import RecordPrivacy
 from app.chat.assistant import Assistant
 from app.documents.library import DocumentLibrary
@@ -81,9 +80,6 @@ class Services:
         """Use `other`'s heavy services (same workspace folder): one DuckDB and one vector index per folder."""
         self._pool, self._pool_lock = other._pool, other._pool_lock
 
-    def _root_settings(self) -> Settings:
-        return self.settings if self.root_dir is None else self.settings.model_copy(update={"data_dir": self.root_dir})
-
     def require(self, action: str, where: str) -> None:
         """Refuse (and record) an action the signed-in role may not do; nothing when sign-in is off."""
         if self.actor is not None and not self.actor.may(action):
@@ -96,10 +92,8 @@ class Services:
 
     def close(self) -> None:
         """Release files held by heavy services (DuckDB allows one process to open its file)."""
-        pairs = [(self._lazy, self._lazy_lock)]
-        if self._pool is not self._lazy:
-            pairs.append((self._pool, self._pool_lock))
-        for lazy, lock in pairs:
+        shared = [(self._pool, self._pool_lock)] if self._pool is not self._lazy else []
+        for lazy, lock in [(self._lazy, self._lazy_lock), *shared]:
             with lock:
                 for service in lazy.values():
                     close = getattr(service, "close", None)
@@ -121,7 +115,7 @@ class Services:
         return self._guarded(self._once(
             "documents",
             lambda: DocumentLibrary(self.settings.data_dir, transcriber_provider=lambda: self.transcriber,
-                                    chroma_url=self.settings.chroma_url, tables=lambda: self.tables),
+                                    chroma_url=self.settings.chroma_url, tables=self._table_service),
         ), DOCUMENT_WRITES, "documents")
 
     def vector_store_status(self, refresh: bool = False, max_age_s: float = 30.0) -> VectorStoreStatus:
@@ -170,9 +164,12 @@ class Services:
     @property
     def tables(self) -> TablesService:
         """The analyst's tables in DuckDB: loading, schema, checked read-only SQL, question to SQL."""
+        return self._guarded(self._table_service(), TABLE_WRITES, "tables")
+
+    def _table_service(self) -> TablesService:
+        # Unguarded: the document library (shared by the workspace's members) loads the tables found in documents.
         service = self._once("tables", lambda: TablesService(self._table_store(), model=self.router.get_model))
-        self.apply_sql_options(service)  # settings may have changed since it was built
-        return self._guarded(service, TABLE_WRITES, "tables")
+        return self.apply_sql_options(service)  # settings may have changed since it was built
 
     @property
     def sql_examples(self) -> SqlExampleStore:
@@ -305,7 +302,7 @@ class Services:
             "user": self.settings.user, "status": "error" if answer.error else "ok", "origin": origin,
             "model_written": model_written, "question": answer.question, "sql": answer.sql,
             "columns": answer.columns, "row_count": len(answer.rows), "truncated": answer.truncated,
-            "result_sha256": _result_hash(answer) if not answer.error else "", "attempts": answer.attempts,
+            "result_sha256": sql_result_hash(answer) if not answer.error else "", "attempts": answer.attempts,
             "seconds": round(answer.seconds, 3), "error": answer.error or "", "database": database,
         }
         if model_written:
@@ -332,7 +329,8 @@ class Services:
         self.require(MANAGE, "apply_settings")
         with self._lock:
             previous = self.settings
-            updated = save_settings(self._root_settings(), changes)  # settings.json lives in the root data dir
+            root = previous if self.root_dir is None else previous.model_copy(update={"data_dir": self.root_dir})
+            updated = save_settings(root, changes)  # settings.json lives in the root data dir
             if self.root_dir is not None:
                 updated = updated.model_copy(update={k: getattr(previous, k) for k in WORKSPACE_FIELDS})
             self.settings = updated
@@ -354,33 +352,6 @@ class Services:
         if "audit_retention_days" in changes:
             self.apply_retention()
         return updated
-
-
-# A setting whose name says it holds a secret is recorded as changed, never with its value; a URL's user and
-# password (http://user:pass@host) are masked.
-_SECRET_NAME = re.compile(r"(^|_)(key|secret|password|token|credentials?)$", re.I)
-_URL_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
-
-
-def _shown(name: str, value: Any) -> Any:
-    if _SECRET_NAME.search(name):
-        return "(secret)"
-    if isinstance(value, str):
-        value = _URL_USERINFO.sub("***@", value)
-        return value if len(value) <= 500 else value[:500] + "…"
-    return value
-
-
-def settings_changes(old: Settings, new: Settings, fields: Any) -> dict[str, dict[str, Any]]:
-    """What a settings change did, field by field: {"field": {"old": ..., "new": ...}} (secrets never shown)."""
-    before, after = old.model_dump(mode="json"), new.model_dump(mode="json")
-    return {name: {"old": _shown(name, before.get(name)), "new": _shown(name, after.get(name))}
-            for name in sorted(fields) if before.get(name) != after.get(name)}
-
-
-def _result_hash(answer: SqlAnswer) -> str:
-    data = json.dumps({"columns": answer.columns, "rows": answer.rows}, sort_keys=True, default=str)
-    return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
 def _usable(data_dir: Path) -> None:
