@@ -135,3 +135,14 @@ def test_deleting_a_workspace_deletes_its_folder_and_nothing_else(people, tmp_pa
     assert "ann_sales" in {t.name for t in ann.tables.tables()}
     with pytest.raises(AssistantError, match="not a member of a workspace named .Team."):
         directory.actor("ann", "Team")
+
+
+def test_members_of_one_workspace_share_its_services_but_not_their_rights(people):
+    _settings, _directory, services = people
+    vic = services("vic")  # the viewer's session opens Team first (as in the app, where sessions share a pool)
+    ann = services("ann", "Team")
+    ann.share_pool(vic)
+    assert ann.documents.ingest_bytes(ANN_NOTE, "team_plans.md").status == "indexed"
+    assert [d.name for d in vic.documents.list_documents()] == ["team_plans.md"]  # one library, read by both
+    with pytest.raises(PermissionDenied):
+        vic.documents.ingest_bytes(BOB_NOTE, "sneaky.md")
