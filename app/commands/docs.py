@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ingest.add_argument("--password", help="Password for encrypted PDFs (tried after the empty password).")
     ingest.add_argument("--background", action="store_true",
                         help="Queue the ingestion as a background job and print its id at once (the app, or "
-                        "`python -m app worker`, runs it; `jobs list` shows its progress). Documents only.")
+                        "`python -m app worker`, runs it; `jobs list` shows its progress). Table files named "
+                        "here become a table-loading job; folders are searched for documents only.")
 
     search = command(sub, "search", help="Ranked passages from your documents (no language model).", handler=run_search)
     search.add_argument("query")
@@ -206,10 +207,15 @@ def _submit_ingest(args: argparse.Namespace, services: Any) -> int:
     missing = [str(p) for p in args.paths if not Path(p).exists()]
     if missing:
         raise BadInputError(f"No such file or folder: {', '.join(missing)}.")
-    paths = [str(Path(p).resolve()) for p in args.paths]  # a worker may run in another folder
-    job = services.jobs.submit("ingest", {"paths": paths})
-    emit(args, {"job": job.to_dict()}, f"{job.id}  queued: {len(paths)} path(s); `python -m app jobs list` shows "
-         "its progress")
+    resolved = [Path(p).resolve() for p in args.paths]  # a worker may run in another folder
+    tables = [str(p) for p in resolved if is_table_file(p)]
+    documents = [str(p) for p in resolved if str(p) not in tables]
+    jobs = ([services.jobs.submit("ingest", {"paths": documents})] if documents else []) + (
+        [services.jobs.submit("tables", {"paths": tables})] if tables else [])
+    lines = [f"{j.id}  queued: {len(j.payload['paths'])} {'table file' if j.kind == 'tables' else 'path'}(s)"
+             for j in jobs]
+    emit(args, {"job": jobs[0].to_dict(), "jobs": [j.to_dict() for j in jobs]},
+         "\n".join(lines) + "\n`python -m app jobs list` shows their progress")
     return 0
 
 

@@ -19,12 +19,13 @@ from app.documents.library import DocumentLibrary
 from app.documents.results import IngestProgress
 from app.errors import AssistantError, BadInputError
 from app.jobs.store import CANCELLED, DONE, FAILED, Job, JobStore
+from app.tables.service import TablesService
 from multimodal.transcribe import Transcript, format_timestamp
 
 log = logging.getLogger(__name__)
 
-INGEST, TRANSCRIBE = "ingest", "transcribe"
-KINDS = (INGEST, TRANSCRIBE)
+INGEST, TRANSCRIBE, TABLES = "ingest", "transcribe", "tables"
+KINDS = (INGEST, TRANSCRIBE, TABLES)
 CANCELLED_INGEST = ("cancelled; a file cut off half-way is not searchable (Finish interrupted on the Documents page "
                     "completes it, or delete it)")
 
@@ -39,6 +40,9 @@ class JobServices(Protocol):
     @property
     def documents(self) -> DocumentLibrary: ...
 
+    @property
+    def tables(self) -> TablesService: ...
+
     def transcribe(self, source: bytes | Path, *, name: str, origin: str, size: str | None = None,
                    language: str | None = None, progress: Callable[[float, float | None], None] | None = None,
                    ) -> Transcript: ...
@@ -52,12 +56,17 @@ class Reporter:
         self._last = 0.0
 
     def __call__(self, fraction: float, message: str, force: bool = False) -> None:
+        if self.note(fraction, message, force):
+            raise JobCancelled
+
+    def note(self, fraction: float, message: str, force: bool = False) -> bool:
+        """Record progress without stopping; whether the user asked to cancel (for work that must not be cut off
+        half-way, e.g. a table load, which checks between files)."""
         now = time.monotonic()
         if not force and now - self._last < self.every_s:
-            return
+            return False
         self._last = now
-        if self.store.progress(self.job_id, fraction, message):
-            raise JobCancelled
+        return self.store.progress(self.job_id, fraction, message)
 
 
 def run_ingest(services: JobServices, job: Job, report: Reporter, password: str | None) -> tuple[str, dict]:
@@ -111,6 +120,40 @@ def run_transcribe(services: JobServices, job: Job, report: Reporter, password: 
     return f"transcribed {format_timestamp(transcript.duration)} ({transcript.language})", result
 
 
+def run_tables(services: JobServices, job: Job, report: Reporter, password: str | None) -> tuple[str, dict]:
+    """Load big table files into DuckDB one after another; a file is never cut off half-way (cancel is checked
+    between files)."""
+    paths = [Path(p) for p in job.payload.get("paths", [])]
+    if missing := [str(p) for p in paths if not p.is_file()]:
+        raise BadInputError(f"No such table file: {', '.join(missing) or '(none given)'}.", "Check the paths.")
+    files: list[dict[str, Any]] = []
+    for n, path in enumerate(paths):
+        if report.note(n / len(paths), f"{path.name}: loading (file {n + 1} of {len(paths)})", force=True):
+            raise JobCancelled
+        started = time.monotonic()
+        entry: dict[str, Any] = {"path": str(path), "kind": "table", "status": "indexed", "error": "", "tables": []}
+        try:
+            loaded = services.tables.load_file(path, _table_progress(report, path.name, n, len(paths)))
+        except AssistantError as exc:
+            entry.update(status="error", error=exc.one_line())
+        else:
+            entry.update(tables=list(loaded.tables), rows=dict(loaded.rows), warnings=list(loaded.warnings),
+                         status="skipped" if loaded.already_loaded else "indexed")
+        files.append(entry | {"seconds": round(time.monotonic() - started, 3)})
+    failed = [f["error"] for f in files if f["status"] == "error"]
+    message = f"{len(files)} table files: {len(files) - len(failed)} loaded, {len(failed)} failed"
+    if failed:
+        raise JobFailed(f"{message}. {'; '.join(failed)}", {"files": files})
+    return message, {"files": files}
+
+
+def _table_progress(report: Reporter, name: str, index: int, count: int) -> Callable[[float, str], None]:
+    def note(fraction: float, message: str) -> None:
+        report.note((index + fraction) / count, f"{name}: {message}")
+
+    return note
+
+
 class JobFailed(Exception):  # noqa: N818 - carries a partial result with the message
     """A job that ran to its end but did not succeed (e.g. one file of several could not be read)."""
 
@@ -120,7 +163,7 @@ class JobFailed(Exception):  # noqa: N818 - carries a partial result with the me
 
 
 RUNNERS: dict[str, Callable[[JobServices, Job, Reporter, str | None], tuple[str, dict]]] = {
-    INGEST: run_ingest, TRANSCRIBE: run_transcribe,
+    INGEST: run_ingest, TRANSCRIBE: run_transcribe, TABLES: run_tables,
 }
 
 

@@ -16,7 +16,7 @@ from app.ui.common import safe_markdown, show_error
 
 REFRESH_S = 2.0
 RECENT_S = 6 * 3600  # finished jobs stay in the panel this long
-KIND_LABEL = {"ingest": "Adding documents", "transcribe": "Transcription"}
+KIND_LABEL = {"ingest": "Adding documents", "transcribe": "Transcription", "tables": "Loading tables"}
 
 
 def start_background_jobs(services: Services) -> None:

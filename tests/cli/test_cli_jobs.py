@@ -22,7 +22,7 @@ from storage.embedder import shared_embedder
 from storage.keyword_index import KeywordIndex
 from tests.fixtures import pdf_factory as pf
 from tests.fixtures.chroma_server import free_port
-from tests.fixtures.paths import ROOT
+from tests.fixtures.paths import FIXTURES, ROOT
 
 
 def _manual(pages: int, lines: int = 30) -> bytes:
@@ -119,6 +119,9 @@ def test_jobs_list_cancel_retry_and_bad_input(cli, tmp_path) -> None:
     assert secret.returncode == 2 and "never written into the job queue" in secret.stderr
     missing = cli("ingest", str(tmp_path / "gone.pdf"), "--background")
     assert missing.returncode == 2 and "No such file or folder" in missing.stderr
+    both = cli("ingest", str(pdf), str(FIXTURES / "tables" / "sales.csv"), "--background", "--json")
+    assert both.returncode == 0
+    assert [j["kind"] for j in json.loads(both.stdout)["jobs"]] == ["ingest", "tables"]  # tables get their own job
     bad_workers = cli("worker", "--workers", "0")
     assert bad_workers.returncode == 2 and "--workers must be at least 1" in bad_workers.stderr
 

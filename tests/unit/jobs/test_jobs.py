@@ -13,6 +13,7 @@ from app.container import Services, build_services
 from app.errors import BadInputError, ConfigError
 from app.jobs.store import Job
 from tests.fixtures import pdf_factory as pf
+from tests.fixtures.turns import SALES_CSV
 
 
 @pytest.fixture()
@@ -135,3 +136,17 @@ def test_a_redis_queue_that_is_down_fails_the_submission_with_the_fix(settings_f
         assert svc.jobs.list()[0].state == "failed"  # recorded, not lost
     finally:
         svc.close()
+
+
+def test_a_table_loading_job_loads_big_files_and_names_a_bad_one(services: Services, tmp_path: Path) -> None:
+    sales = tmp_path / "sales.csv"
+    sales.write_bytes(SALES_CSV)
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(b"PK\x03\x04 cut off")
+    job = services.jobs.submit("tables", {"paths": [str(sales), str(broken)]})
+    services.jobs.start_consumer()
+    done = wait_for(services, job.id, lambda j: j.finished)
+    assert done.state == "failed" and done.message.startswith("2 table files: 1 loaded, 1 failed")
+    assert "broken.xlsx" in done.error
+    assert [f["status"] for f in done.result["files"]] == ["indexed", "error"]
+    assert "sales" in [t.name for t in services.tables.tables()]
