@@ -45,8 +45,9 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at);
 """
 
-# Who runs a job: host and pid, so a restart on the same machine can tell a dead worker's job from a live one.
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+# Who runs a job: host, pid and a token of this process start, so a restart on the same machine can tell a dead
+# worker's job from a live one (even when the new process got the old pid back, as in a container).
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass(frozen=True)
@@ -177,21 +178,24 @@ class JobStore:
                                  (QUEUED, why, time.time(), job_id, *states)))
 
     def interrupted(self, stale_after_s: float) -> builtins.list[Job]:
-        """Running jobs whose worker is gone: a dead process on this host, or no heartbeat for `stale_after_s`."""
+        """Running jobs whose worker is gone: a dead process on this host, or (another host) no progress reported
+        for `stale_after_s`."""
         host = WORKER_ID.split(":", 1)[0]
         now = time.time()
         lost = []
         for job in self.list(limit=1000, states=(RUNNING,)):
-            worker_host, _, pid = job.worker.partition(":")
-            dead_here = worker_host == host and pid.isdigit() and not _alive(int(pid))
-            if dead_here or now - job.updated_at > stale_after_s:
+            worker_host, pid, _ = (job.worker.split(":") + ["", ""])[:3]
+            if worker_host == host and pid.isdigit():  # this machine: ask the process itself, however slow the job
+                # Our pid under another start token is the process before this one, which had the same pid.
+                gone = job.worker != WORKER_ID and (pid == str(os.getpid()) or not _alive(int(pid)))
+            else:  # another machine: a job that has not reported progress for a long time is taken for lost
+                gone = now - job.updated_at > stale_after_s
+            if gone:
                 lost.append(job)
         return lost
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
