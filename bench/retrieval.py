@@ -1,6 +1,10 @@
 """Retrieval quality on the R manual set (hit@1, hit@5, MRR, unanswerables refused) and query latency
 p50/p95 with the index padded to 10k and 100k chunks (synthetic filler chunks, random unit vectors).
 
+Latency is measured twice in the same run, alternating query by query so both see the same machine load:
+`before` is the previous pipeline (count, vector query, keyword query and a fetch of vectors, texts and
+metadata of keyword-only hits, one after another), `after` is app.documents.search.hybrid_search. The profile
+gives per-stage medians of both and the share of chunks the keyword OR-query matches (what BM25 must score).
 Nothing is tuned per question; the library's default SearchConfig is used. Run: python -m bench.retrieval
 """
 
@@ -8,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -21,9 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.documents.library import DocumentLibrary  # noqa: E402
-from app.documents.search import SearchConfig  # noqa: E402
+from app.documents.search import SearchConfig, fuse, hybrid_search  # noqa: E402
 from app.evaluation.scoring import first_gold_rank, hit_at, reciprocal_rank  # noqa: E402  (shared with `app eval`)
 from bench.common import write_results  # noqa: E402
+from storage.keyword_index import match_expression  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "docqa"
 
@@ -79,16 +86,78 @@ def pad_index(lib: DocumentLibrary, target: int, vocabulary: list[str], rng: ran
         have += n
 
 
+def baseline_search(lib: DocumentLibrary, query: str, profile: dict[str, float]) -> list[str]:
+    """The pipeline before the profile-driven fix, stage by stage, for a before/after in one run."""
+    config, hidden = lib.config, lib.registry.not_queryable_ids()
+    marks = [time.perf_counter()]
+
+    def mark(stage: str) -> None:
+        marks.append(time.perf_counter())
+        profile[stage] = (marks[-1] - marks[-2]) * 1000
+
+    qvec = lib.vectors.embed_query(query)
+    mark("embed")
+    lib.vectors._collection.count()  # the old search counted the collection before every query
+    mark("count")
+    vhits = lib.vectors.search(qvec, config.candidates, hidden)
+    mark("vector")
+    khits = lib.keywords.search(query, config.candidates, hidden)
+    mark("keyword")
+    by_id = {h.chunk_id: h for h in vhits}
+    for hit in lib.vectors.get([h.chunk_id for h in khits if h.chunk_id not in by_id], qvec):
+        by_id[hit.chunk_id] = hit
+    mark("fetch")
+    fused = fuse([[h.chunk_id for h in vhits], [h.chunk_id for h in khits if h.chunk_id in by_id]], config.rrf_k)
+    kept = [cid for cid, _ in sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+            if by_id[cid].similarity >= config.min_similarity]
+    mark("fuse")
+    profile["total"] = (marks[-1] - marks[0]) * 1000
+    return kept[: config.k]
+
+
+def percentiles(samples: list[float]) -> dict:
+    """n, p50 and p95 (nearest rank) in milliseconds."""
+    ordered = sorted(samples)
+    return {"n": len(ordered), "p50_ms": round(ordered[len(ordered) // 2], 2),
+            "p95_ms": round(ordered[max(0, int(len(ordered) * 0.95) - 1)], 2)}
+
+
 def latency(lib: DocumentLibrary, queries: list[str], rounds: int) -> dict:
-    """p50/p95 of DocumentLibrary.search in milliseconds."""
-    samples = []
-    for _ in range(rounds):
+    """Before and after, alternating per query: p50/p95 of the whole search and median milliseconds per stage."""
+    stages: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
+    hidden = lib.registry.not_queryable_ids()
+    for n in range(rounds):
+        for i, q in enumerate(queries):
+            order = ("before", "after") if (i + n) % 2 == 0 else ("after", "before")
+            for which in order:
+                profile: dict[str, float] = {}
+                if which == "before":
+                    baseline_search(lib, q, profile)
+                else:
+                    hybrid_search(q, lib.vectors, lib.keywords, k=lib.config.k, exclude_docs=hidden,
+                                  config=lib.config, profile=profile)
+                for stage, ms in profile.items():
+                    stages[which].setdefault(stage, []).append(ms)
+    out: dict = {}
+    for which, by_stage in stages.items():
+        out[which] = percentiles(by_stage["total"])
+        out[which]["stage_median_ms"] = {s: round(statistics.median(v), 2) for s, v in by_stage.items()}
+    out["p50_ratio_after_over_before"] = round(out["after"]["p50_ms"] / out["before"]["p50_ms"], 3)
+    out["p95_ratio_after_over_before"] = round(out["after"]["p95_ms"] / out["before"]["p95_ms"], 3)
+    return out
+
+
+def keyword_matches(lib: DocumentLibrary, queries: list[str]) -> dict:
+    """How many chunks each keyword OR-query matches: FTS5's bm25() scores every one of them."""
+    total = lib.keywords.count()
+    counts = []
+    with sqlite3.connect(lib.keywords.path) as con:
         for q in queries:
-            start = time.perf_counter()
-            lib.search(q, k=5)
-            samples.append((time.perf_counter() - start) * 1000)
-    samples.sort()
-    return {"n": len(samples), "p50_ms": samples[len(samples) // 2], "p95_ms": samples[int(len(samples) * 0.95) - 1]}
+            counts.append(con.execute("SELECT count(*) FROM kw_fts WHERE kw_fts MATCH ?",
+                                      (match_expression(q),)).fetchone()[0])
+    return {"chunks": total, "median_matched": statistics.median(counts),
+            "median_matched_share": round(statistics.median(counts) / total, 3),
+            "max_matched_share": round(max(counts) / total, 3)}
 
 
 def main() -> None:
@@ -120,12 +189,31 @@ def main() -> None:
             t0 = time.perf_counter()
             pad_index(lib, size, words, rng)
             pad_s = time.perf_counter() - t0
-            lat = latency(lib, [q["question"] for q in questions], args.rounds)
-            lat["padding_seconds"] = pad_s
+            load_before = os.getloadavg()[0]
+            texts = [q["question"] for q in questions]
+            lat = latency(lib, texts, args.rounds)
+            lat.update(padding_seconds=round(pad_s, 1), keyword_matches=keyword_matches(lib, texts),
+                       load_average_1min=[round(load_before, 2), round(os.getloadavg()[0], 2)])
             report["latency"][str(size)] = lat
-            print(f"{size:>7} chunks: p50 {lat['p50_ms']:.1f} ms  p95 {lat['p95_ms']:.1f} ms  (n={lat['n']})")
-    report["note"] = "shared 2-core machine with other jobs running: latencies are noisy"
+            print_latency(size, lat)
+    report["note"] = ("shared 2-core machine with other jobs running: latencies are noisy; before and after alternate "
+                      "query by query in one run, so compare their ratio rather than absolute figures across runs")
     write_results("retrieval", report)
+
+
+def print_latency(size: int, lat: dict) -> None:
+    """One size: before/after p50 and p95, their ratio, stage medians and how much the keyword query matches."""
+    b, a = lat["before"], lat["after"]
+    print(f"{size:>7} chunks: before p50 {b['p50_ms']:.1f} ms p95 {b['p95_ms']:.1f} ms | "
+          f"after p50 {a['p50_ms']:.1f} ms p95 {a['p95_ms']:.1f} ms | "
+          f"after/before p50 {lat['p50_ratio_after_over_before']} "
+          f"p95 {lat['p95_ratio_after_over_before']} (n={a['n']}, load {lat['load_average_1min']})")
+    for which in ("before", "after"):
+        stages = "  ".join(f"{s} {ms:.1f}" for s, ms in lat[which]["stage_median_ms"].items())
+        print(f"          {which:6s} stage medians (ms): {stages}")
+    km = lat["keyword_matches"]
+    print(f"          keyword OR-query matches a median {km['median_matched_share']:.0%} of the chunks "
+          f"(max {km['max_matched_share']:.0%}); BM25 scores each of them")
 
 
 if __name__ == "__main__":

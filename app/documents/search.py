@@ -5,9 +5,11 @@ recording carries its start/end in seconds and is cited as `meeting.m4a @ 12:31`
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from multimodal.transcribe import format_timestamp
 from storage.chroma_index import ChromaIndex, VectorHit
@@ -61,31 +63,84 @@ def hybrid_search(
     k: int | None = None,
     exclude_docs: Sequence[str] = (),
     config: SearchConfig = SearchConfig(),
+    profile: dict[str, float] | None = None,
 ) -> list[Passage]:
-    """Best passages for a query, best first; empty when nothing clears the relevance floor."""
+    """Best passages for a query, best first; empty when nothing clears the relevance floor.
+
+    `profile`, when given, receives milliseconds per stage (embed, vector, keyword, keyword_wait, fetch, fuse, total).
+    """
     k = config.k if k is None else k
     if not query.strip() or k <= 0:
         return []
+    stages = _Stages(profile)
+    # The two rankers are independent: BM25 runs on another thread (SQLite releases the GIL) while the query is
+    # embedded and the vector index searched, so a turn waits for the slower of them, not for both.
+    keyword_job = _RANKERS.submit(_timed, keywords.search, query, config.candidates, exclude_docs)
     qvec = vectors.embed_query(query)
+    stages.mark("embed")
     vhits = vectors.search(qvec, config.candidates, exclude_docs)
-    khits = keywords.search(query, config.candidates, exclude_docs)
+    stages.mark("vector")
+    khits, keyword_ms = keyword_job.result()
+    stages.mark("keyword_wait", keyword=keyword_ms)
     by_id: dict[str, VectorHit] = {h.chunk_id: h for h in vhits}
-    missing = [h.chunk_id for h in khits if h.chunk_id not in by_id]
-    for hit in vectors.get(missing, qvec):
-        by_id[hit.chunk_id] = hit
-    fused = fuse([[h.chunk_id for h in vhits], [h.chunk_id for h in khits if h.chunk_id in by_id]], config.rrf_k)
+    similarity = {h.chunk_id: h.similarity for h in vhits}
+    similarity.update(vectors.similarities([h.chunk_id for h in khits if h.chunk_id not in by_id], qvec))
+    # Texts and metadata only for keyword-only hits that clear the relevance floor; the others never show.
+    floor = config.min_similarity
+    wanted = [h.chunk_id for h in khits if h.chunk_id not in by_id and similarity.get(h.chunk_id, -1.0) >= floor]
+    for hit in vectors.get(wanted):
+        by_id[hit.chunk_id] = replace(hit, similarity=similarity[hit.chunk_id])
+    stages.mark("fetch")
+    fused = fuse([[h.chunk_id for h in vhits], [h.chunk_id for h in khits if h.chunk_id in similarity]], config.rrf_k)
+    passages = _select(fused, by_id, similarity, k, config)
+    stages.mark("fuse")
+    stages.finish()
+    return passages
+
+
+def _select(fused: dict[str, float], by_id: dict[str, VectorHit], similarity: dict[str, float], k: int,
+            config: SearchConfig) -> list[Passage]:
+    """The best k fused hits that clear the relevance floor, one per page when configured."""
     passages: list[Passage] = []
     for chunk_id, score in sorted(fused.items(), key=lambda kv: (-kv[1], kv[0])):
-        hit = by_id[chunk_id]
-        if hit.similarity < config.min_similarity:
+        if similarity[chunk_id] < config.min_similarity or chunk_id not in by_id:
             continue
-        passage = _passage(hit, score)
+        passage = _passage(by_id[chunk_id], score)
         if config.one_per_page and any(_overlaps(passage, kept) for kept in passages):
             continue
         passages.append(passage)
         if len(passages) >= k:
             break
     return passages
+
+
+_RANKERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="keyword-ranker")
+T = TypeVar("T")
+
+
+def _timed(fn: Callable[..., T], *args: Any) -> tuple[T, float]:
+    start = time.perf_counter()
+    result = fn(*args)
+    return result, (time.perf_counter() - start) * 1000
+
+
+class _Stages:
+    """Milliseconds per stage of one search, written into `profile` when the caller asked for it."""
+
+    def __init__(self, profile: dict[str, float] | None) -> None:
+        self.profile = profile
+        self.start = self.last = time.perf_counter()
+
+    def mark(self, stage: str, **extra: float) -> None:
+        now = time.perf_counter()
+        if self.profile is not None:
+            self.profile[stage] = (now - self.last) * 1000
+            self.profile.update(extra)
+        self.last = now
+
+    def finish(self) -> None:
+        if self.profile is not None:
+            self.profile["total"] = (time.perf_counter() - self.start) * 1000
 
 
 def _overlaps(a: Passage, b: Passage) -> bool:

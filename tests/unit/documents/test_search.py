@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.documents.library import DocumentLibrary
-from app.documents.search import Passage, SearchConfig, build_context, format_passages, fuse
+from app.documents.search import Passage, SearchConfig, build_context, format_passages, fuse, hybrid_search
 from tests.fixtures import pdf_factory as pf
 
 DOCQA = Path(__file__).resolve().parents[3] / "bench" / "data" / "docqa"
@@ -89,3 +89,31 @@ def test_real_manual_questions_find_their_pages(rintro_head: DocumentLibrary) ->
     head = [q for q in questions if q["pages"] and max(q["pages"]) <= 24]
     hits = sum(any(p.page in q["pages"] for p in rintro_head.search(q["question"], k=5)) for q in head)
     assert len(head) >= 10 and hits / len(head) >= 0.8
+
+
+def test_keyword_only_hit_is_shown_with_its_text_and_similarity(tmp_path: Path) -> None:
+    """A chunk only BM25 finds (outside the vector candidates) still arrives whole: text, page, cosine similarity."""
+    lib = DocumentLibrary(tmp_path / "data", config=SearchConfig(candidates=1, min_similarity=0.0, k=5))
+    pages = [["The quarterly budget review covers travel and equipment."],
+             ["Spending on the zeppelin hangar rose sharply this year."]]
+    lib.ingest_file(pf.write(tmp_path / "budget.pdf", pf.text_pdf(pages)))
+    query = "zeppelin budget review"
+    vector_top = lib.vectors.search(lib.vectors.embed_query(query), 1)[0]
+    profile: dict[str, float] = {}
+    hits = hybrid_search(query, lib.vectors, lib.keywords, config=lib.config, profile=profile)
+    keyword_only = [h for h in hits if h.chunk_id != vector_top.chunk_id]
+    assert len(hits) == 2 and len(keyword_only) == 1
+    other = keyword_only[0]
+    expected = lib.vectors.get([other.chunk_id], lib.vectors.embed_query(query))[0]
+    assert other.text == expected.text and other.page == expected.metadata["page"]
+    assert other.similarity == pytest.approx(expected.similarity, abs=1e-3)
+    assert {"embed", "vector", "keyword", "fetch", "fuse", "total"} <= set(profile)
+
+
+def test_keyword_row_without_a_vector_is_not_shown(tmp_path: Path) -> None:
+    """A chunk whose vector is missing (e.g. an ingest cut short) is never cited from the keyword index alone."""
+    lib = DocumentLibrary(tmp_path / "data", config=SearchConfig(min_similarity=0.0))
+    lib.ingest_file(pf.write(tmp_path / "a.pdf", pf.text_pdf([["Apples are harvested in autumn."]])))
+    lib.keywords.add([("ghost:1:0", lib.registry.list()[0].id, 9, "apples apples apples harvested autumn")])
+    hits = lib.search("apples harvested in autumn", k=5)
+    assert hits and all(h.chunk_id != "ghost:1:0" and h.page == 1 for h in hits)
