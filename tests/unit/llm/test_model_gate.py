@@ -14,8 +14,8 @@ import pytest
 from app.commands.ingest_tables import load_table
 from app.container import Services, build_services
 from app.llm.gate import GatedChatModel, ModelGate
-from app.llm.selector import parallel_limit
-from app.ports import GenerationParams
+from app.llm.selector import ModelRouter, parallel_limit
+from app.ports import ChatMessage, GenerationParams
 from tests.fixtures import pdf_factory as pf
 from tests.fixtures.openai_stub import OpenAIStub
 from tests.fixtures.turns import POLICY_PAGES, SALES_CSV
@@ -154,3 +154,21 @@ def test_twenty_simultaneous_turns_are_each_recorded_once_and_the_chain_stays_va
     assert all(r.answer.startswith("According to the documents") for r in results.values())
     report = services.records.verify_report()
     assert report["ok"] and not report["problems"] and report["records"] >= 20
+
+
+def test_a_turn_waiting_for_the_model_is_told_its_place(settings_factory, stub: OpenAIStub) -> None:
+    router = ModelRouter(settings_factory(backend="openai", openai_base_url=stub.url, openai_model=stub.model,
+                                          max_parallel_requests=1))
+    first = router.get_model()
+    answering = first.stream([ChatMessage("user", "hello")], GenerationParams())
+    next(answering)  # the first question holds the only place
+    heard: list[str] = []
+    second = router.get_model(progress=lambda fraction, text: heard.append(text))
+    waiting = threading.Thread(target=lambda: list(second.stream([ChatMessage("user", "hi")], GenerationParams())))
+    waiting.start()
+    while router.model_queue()["openai"] != (1, 1):
+        time.sleep(0.01)
+    assert heard == ["Waiting for the model: 1 question ahead of yours…"]
+    answering.close()  # the first answer ends (or is stopped): the second goes on
+    waiting.join(30)
+    assert not waiting.is_alive() and router.model_queue()["openai"] == (0, 0)
