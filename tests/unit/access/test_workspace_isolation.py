@@ -146,3 +146,15 @@ def test_members_of_one_workspace_share_its_services_but_not_their_rights(people
     assert [d.name for d in vic.documents.list_documents()] == ["team_plans.md"]  # one library, read by both
     with pytest.raises(PermissionDenied):
         vic.documents.ingest_bytes(BOB_NOTE, "sneaky.md")
+
+
+def test_settings_are_saved_in_the_root_by_an_admin_only(people):
+    settings, directory, services = people
+    directory.accounts.add("ada", "admin", "correct horse battery", by="test")
+    admin = services("ada", "Team")
+    updated = admin.apply_settings({"temperature": 0.7})
+    assert updated.temperature == 0.7 and updated.data_dir == admin.actor.folder  # still works in Team
+    assert '"temperature": 0.7' in (settings.data_dir / "settings.json").read_text()
+    assert not (admin.actor.folder / "settings.json").exists()
+    with pytest.raises(PermissionDenied, match="manage users, workspaces and settings"):
+        services("ann").apply_settings({"temperature": 0.1})
