@@ -100,23 +100,27 @@ class JoinGraph:
                             bridges.append(table)
         return paths, bridges
 
-    def describe(self, tables: Sequence[str], focus: Sequence[str] = (), max_lines: int = 14) -> str:
-        """Prompt text: the join keys among `tables`, and the paths between the `focus` tables spelled out."""
+    def describe(self, focus: Sequence[str], max_lines: int = 12) -> str:
+        """Prompt text: the join keys among the `focus` tables (those the question points at) and the bridging
+        tables between them, with each path between two of them spelled out; empty for fewer than two tables
+        (a one-table question gains nothing from join keys, and they tempt a small model into needless joins)."""
+        if len(focus) < 2:
+            return ""
+        paths, bridges = self.connect(focus)
+        if not paths:
+            return ""
+        involved = set(focus) | set(bridges)
         lines: list[str] = []
-        focus = [t for t in focus if t in tables] or list(tables)
-        paths, _ = self.connect(focus)
         for first, second, chain in paths:
             if len(chain) > 1:
                 middle = ", ".join(t for e in chain for t in (e.left, e.right) if t not in (first, second))
                 lines.append(f"- {first} to {second} goes through {_dedupe_text(middle)}: " + walk(first, chain))
         for edge in self.edges:
-            if edge.left in tables and edge.right in tables:
+            if edge.left in involved and edge.right in involved:
                 lines.append(f"- {edge.condition()}")
         lines = list(dict.fromkeys(lines))[:max_lines]
-        if not lines:
-            return ""
-        return ("Join keys (join only on these; when two tables connect through a middle table, join through it, "
-                "and take each column from the table that has it):\n" + "\n".join(lines))
+        return ("Join keys, if the question needs columns from several tables (join only on these; when two "
+                "tables connect only through a middle table, join through it):\n" + "\n".join(lines))
 
 
 def walk(start: str, chain: Sequence[JoinEdge]) -> str:

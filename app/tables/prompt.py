@@ -181,11 +181,10 @@ def _ident(name: str) -> str:
     return name if re.fullmatch(r"[a-z_][a-z0-9_]*", name) else quote_ident(name)
 
 
-def relevant_tables(tables: Sequence[TableInfo], question: str) -> list[str]:
-    """Names of the tables the question's words point at (by table and column names), best first."""
+def named_tables(tables: Sequence[TableInfo], question: str) -> list[str]:
+    """Names of the tables the question names ("customers", "products"), in schema order."""
     q_words = words(question)
-    scored = sorted(((score_table(t, q_words), t.name) for t in tables), key=lambda p: (-p[0], p[1]))
-    return [name for score, name in scored if score > 0]
+    return [t.name for t in tables if words(t.name) & q_words]
 
 
 def build_messages(schema: SchemaText, question: str, joins: str = "", hints: Sequence[str] = (),

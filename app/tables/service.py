@@ -18,7 +18,7 @@ from app.tables.checks import prompt_hints
 from app.tables.errors import explain_sql_error
 from app.tables.generate import SqlWriter, WriterOptions
 from app.tables.joins import JoinGraph, join_graph
-from app.tables.prompt import build_messages, relevant_tables, select_schema
+from app.tables.prompt import build_messages, named_tables, select_schema
 from app.tables.safety import check_sql
 from multimodal.tables import Progress
 from storage.sql_examples import SqlExample, SqlExampleStore
@@ -294,9 +294,7 @@ class TablesService:
             graph = join_graph(eng, self._identity) if self.join_hints else None
             schema = select_schema(eng, question, self._schema_budget(model), groups=groups, only=only, graph=graph)
         shown = [t for t in tables if t.name in schema.tables]
-        joins = ""
-        if graph is not None:
-            joins = graph.describe(schema.tables, relevant_tables(shown, question))
+        joins = graph.describe(named_tables(shown, question)) if graph is not None else ""
         hints = prompt_hints(question, shown) if self.checks else []
         return build_messages(schema, question, joins, hints, self._examples_for(question)), tables, graph
 
