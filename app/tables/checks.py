@@ -71,9 +71,9 @@ def _requested_decimals(question: str) -> int | None:
 def prompt_hints(question: str, tables: Sequence[TableInfo]) -> list[str]:
     """Reminders for the first prompt, from what the question asks (empty when it asks nothing special)."""
     hints = []
-    group = grouping_phrase(question)
+    group = GROUPING.search(question)  # not "X by Y": "tracks by AC/DC" names an artist, not a grouping
     if group:
-        hints.append(f'The question asks "{group}": return one row per group, with no LIMIT that cuts groups. '
+        hints.append(f'The question asks "{group.group(0)}": return one row per group, with no LIMIT that cuts groups. '
                      "For the top row within each group use QUALIFY row_number() OVER (PARTITION BY <group> "
                      "ORDER BY <measure> DESC) = 1.")
     decimals = _requested_decimals(question)
@@ -199,12 +199,13 @@ def _check_units(question: str, sql: str, tables: Sequence[TableInfo]) -> Violat
         for column in table.columns:
             if not re.search(rf"\b{re.escape(column.name)}\b", sql, re.I):
                 continue
-            converted = re.search(r"\b(?:1000|60000|3600000)\b|\*\s*60", sql)
+            # A factor (60000, 1024) or a value already in the column's unit (600000 ms, 5242880 bytes).
+            converted = re.search(r"\b\d{4,}\b|\*\s*60\b|\b1e\d", sql)
             if time_unit and MS_COLUMN.search(column.name) and not converted:
                 return Violation("units", f"`{column.name}` is in milliseconds but the question uses "
                                           f"{time_unit.group(1).lower()}; convert (1 minute = 60000 ms, "
                                           "1 second = 1000 ms).")
-            if size_unit and BYTES_COLUMN.search(column.name) and not re.search(r"\b(?:1024|1000)\b", sql):
+            if size_unit and BYTES_COLUMN.search(column.name) and not converted:
                 return Violation("units", f"`{column.name}` is in bytes but the question uses {size_unit.group(1)}; "
                                           "convert (1 MB = 1024*1024 bytes).")
     return None

@@ -90,3 +90,11 @@ def test_checks_off_keeps_todays_behaviour(shop: Path) -> None:
     finally:
         service.close()
     assert answer.attempts == 1 and len(answer.rows) == 1
+
+
+def test_a_value_already_in_the_columns_unit_counts_as_converted() -> None:
+    res = result(["name"], ["VARCHAR"], [["Song"]])
+    assert kinds("Tracks longer than 10 minutes", "SELECT name FROM tracks WHERE milliseconds > 600000", res,
+                 (TRACKS,)) == []
+    assert kinds("Tracks larger than 5 MB", "SELECT name FROM tracks WHERE bytes > 5242880", res, (TRACKS,)) == []
+    assert kinds("Tracks larger than 5 MB", "SELECT name FROM tracks WHERE bytes > 5", res, (TRACKS,)) == ["units"]
