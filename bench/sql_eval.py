@@ -81,34 +81,49 @@ def leave_one_out(items: list[dict[str, Any]], asked: dict[str, Any]):
     return source
 
 
+def run_item(model, items: list[dict[str, Any]], item: dict[str, Any], base: Path, technique: str,
+             timeout: float = 10.0, quiet: bool = False, label: str = "") -> dict[str, Any]:
+    """Ask one item's question with one technique; its outcome (held-out: figures only, no SQL, rows or errors)."""
+    options = technique_options(technique)
+    examples = leave_one_out(items, item) if options.pop("examples") else None
+    service = TablesService.open_database(base / item["db"], model=model, timeout=timeout, examples=examples,
+                                          **options)
+    start = time.monotonic()
+    try:
+        answer = service.ask(item["question"])
+    finally:
+        service.close()
+    seconds = time.monotonic() - start
+    correct = answer.error is None and rows_match(answer.rows, item)
+    row = {"id": item["id"], "category": item["category"], "db": Path(item["db"]).stem, "correct": correct,
+           "seconds": round(seconds, 2), "attempts": answer.attempts, "candidates": len(answer.alternatives) or 1}
+    if quiet:  # held-out: nobody tunes against what it asks
+        print(f"  {label} {'OK  ' if correct else 'FAIL'} {seconds:6.1f}s", flush=True)
+        return row
+    print(f"{item['id']} {'OK  ' if correct else 'FAIL'} {seconds:6.1f}s att={answer.attempts} "
+          f"{answer.sql.replace(chr(10), ' ')[:110]}{' | ' + answer.error if answer.error else ''}", flush=True)
+    return {**row, "sql": answer.sql, "error": answer.error, "rows": answer.rows[:5], "notes": answer.notes}
+
+
 def evaluate(model, items: list[dict[str, Any]], base: Path = DATA, timeout: float = 10.0,
              technique: str = "baseline", quiet: bool = False) -> dict[str, Any]:
-    """Run every item and collect per-item outcomes and summary figures (`quiet`: figures only, no SQL)."""
-    details = []
-    options = technique_options(technique)
-    use_examples = options.pop("examples")
-    for n, item in enumerate(items, 1):
-        examples = leave_one_out(items, item) if use_examples else None
-        service = TablesService.open_database(base / item["db"], model=model, timeout=timeout, examples=examples,
-                                              **options)
-        start = time.monotonic()
-        try:
-            answer = service.ask(item["question"])
-        finally:
-            service.close()
-        seconds = time.monotonic() - start
-        correct = answer.error is None and rows_match(answer.rows, item)
-        row = {"id": item["id"], "category": item["category"], "db": Path(item["db"]).stem, "correct": correct,
-               "seconds": round(seconds, 2), "attempts": answer.attempts, "candidates": len(answer.alternatives) or 1}
-        if quiet:  # held-out: no SQL, rows or errors, so nobody tunes against them
-            details.append(row)
-            print(f"  {n}/{len(items)} {'OK  ' if correct else 'FAIL'} {seconds:6.1f}s", flush=True)
-            continue
-        details.append({**row, "sql": answer.sql, "error": answer.error, "rows": answer.rows[:5],
-                        "notes": answer.notes})
-        print(f"{item['id']} {'OK  ' if correct else 'FAIL'} {seconds:6.1f}s att={answer.attempts} "
-              f"{answer.sql.replace(chr(10), ' ')[:110]}{' | ' + answer.error if answer.error else ''}", flush=True)
+    """Run every item with one technique and collect per-item outcomes and summary figures."""
+    details = [run_item(model, items, item, base, technique, timeout, quiet, f"{n}/{len(items)}")
+               for n, item in enumerate(items, 1)]
     return summarise(details)
+
+
+def evaluate_interleaved(model, items: list[dict[str, Any]], base: Path, techniques: list[str], quiet: bool,
+                         save) -> dict[str, dict[str, Any]]:
+    """Every technique on item 1, then on item 2, ...: stopped at any point, all techniques have answered the
+    same questions. `save(technique, report)` is called after every item (figures so far, marked partial)."""
+    details: dict[str, list[dict[str, Any]]] = {t: [] for t in techniques}
+    for n, item in enumerate(items, 1):
+        for technique in techniques:
+            details[technique].append(run_item(model, items, item, base, technique, quiet=quiet,
+                                               label=f"{n}/{len(items)} {technique}"))
+            save(technique, {**summarise(details[technique]), "partial": n < len(items), "questions_done": n})
+    return {t: summarise(d) for t, d in details.items()}
 
 
 def summarise(details: list[dict[str, Any]]) -> dict[str, Any]:
@@ -139,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ctx", type=int, default=8192, help="Context window for embedded models.")
     parser.add_argument("--models-dir", type=Path, help="Where assembled GGUF files live (default: settings).")
     parser.add_argument("--data", type=Path, help="A question file other than the set's own.")
+    parser.add_argument("--interleave", action="store_true",
+                        help="Item by item across techniques, saving figures after each item (a run stopped early "
+                             "still compares the techniques on the same questions).")
     args = parser.parse_args(argv)
     base, file_name = SETS[args.which]
     data = args.data or base / file_name
@@ -149,17 +167,29 @@ def main(argv: list[str] | None = None) -> int:
         technique_options(technique)  # unknown names fail before any model loads
     for name in args.model or ["qwen2.5-coder-1.5b"]:
         model = build_model(name, args.threads, args.ctx, args.models_dir)
-        table = []
-        for technique in techniques:
-            print(f"== {name} · {args.which} · {technique}: {len(items)} questions", flush=True)
-            report = evaluate(model, items, base, technique=technique, quiet=args.which == "heldout")
-            report.update({"model": name, "threads": args.threads, "ctx": args.ctx, "dataset": data.name,
-                           "set": args.which, "technique": technique, "questions": len(items),
-                           "when": time.strftime("%Y-%m-%dT%H:%M:%S")})
-            table.append(report)
-            suffix = f"-limit{args.limit}" if args.limit else ""
+        suffix = f"-limit{args.limit}" if args.limit else ""
+        meta = {"model": name, "threads": args.threads, "ctx": args.ctx, "dataset": data.name, "set": args.which,
+                "questions": len(items)}
+
+        def save(technique: str, report: dict[str, Any], name: str = name, meta: dict[str, Any] = meta,
+                 suffix: str = suffix) -> None:
+            report.update(meta, technique=technique, when=time.strftime("%Y-%m-%dT%H:%M:%S"))
             tag = "" if args.which == "dev" and technique == "baseline" else f"-{args.which}-{technique}"
             write_results(f"sql_eval-{name.replace(':', '_').replace('/', '_')}{tag}{suffix}", report)
+
+        quiet = args.which == "heldout"
+        if args.interleave:
+            print(f"== {name} · {args.which} · {', '.join(techniques)} (interleaved): {len(items)} questions")
+            reports = evaluate_interleaved(model, items, base, techniques, quiet, save)
+        else:
+            reports = {}
+            for technique in techniques:
+                print(f"== {name} · {args.which} · {technique}: {len(items)} questions", flush=True)
+                reports[technique] = evaluate(model, items, base, technique=technique, quiet=quiet)
+        table = []
+        for technique, report in reports.items():
+            save(technique, report)
+            table.append(report)
         print_table(name, args.which, table)
     return 0
 
