@@ -19,6 +19,7 @@ from app.errors import AssistantError
 from app.settings import Settings, load_settings
 from app.ui import session_cookie
 from app.ui.common import KEY_ACTOR, get_services, root_settings, safe_markdown, show_error
+from storage.users import UserRow
 
 KEY_TOKEN = "access.token"
 KEY_WORKSPACE = "access.workspace"
@@ -124,7 +125,7 @@ def gate() -> Actor | None:
             _password_form(directory)
             st.stop()
         user = directory.accounts.resume(str(token))
-        actor = directory.workspaces.actor(user, st.session_state.get(KEY_WORKSPACE))
+        actor = _actor(directory, user)
     except SignInError as exc:
         _forget()
         show_error(exc)
@@ -141,6 +142,22 @@ def gate() -> Actor | None:
     st.session_state[KEY_ACTOR] = actor
     session_cookie.write_pending()
     return actor
+
+
+def _actor(directory: Access, user: UserRow) -> Actor:
+    """The user in the workspace this session works in; a workspace named in the URL (?workspace=NAME) is entered
+    only by its members (else refused, recorded, and the session stays where it was)."""
+    asked = st.query_params.get("workspace")
+    if asked:
+        del st.query_params["workspace"]  # asked once: a refusal is not repeated on every rerun
+        try:
+            actor = directory.workspaces.actor(user, asked)
+        except AssistantError as exc:
+            show_error(exc)
+        else:
+            st.session_state[KEY_WORKSPACE] = actor.workspace
+            return actor
+    return directory.workspaces.actor(user, st.session_state.get(KEY_WORKSPACE))
 
 
 def _from_cookie(directory: Access, settings: Settings) -> str | None:

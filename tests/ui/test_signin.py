@@ -129,3 +129,17 @@ def test_laptop_mode_is_unchanged(data_dir):
     assert not [b for b in at.sidebar.button if b.label == "Sign out"]
     assert not any("without sign-in" in w.value for w in at.sidebar.warning)
     assert not (data_dir / "users.sqlite").exists()
+
+
+def test_a_workspace_named_in_the_url_is_entered_by_its_members_only(password_mode):
+    bob = build_access(load_settings())
+    bob.accounts.add("bob", "analyst", PASSWORD, by="test")
+    bob.workspaces.private(bob.store.user("bob"))
+    at = _sign_in(AppTest.from_file(ENTRY, default_timeout=60).run(), "ann", PASSWORD)
+    at.query_params["workspace"] = "private-bob"
+    at.run()
+    assert not at.exception
+    assert "You are not a member of a workspace named 'private-bob'." in _errors(at)
+    assert at.selectbox(key="access.switch").value == "private-ann" and len(at.chat_input) == 1
+    refused = SqliteRecordStore(password_mode / "records.sqlite").query(kind="access_refused")
+    assert [(r["user"], r["workspace"]) for r in refused] == [("ann", "private-bob")]
