@@ -2,8 +2,9 @@
 p50/p95 with the index padded to 10k and 100k chunks (synthetic filler chunks, random unit vectors).
 
 Latency is measured twice in the same run, alternating query by query so both see the same machine load:
-`before` is the previous pipeline (count, vector query, keyword query and a fetch of vectors, texts and
-metadata of keyword-only hits, one after another), `after` is app.documents.search.hybrid_search. The profile
+`before` is the previous pipeline (count, vector query, FTS5 bm25() keyword query and a fetch of vectors, texts
+and metadata of keyword-only hits, one after another), `after` is app.documents.search.hybrid_search (Tantivy
+BM25 beside the vector side, vectors only for keyword-only hits). The profile
 gives per-stage medians of both and the share of chunks the keyword OR-query matches (what BM25 must score).
 Nothing is tuned per question; the library's default SearchConfig is used. Run: python -m bench.retrieval
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import sqlite3
@@ -30,7 +32,7 @@ from app.documents.library import DocumentLibrary  # noqa: E402
 from app.documents.search import SearchConfig, fuse, hybrid_search  # noqa: E402
 from app.evaluation.scoring import first_gold_rank, hit_at, reciprocal_rank  # noqa: E402  (shared with `app eval`)
 from bench.common import write_results  # noqa: E402
-from storage.keyword_index import match_expression  # noqa: E402
+from storage.keyword_index import KeywordIndex, match_expression  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "docqa"
 
@@ -101,7 +103,7 @@ def baseline_search(lib: DocumentLibrary, query: str, profile: dict[str, float])
     mark("count")
     vhits = lib.vectors.search(qvec, config.candidates, hidden)
     mark("vector")
-    khits = lib.keywords.search(query, config.candidates, hidden)
+    khits = lib.keywords.search_fts(query, config.candidates, hidden)  # the old ranker: FTS5's bm25()
     mark("keyword")
     by_id = {h.chunk_id: h for h in vhits}
     for hit in lib.vectors.get([h.chunk_id for h in khits if h.chunk_id not in by_id], qvec):
@@ -119,7 +121,7 @@ def percentiles(samples: list[float]) -> dict:
     """n, p50 and p95 (nearest rank) in milliseconds."""
     ordered = sorted(samples)
     return {"n": len(ordered), "p50_ms": round(ordered[len(ordered) // 2], 2),
-            "p95_ms": round(ordered[max(0, int(len(ordered) * 0.95) - 1)], 2)}
+            "p95_ms": round(ordered[max(0, math.ceil(len(ordered) * 0.95) - 1)], 2)}
 
 
 def latency(lib: DocumentLibrary, queries: list[str], rounds: int) -> dict:
@@ -148,7 +150,7 @@ def latency(lib: DocumentLibrary, queries: list[str], rounds: int) -> dict:
 
 
 def keyword_matches(lib: DocumentLibrary, queries: list[str]) -> dict:
-    """How many chunks each keyword OR-query matches: FTS5's bm25() scores every one of them."""
+    """How many chunks each keyword OR-query matches: FTS5's bm25() scores every one, Tantivy skips most."""
     total = lib.keywords.count()
     counts = []
     with sqlite3.connect(lib.keywords.path) as con:
@@ -165,6 +167,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000", help="Index sizes (chunks) for the latency part.")
     parser.add_argument("--rounds", type=int, default=2, help="Passes over the questions per size.")
+    parser.add_argument("--keyword-sizes", default="",
+                        help="Also time the keyword stage alone (FTS5 bm25() vs Tantivy) at these sizes, e.g. 1000000: "
+                             "no vectors, so it fits where padding Chroma to that size does not.")
     args = parser.parse_args()
     questions = [json.loads(x) for x in (DATA / "r-intro.questions.jsonl").read_text().splitlines() if x.strip()]
     report: dict = {"config": SearchConfig().__dict__}
@@ -196,9 +201,38 @@ def main() -> None:
                        load_average_1min=[round(load_before, 2), round(os.getloadavg()[0], 2)])
             report["latency"][str(size)] = lat
             print_latency(size, lat)
+        if args.keyword_sizes:
+            texts = [q["question"] for q in questions]
+            report["keyword_stage"] = keyword_scale(Path(tmp), [int(x) for x in args.keyword_sizes.split(",")],
+                                                    words, texts)
     report["note"] = ("shared 2-core machine with other jobs running: latencies are noisy; before and after alternate "
                       "query by query in one run, so compare their ratio rather than absolute figures across runs")
     write_results("retrieval", report)
+
+
+def keyword_scale(tmp: Path, sizes: list[int], vocabulary: list[str], queries: list[str]) -> dict:
+    """The keyword stage alone on a filler-only index: FTS5 bm25() (before) against Tantivy (after)."""
+    kw = KeywordIndex(tmp / "keyword-scale" / "kw.sqlite")
+    rng, have, out = random.Random(11), 0, {}
+    for size in sorted(sizes):
+        t0 = time.perf_counter()
+        while have < size:
+            n = min(50_000, size - have)
+            kw.add([(f"filler:{have + i}", "filler", 1, " ".join(rng.choices(vocabulary, k=80))) for i in range(n)])
+            have += n
+        timings: dict[str, list[float]] = {"before_fts5": [], "after_tantivy": []}
+        for q in queries:
+            for which, search in (("before_fts5", kw.search_fts), ("after_tantivy", kw.search)):
+                start = time.perf_counter()
+                search(q, 40)
+                timings[which].append((time.perf_counter() - start) * 1000)
+        row = {which: percentiles(v) for which, v in timings.items()}
+        row.update(padding_seconds=round(time.perf_counter() - t0, 1), load_average_1min=round(os.getloadavg()[0], 2))
+        out[str(size)] = row
+        print(f"{size:>7} chunks, keyword stage only: FTS5 p50 {row['before_fts5']['p50_ms']:.1f} ms "
+              f"p95 {row['before_fts5']['p95_ms']:.1f} ms | Tantivy p50 {row['after_tantivy']['p50_ms']:.1f} ms "
+              f"p95 {row['after_tantivy']['p95_ms']:.1f} ms")
+    return out
 
 
 def print_latency(size: int, lat: dict) -> None:
@@ -213,7 +247,7 @@ def print_latency(size: int, lat: dict) -> None:
         print(f"          {which:6s} stage medians (ms): {stages}")
     km = lat["keyword_matches"]
     print(f"          keyword OR-query matches a median {km['median_matched_share']:.0%} of the chunks "
-          f"(max {km['max_matched_share']:.0%}); BM25 scores each of them")
+          f"(max {km['max_matched_share']:.0%}): FTS5 bm25() scores each of them")
 
 
 if __name__ == "__main__":

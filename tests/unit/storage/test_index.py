@@ -1,7 +1,10 @@
-"""Storage: the ONNX embedder, the Chroma vector index and the FTS5 keyword index."""
+"""Storage: the ONNX embedder, the Chroma vector index and the keyword index (FTS5 store, Tantivy ranking)."""
 
 from __future__ import annotations
 
+import shutil
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -97,3 +100,40 @@ def test_keyword_query_syntax_is_escaped(tmp_path: Path) -> None:
         kw.search(nasty, 5)  # must not raise
     assert match_expression('say "hi"') == '"say" OR "hi"'
     assert kw.search("NEAR", 5)[0].chunk_id == "a:1:0"
+
+
+def test_keyword_ranker_copy_is_rebuilt_and_stale_copy_falls_back(tmp_path: Path) -> None:
+    """A lost or stale Tantivy copy never loses results: search falls back to FTS5 and reopening rebuilds it."""
+    kw = KeywordIndex(tmp_path / "kw.sqlite")
+    kw.add([("a:1:0", "a", 1, "The median of a vector is computed with median()."),
+            ("b:1:0", "b", 1, "Plots are drawn with plot().")])
+    marker = tmp_path / "kw.tantivy" / "generation"
+    assert marker.read_text() == "1"
+    marker.write_text("0")  # as after a crash between the SQLite and the Tantivy write
+    assert [h.chunk_id for h in kw.search("median", 5)] == ["a:1:0"]
+    shutil.rmtree(tmp_path / "kw.tantivy")  # a data directory from before the copy existed
+    reopened = KeywordIndex(tmp_path / "kw.sqlite")
+    assert marker.read_text() == "1"
+    assert [h.chunk_id for h in reopened.search("plots drawn", 5)] == ["b:1:0"]
+    assert reopened.search("median", 5, exclude_docs=["a"]) == []
+
+
+def test_keyword_index_shared_by_two_openers(tmp_path: Path) -> None:
+    """Two processes' indexes on one file: each sees the other's writes, and a busy writer is waited for."""
+    first, second = KeywordIndex(tmp_path / "kw.sqlite"), KeywordIndex(tmp_path / "kw.sqlite")
+    first.add([("a:1:0", "a", 1, "Quarterly revenue grew in the northern region.")])
+    assert [h.chunk_id for h in second.search("revenue", 5)] == ["a:1:0"]
+    held = threading.Event()
+
+    def hold_writer() -> None:
+        with first._ranker._writer(first._generation()):
+            held.set()
+            time.sleep(0.5)
+
+    worker = threading.Thread(target=hold_writer)
+    worker.start()
+    held.wait(5)
+    second.add([("b:1:0", "b", 2, "Revenue fell in the southern region.")])  # waits for the writer, then writes
+    worker.join()
+    assert {h.chunk_id for h in first.search("revenue region", 5)} == {"a:1:0", "b:1:0"}
+    assert second.delete_document("a") == 1 and [h.chunk_id for h in first.search("revenue", 5)] == ["b:1:0"]
