@@ -12,6 +12,7 @@ from tests.fixtures.browser import CHAT_PLACEHOLDER, assert_no_exception
 
 PASSWORD = "correct horse battery"
 TITLE = "Sign in to Analyst Assistant"
+LOAD_MS = 150_000  # a page load on a machine shared by several test runs (seen blank after 60 s once)
 
 
 def _sign_in(page, name: str, password: str) -> None:
@@ -34,7 +35,7 @@ def test_wrong_then_right_password_own_conversations_and_sign_out(app_factory, b
     hosts: set[str] = set()
     page.on("request", lambda request: hosts.add(urlsplit(request.url).hostname or ""))
     page.goto(app.url)
-    page.get_by_text(TITLE).first.wait_for()
+    page.get_by_text(TITLE).first.wait_for(timeout=LOAD_MS)
     assert page.get_by_placeholder(CHAT_PLACEHOLDER).count() == 0  # nothing before sign-in
 
     _sign_in(page, "ann", "not the password")
@@ -45,14 +46,14 @@ def test_wrong_then_right_password_own_conversations_and_sign_out(app_factory, b
     assert_no_exception(page)
     page.wait_for_timeout(1500)  # the cookie component writes the session cookie
     page.reload()  # the session cookie keeps her signed in
-    page.get_by_text("Ann's merger plan").first.wait_for()
+    page.get_by_text("Ann's merger plan").first.wait_for(timeout=LOAD_MS)
 
     page.get_by_role("button", name="Sign out").click()
     page.get_by_text(TITLE).first.wait_for()
     page.get_by_text("Ann's merger plan").first.wait_for(state="detached")  # the rerun drops her sidebar
     page.wait_for_timeout(1500)
     page.reload()  # signed out stays signed out
-    page.get_by_text(TITLE).first.wait_for()
+    page.get_by_text(TITLE).first.wait_for(timeout=LOAD_MS)
     assert page.get_by_text("Ann's merger plan").count() == 0
 
     _sign_in(page, "bob", PASSWORD)
