@@ -37,6 +37,8 @@ KNOWN_KINDS = frozenset({
     "sign_in", "sign_in_failed", "locked_out", "sign_out", "session_expired", "access_refused", "user_added",
     "role_changed", "user_disabled", "password_changed", "workspace_created", "workspace_deleted", "member_added",
     "member_removed", "permission_denied", "anonymous_serving",
+    # Reports (app/reports/): a conversation exported as HTML or PDF with its manifest.
+    "report_exported",
 })  # fmt: skip
 
 

@@ -1,6 +1,6 @@
 """CLI: `audit verify` (is the keyed chain intact?), `audit anchor` (its head, to write down), `audit export`
-(JSONL or CSV), `audit prune` (retention), `audit redact` (erase one record's personal data) and `audit reveal`
-(the raw values sealed in a record, when the opt-in policy kept them)."""
+(JSONL or CSV), `audit verify-report` (a report file against the trail), `audit prune` (retention), `audit redact`
+(erase one record's personal data) and `audit reveal` (the raw values sealed in a record, when kept)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from app.audit.privacy import RecordPrivacy
 from app.audit.trail import write_records
 from app.commands.common import command, emit
 from app.errors import BadInputError, NotFoundError
+from app.reports.proof import verify_report_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         actions, "verify", help="Check that no record was edited, deleted or cut off (exit 1 if one was).",
         handler=run_verify,
     )
+    check = command(actions, "verify-report", help="Check a report file against the trail (exit 1 if it differs).",
+                    handler=run_verify_report)
+    check.add_argument("file", type=Path, metavar="FILE")
     command(actions, "anchor", help="Print the head of the chain (records, last hash, time) to keep elsewhere.",
             handler=run_anchor)
     redact = command(actions, "redact", help="Erase the personal data of one record (GDPR erasure); recorded.",
@@ -89,6 +93,21 @@ def run_verify(args: argparse.Namespace, services: Any) -> int:
     text += "".join(f"\nnote: {n}" for n in report["notes"])
     emit(args, {k: report[k] for k in ("ok", "records", "problems", "notes")}, text)
     return 0 if not problems else 1
+
+
+def run_verify_report(args: argparse.Namespace, services: Any) -> int:
+    """A report's text as exported, every record it cites present and unaltered, the chain intact; else exit 1."""
+    verdict = verify_report_file(args.file, services.records)
+    if verdict.ok:
+        text = (f"OK: {verdict.file} is as exported; its {verdict.records} cited record(s) exist, unaltered, "
+                "and the hash chain is intact.")
+    else:
+        text = (f"DOES NOT VERIFY: {verdict.file}: {len(verdict.problems)} problem(s):\n"
+                + "\n".join(f"- {p}" for p in verdict.problems))
+    text += "".join(f"\nnote: {n}" for n in verdict.notes)
+    emit(args, {"ok": verdict.ok, "file": verdict.file, "records": verdict.records, "problems": verdict.problems,
+                "notes": verdict.notes}, text)
+    return 0 if verdict.ok else 1
 
 
 def run_anchor(args: argparse.Namespace, services: Any) -> int:

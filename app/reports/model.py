@@ -1,0 +1,164 @@
+"""What a report holds, gathered from a conversation and the request records of its answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from app.errors import BadInputError
+from storage.conversations import ConversationStore
+from storage.records import SqliteRecordStore
+
+MAX_ANSWERS = 200  # a very long conversation is cut here (the report says so): a report stays a readable size
+MAX_TABLE_ROWS = 50  # rows of one result table shown in a report
+MAX_CHARS = 20_000  # characters of one question or answer shown
+
+
+@dataclass
+class Citation:
+    """A passage an answer cites: where it comes from and the quoted text."""
+
+    n: str
+    source: str
+    where: str
+    quote: str
+
+
+@dataclass
+class ResultTable:
+    """An SQL result an answer cites: the query and the rows kept with the answer."""
+
+    label: str
+    sql: str
+    columns: list[str]
+    rows: list[list[Any]]
+    row_count: int
+    note: str = ""
+
+
+@dataclass
+class Entry:
+    """One question and its answer, with everything that backs the answer."""
+
+    question: str
+    answer: str
+    status: str = "ok"
+    model: str = ""
+    model_digest: str = ""
+    citations: list[Citation] = field(default_factory=list)
+    tables: list[ResultTable] = field(default_factory=list)
+    chart: dict[str, Any] | None = None  # a Vega-Lite spec stored with the answer, if any
+    record_id: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """A conversation made ready to render."""
+
+    conversation_id: str
+    title: str
+    author: str
+    created_at: str
+    exported_at: str
+    entries: list[Entry] = field(default_factory=list)
+    documents: dict[str, str] = field(default_factory=dict)  # name -> sha256
+    notes: list[str] = field(default_factory=list)
+
+    def record_ids(self) -> list[str]:
+        """The request records the answers came from, in order."""
+        return [e.record_id for e in self.entries if e.record_id]
+
+
+def build_report(conversations: ConversationStore, records: SqliteRecordStore, conversation_id: str,
+                 author: str) -> Report:
+    """The report of one conversation (NotFoundError for an unknown id, BadInputError when nothing was answered)."""
+    conv = conversations.get(conversation_id)
+    messages = conversations.messages(conversation_id)
+    by_message = {str(r.get("message_id")): r for r in records.query(limit=10 * MAX_ANSWERS, kind="chat",
+                                                                         conversation_id=conversation_id)}
+    report = Report(conversation_id, conv.title, author, conv.created_at,
+                    datetime.now(UTC).isoformat(timespec="seconds"))
+    question = ""
+    answered = 0
+    for message in messages:
+        if message.role == "user":
+            question = message.content
+            continue
+        answered += 1
+        if answered > MAX_ANSWERS:
+            continue
+        report.entries.append(_entry(question, message.content, message.status, _meta(message.meta),
+                                     by_message.get(message.id), message.id, report.documents))
+    if not report.entries:
+        raise BadInputError(f"Conversation {conversation_id} has no answers yet: there is nothing to report.",
+                            "Ask a question in it first, or pick another conversation (`python -m app chats`).")
+    if answered > MAX_ANSWERS:
+        report.notes.append(f"This conversation has {answered} answers; the report shows the first {MAX_ANSWERS}.")
+    return report
+
+
+def _meta(meta: object) -> dict[str, Any]:
+    return meta if isinstance(meta, dict) else {}
+
+
+def _dicts(items: object) -> list[dict[str, Any]]:
+    """Only the well-formed entries of a stored list: one damaged entry must not stop the report."""
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+
+
+def _clip(text: str) -> tuple[str, list[str]]:
+    if len(text) <= MAX_CHARS:
+        return text, []
+    return text[:MAX_CHARS], [f"Text cut at {MAX_CHARS} of {len(text)} characters."]
+
+
+def _entry(question: str, answer: str, status: str, meta: dict[str, Any], record: dict[str, Any] | None,
+           message_id: str, documents: dict[str, str]) -> Entry:
+    question, cut_q = _clip(question)
+    answer, cut_a = _clip(answer or "")
+    entry = Entry(question, answer, status, model=str(meta.get("model") or ""), notes=cut_q + cut_a)
+    if status != "ok":
+        entry.notes.append(f"Status: {status}" + (f" — {meta['error']}" if meta.get("error") else ""))
+    for cite in _dicts(meta.get("citations")):
+        if cite.get("kind") == "sql":
+            entry.tables.append(_table(cite))
+        else:
+            entry.citations.append(_citation(cite))
+    chart = meta.get("chart")
+    entry.chart = chart if isinstance(chart, dict) else None
+    if record is None:
+        entry.notes.append(f"No request record names this answer (message {message_id}): it cannot be verified.")
+        return entry
+    entry.record_id = str(record.get("id") or "")
+    entry.model = str(record.get("model") or entry.model)
+    entry.model_digest = str(record.get("model_digest") or "")
+    for item in _dicts(record.get("evidence")):
+        if item.get("source") and item.get("document_sha256"):
+            documents[str(item["source"])] = str(item["document_sha256"])
+    for item in _dicts(record.get("attachments")):
+        if item.get("name") and item.get("sha256"):
+            documents[str(item["name"])] = str(item["sha256"])
+    return entry
+
+
+def _citation(cite: dict[str, Any]) -> Citation:
+    if cite.get("timestamp"):
+        where = f"at {cite['timestamp']}"
+    elif cite.get("slide"):
+        where = f"slide {cite['slide']}"
+    elif cite.get("page") is not None:
+        where = f"page {cite['page']}"
+    else:
+        where = ""
+    return Citation(str(cite.get("n", "")), str(cite.get("source", "")), where, str(cite.get("quote", "")))
+
+
+def _table(cite: dict[str, Any]) -> ResultTable:
+    rows = [list(r) for r in cite.get("rows") or [] if isinstance(r, list | tuple)]
+    row_count = int(cite.get("row_count") or len(rows))
+    shown = rows[:MAX_TABLE_ROWS]
+    note = f"First {len(shown)} of {row_count} row(s)." if row_count > len(shown) else ""
+    return ResultTable(str(cite.get("label") or cite.get("n", "")), str(cite.get("sql", "")),
+                       [str(c) for c in cite.get("columns") or []], shown, row_count, note)
