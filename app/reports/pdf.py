@@ -69,7 +69,7 @@ class _Writer:
 
     def image(self, png: bytes) -> None:
         """A chart, scaled to the page width."""
-        self.pdf.image(io.BytesIO(png), w=min(self.pdf.epw, 140))
+        self.pdf.image(io.BytesIO(png), w=min(self.pdf.epw, 110))
         self.pdf.ln(2)
 
 

@@ -101,3 +101,29 @@ def test_the_report_builds_after_the_answers_table_was_deleted(answered, tmp_pat
     path = _export(answered, "html", tmp_path / "r.html")
     assert "238.42" in path.read_text(encoding="utf-8")  # the rows kept with the answer
     assert verify_report_file(path, answered.records).ok
+
+
+def test_a_chart_that_cannot_be_rendered_is_said_and_the_rest_is_there(answered):
+    conv = answered.conversations.create()
+    answered.conversations.add_message(conv.id, "user", "Revenue by region?")
+    rows = [["North", 120.5], ["South", 80.25]]
+    answered.conversations.add_message(conv.id, "assistant", "North leads [S1].", meta={
+        "chart": {"mark": {"type": "no-such-mark"}, "encoding": 7},
+        "citations": [{"n": 1, "kind": "sql", "label": "S1", "sql": "SELECT region, revenue FROM r",
+                       "columns": ["region", "revenue"], "rows": rows, "row_count": 2}]})
+    page = export_report(answered.conversations, answered.records, conv.id, "html", "ana").decode("utf-8")
+    assert "Chart of the answer: This chart could not be rendered" in page
+    assert '<img alt="Chart of result S1" src="data:image/png;base64,' in page  # the result's own chart is drawn
+    assert "North leads [S1]." in page and "<td>80.25</td>" in page
+
+
+def test_a_very_long_conversation_is_cut_with_a_note(answered, monkeypatch):
+    monkeypatch.setattr("app.reports.model.MAX_ANSWERS", 3)
+    conv = answered.conversations.create()
+    for n in range(5):
+        answered.conversations.add_message(conv.id, "user", f"Question {n}?")
+        answered.conversations.add_message(conv.id, "assistant", f"Answer {n}.")
+    data = export_report(answered.conversations, answered.records, conv.id, "pdf", "ana")
+    flat = " ".join("\n".join(p.extract_text() or "" for p in PdfReader(io.BytesIO(data)).pages).split())
+    assert "Answer 2." in flat and "Answer 3." not in flat
+    assert "has 5 answers; the report shows the first 3" in flat
