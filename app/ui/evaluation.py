@@ -154,7 +154,8 @@ def run_form(services: Services, evals: Evaluations) -> None:
         "Faithfulness judge", list(judges), key="evaluation.judge",
         help="Faithfulness is always checked sentence by sentence against the cited passages, with every number "
              "traced; a model judge is extra. Keep one judge for runs you want to compare: a model judging itself "
-             "is lenient (it rated every answer faithful on the labelled set).")
+             "is lenient (the 1.5B rated 82 of 83 labelled answers faithful, 31 of the 32 unsupported ones "
+             "included; the sentence check caught 27 of those 32).")
     if not st.button("Run evaluation", type="primary", disabled=not eval_set.items or not only, key="evaluation.run"):
         return
     # Clicking Stop reruns the page, which interrupts the run at its next progress update; the runner then
