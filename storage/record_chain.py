@@ -39,6 +39,8 @@ KNOWN_KINDS = frozenset({
     "member_removed", "permission_denied", "anonymous_serving",
     # Reports (app/reports/): a conversation exported as HTML or PDF with its manifest.
     "report_exported",
+    # The demo workspace (app/demo/): the bundled public material loaded.
+    "demo_loaded",
 })  # fmt: skip
 
 
