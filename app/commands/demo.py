@@ -21,8 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_load(args: argparse.Namespace, services: Any) -> int:
     """Load the demo; exit 1 when a file could not be loaded (the others still are)."""
-    progress = None if args.json else (lambda message: sys.stderr.write(message + "\n"))
-    load = load_demo(services.documents, services.tables, services.records, services.settings.user, progress)
+    load = load_demo(services.documents, services.tables, services.records, services.settings.user,
+                     None if args.json else _say)
     lines = [f"{f.status:8} {f.name}  ({f.detail})" for f in load.files]
     lines.append(f"Demo loaded in {load.seconds} s" + (f"; {len(load.failed)} file(s) failed" if load.failed else
                                                        "") + ". Questions to try:")
@@ -30,3 +30,7 @@ def run_load(args: argparse.Namespace, services: Any) -> int:
     emit(args, {"files": [vars(f) for f in load.files], "seconds": load.seconds, "record_id": load.record_id,
                 "questions": list(SUGGESTED_QUESTIONS)}, "\n".join(lines))
     return 1 if load.failed else 0
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(message + "\n")
