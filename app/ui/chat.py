@@ -26,6 +26,7 @@ from app.ui.common import (
     safe_markdown,
     show_error,
 )
+from app.ui.demo import suggested_question
 from multimodal.kinds import ATTACHMENT_TYPES
 from storage.conversations import STREAMING, Message, Scope
 
@@ -54,6 +55,8 @@ def chat_page(services: Services) -> None:
     pending = take_pending(services, conversation_id) if conversation_id else None
     if pending is None and value is not None:
         pending = read_chat_input(services, value)
+    if pending is None and not (conversation_id and services.conversations.messages(conversation_id)):
+        pending = suggested_question(services)  # the demo's questions as chips in an empty chat
     if pending is not None:
         question, files = pending
         if conversation_id is None:

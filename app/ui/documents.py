@@ -15,6 +15,7 @@ from app.documents.results import IngestProgress, IngestResult, ProgressCallback
 from app.documents.search import Passage, place
 from app.errors import AssistantError
 from app.ui.common import safe_markdown, show_error
+from app.ui.demo import demo_button
 from app.ui.document_tables import document_tables_panel
 from app.ui.jobs import job_status, start_background_jobs
 from multimodal.kinds import DOCUMENT_TYPES, mime_type
@@ -129,6 +130,7 @@ def library_panel(services: Services, password: str) -> None:
     documents = lib.list_documents()
     if not documents:
         st.info("No documents yet. Add files above.")
+        demo_button(services)
         return
     st.dataframe(
         [{"name": d.name, "kind": d.kind, "pages": d.pages, "chunks": d.chunks, "status": d.status,
