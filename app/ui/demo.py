@@ -13,7 +13,8 @@ from app.ui.common import show_error
 
 def demo_button(services: Services) -> None:
     """Offer the bundled demo material (public PDF, table, image, recording) when the library is empty."""
-    if services.actor is not None and not services.actor.may(WRITE):
+    actor = getattr(services, "actor", None)  # pages may be drawn with only the services they use
+    if actor is not None and not actor.may(WRITE):
         return  # a viewer cannot add anything; the button would only be refused
     st.caption("New here? Load a small demo: an R manual (PDF), a WHO air-quality table, a chart image and a "
                "27-second public-domain recording, all public (sources in app/demo/data/SOURCES.md).")
