@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "app.commands.chat", "app.commands.docs", "app.commands.tables", "app.commands.media", "app.commands.audit",
     "app.commands.evaluate", "app.commands.model_server", "app.commands.access", "app.commands.jobs",
     "app.commands.sql_examples", "app.commands.report", "app.commands.demo",
+    "app.commands.pins",
 )
 
 

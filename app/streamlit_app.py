@@ -34,6 +34,7 @@ ALL_PAGES = [
     st.Page(PAGES / "chat.py", title="Chat", icon=":material/chat:", default=True),
     st.Page(PAGES / "documents.py", title="Documents", icon=":material/description:", url_path="documents"),
     st.Page(PAGES / "tables.py", title="Tables", icon=":material/table_chart:", url_path="tables"),
+    st.Page(PAGES / "board.py", title="Board", icon=":material/push_pin:", url_path="board"),
     st.Page(PAGES / "media.py", title="Images & audio", icon=":material/perm_media:", url_path="media"),
     st.Page(PAGES / "audit.py", title="Audit", icon=":material/fact_check:", url_path="audit"),
     st.Page(PAGES / "monitoring.py", title="Monitoring", icon=":material/monitoring:", url_path="monitoring"),

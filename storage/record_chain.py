@@ -41,6 +41,8 @@ KNOWN_KINDS = frozenset({
     "report_exported",
     # The demo workspace (app/demo/): the bundled public material loaded.
     "demo_loaded",
+    # The workspace board (app/pins/): an answer pinned, a pin's SQL re-run.
+    "pin_added", "pin_refreshed",
 })  # fmt: skip
 
 

@@ -14,6 +14,8 @@ from app.chat.export import conversation_markdown
 from app.container import Services
 from app.errors import AssistantError
 from app.llm.selector import ModelSpec, embedded_choices
+from app.pins.refresh import pin_latest_answer
+from app.pins.store import PinStore
 from app.reports.export import export_report
 from app.ui.common import (
     KEY_CONVERSATION,
@@ -64,6 +66,7 @@ def conversation_sidebar(services: Services) -> str | None:
                 mime="text/markdown", icon=":material/download:", key="chat.export",
             )
             _report_buttons(services, current)
+            _pin_button(services, current)
             if may_write(services) and st.button("Delete this conversation", type="primary", key="chat.delete"):
                 services.delete_conversation(current)
                 st.session_state[KEY_CONVERSATION] = None
@@ -87,6 +90,20 @@ def _report_buttons(services: Services, conversation_id: str) -> None:
             help="With citations, SQL, models, documents and the request records, so anyone with access can check "
                  "it: `python -m app audit verify-report FILE`.",
         )
+
+
+def _pin_button(services: Services, conversation_id: str) -> None:
+    """Pin the conversation's latest SQL-backed answer to the workspace board (those who may write)."""
+    if not may_write(services) or not st.button("Pin the latest SQL answer to the Board", icon=":material/push_pin:",
+                                                key="chat.pin"):
+        return
+    try:
+        pin = pin_latest_answer(PinStore(services.settings.data_dir / "board.sqlite"), services.conversations,
+                                services.records, conversation_id, services.settings.user)
+    except AssistantError as exc:
+        show_error(exc)
+        return
+    st.success(safe_markdown(f"Pinned: {pin.headline}. See the Board page."))
 
 
 def may_write(services: Services) -> bool:

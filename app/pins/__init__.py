@@ -1,0 +1,1 @@
+"""The workspace board: SQL-backed answers pinned with their query, refreshed on today's tables (not the model)."""
