@@ -127,3 +127,14 @@ def test_a_very_long_conversation_is_cut_with_a_note(answered, monkeypatch):
     flat = " ".join("\n".join(p.extract_text() or "" for p in PdfReader(io.BytesIO(data)).pages).split())
     assert "Answer 2." in flat and "Answer 3." not in flat
     assert "has 5 answers; the report shows the first 3" in flat
+
+
+def test_without_a_unicode_font_the_pdf_uses_core_fonts_and_says_so(answered, monkeypatch, tmp_path):
+    monkeypatch.setattr("app.reports.pdf.UNICODE_FONTS", (tmp_path / "none.ttf",))
+    conv = answered.conversations.create()
+    answered.conversations.add_message(conv.id, "user", "Résumé of 東京?")
+    answered.conversations.add_message(conv.id, "assistant", "Tokyo (東京) has 14 million people.")
+    data = export_report(answered.conversations, answered.records, conv.id, "pdf", "ana")
+    flat = " ".join("\n".join(p.extract_text() or "" for p in PdfReader(io.BytesIO(data)).pages).split())
+    assert "Résumé of ??" in flat and "Tokyo (??) has 14 million people." in flat
+    assert "no Unicode font was found" in flat
