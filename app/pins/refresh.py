@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -30,7 +31,12 @@ class Refreshed:
         """One line for people."""
         if self.pin.stale:
             return f"STALE {self.pin.id}: {self.pin.stale} (keeps {self.pin.headline} from {self.pin.computed_at})"
-        change = f"changed {self.before} -> {self.pin.headline}" if self.changed else f"unchanged {self.pin.headline}"
+        if not self.changed:
+            change = f"unchanged {self.pin.headline}"
+        elif self.before == self.pin.headline:
+            change = f"values changed ({self.pin.headline})"
+        else:
+            change = f"changed {self.before} -> {self.pin.headline}"
         return f"{self.pin.id}: {change} ({self.pin.question})"
 
 
@@ -54,7 +60,7 @@ def pin_latest_answer(store: PinStore, conversations: ConversationStore, records
 
 def refresh_pin(store: PinStore, tables: TablesService, records: Recorder, pin: Pin, user: str) -> Refreshed:
     """Re-run the pin's SQL (checked read-only, row cap and time limit); a failure keeps the old value, stale."""
-    before = pin.headline
+    before, old_rows = pin.headline, pin.rows
     answer = tables.run_sql(pin.sql, pin.question)
     if answer.error:
         pin.stale = f"{answer.error} {answer.error_hint}".strip()
@@ -66,8 +72,15 @@ def refresh_pin(store: PinStore, tables: TablesService, records: Recorder, pin: 
         pin.columns, pin.rows, pin.row_count = answer.columns, answer.rows[:MAX_ROWS_KEPT], row_count
         pin.headline, pin.computed_at, pin.stale = new, now(), ""
     store.save(pin)
-    result = Refreshed(pin, before, not pin.stale and pin.headline != before)
+    # A table of several rows keeps its headline (the row count) when values change: compare the rows too.
+    changed = not pin.stale and (pin.headline != before or _jsonable(pin.rows) != _jsonable(old_rows))
+    result = Refreshed(pin, before, changed)
     records.append("pin_refreshed", {"user": user, "status": "error" if pin.stale else "ok", "pin_id": pin.id,
                                      "sql": pin.sql, "before": before, "after": pin.headline,
                                      "changed": result.changed, "error": pin.stale or None})
     return result
+
+
+def _jsonable(rows: list[list[Any]]) -> str:
+    """Rows as stored (JSON, dates as text), so fresh DuckDB values compare with the stored ones."""
+    return json.dumps(rows, default=str)

@@ -51,7 +51,8 @@ class Pin:
     stale: str = ""  # why the last refresh failed (the values are the older ones)
     conversation_id: str = ""
     created_by: str = ""
-    created_at: str = field(default_factory=now)
+    # Microseconds: pins added within one second keep the order they were added in.
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="microseconds"))
 
     def as_json(self) -> dict[str, Any]:
         """The CLI's JSON shape."""

@@ -89,3 +89,15 @@ def test_a_conversation_without_an_sql_answer_cannot_be_pinned(env):
     env.assistant.conversations.add_message(conv.id, "assistant", "Hello.")
     with pytest.raises(BadInputError, match="nothing to pin"):
         pin_latest_answer(env.board, env.assistant.conversations, env.assistant.records, conv.id, "ana")
+
+
+def test_a_multi_row_pin_says_when_its_values_changed(env, tmp_path):
+    records = env.assistant.records
+    pin = env.board.add("Revenue by region?", "SELECT region, SUM(revenue) AS revenue FROM sales GROUP BY 1 ORDER BY 1",
+                        ["region", "revenue"], [], 0)
+    first = refresh_pin(env.board, env.tables, records, pin, "ana")
+    assert first.changed and not first.pin.stale
+    assert not refresh_pin(env.board, env.tables, records, env.board.get(pin.id), "ana").changed
+    _replace_sales(env.tables, tmp_path, "7,North,2024-01-09,Widget,1,100.00")
+    again = refresh_pin(env.board, env.tables, records, env.board.get(pin.id), "ana")
+    assert again.changed and again.summary.startswith(f"{pin.id}: values changed")
