@@ -15,16 +15,22 @@ def table_chart(table: ResultTable) -> dict[str, Any] | None:
     if not 2 <= len(table.rows) <= MAX_BARS or len(table.columns) < 2:
         return None
     numeric = [i for i in range(1, len(table.columns))
-               if all(isinstance(r[i], int | float) and not isinstance(r[i], bool) for r in table.rows
-                      if len(r) > i)]
+               if all(_number(r[i]) or r[i] is None for r in table.rows if len(r) > i)
+               and any(_number(r[i]) for r in table.rows if len(r) > i)]
     if not numeric:
         return None
     label, value = table.columns[0], table.columns[numeric[0]]
-    values = [{"label": str(r[0]), "value": r[numeric[0]]} for r in table.rows if len(r) > numeric[0]]
+    # Rows without a value (NULL) have no bar; the table above still lists them.
+    values = [{"label": str(r[0]), "value": r[numeric[0]]} for r in table.rows
+              if len(r) > numeric[0] and _number(r[numeric[0]])]
     return {"width": 420, "height": 220,
             "data": {"values": values}, "mark": "bar",
             "encoding": {"x": {"field": "label", "type": "nominal", "title": label, "sort": None},
                          "y": {"field": "value", "type": "quantitative", "title": value}}}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def render_png(spec: dict[str, Any]) -> bytes:

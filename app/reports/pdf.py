@@ -41,7 +41,7 @@ class _Writer:
     def text(self, value: str, size: float = 10, mono: bool = False, bold: bool = False) -> None:
         """A paragraph (wrapped; long words are broken)."""
         self._font(size, mono, bold)
-        self.pdf.multi_cell(0, size * 0.5, self.clean(value), new_x="LMARGIN", new_y="NEXT")
+        self.pdf.multi_cell(0, size * 0.5, self.clean(value), align="L", new_x="LMARGIN", new_y="NEXT")
         self.pdf.ln(1)
 
     def _font(self, size: float, mono: bool = False, bold: bool = False) -> None:

@@ -10,7 +10,9 @@ import pytest
 from pypdf import PdfReader
 
 from app.errors import BadInputError
+from app.reports.charts import table_chart
 from app.reports.export import export_report
+from app.reports.model import ResultTable
 from app.reports.proof import verify_report_file
 from tests.fixtures.turns import TOTAL_SQL
 from tests.unit.reports.conftest import Answered
@@ -138,3 +140,9 @@ def test_without_a_unicode_font_the_pdf_uses_core_fonts_and_says_so(answered, mo
     flat = " ".join("\n".join(p.extract_text() or "" for p in PdfReader(io.BytesIO(data)).pages).split())
     assert "Résumé of ??" in flat and "Tokyo (??) has 14 million people." in flat
     assert "no Unicode font was found" in flat
+
+
+def test_a_result_with_empty_values_is_still_charted():
+    spec = table_chart(ResultTable("S1", "SELECT 1", ["iso3", "pm25"], [["AFG", 120.0], ["BEN", None], ["DZA", 22]], 3))
+    assert spec is not None and [v["label"] for v in spec["data"]["values"]] == ["AFG", "DZA"]
+    assert table_chart(ResultTable("S1", "SELECT 1", ["iso3", "pm25"], [["AFG", None], ["BEN", None]], 2)) is None
