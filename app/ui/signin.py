@@ -27,10 +27,10 @@ KEY_PROXY_USER = "access.proxy_user"
 
 # Page titles each role may open (the services refuse the actions too).
 ROLE_PAGES = {
-    "admin": {"Chat", "Documents", "Tables", "Images & audio", "Audit", "Monitoring", "Evaluation", "Settings",
-              "Users & workspaces"},
-    "analyst": {"Chat", "Documents", "Tables", "Images & audio", "Audit", "Monitoring", "Evaluation"},
-    "viewer": {"Chat", "Audit"},
+    "admin": {"Chat", "Documents", "Tables", "Images & audio", "Board", "Audit", "Monitoring", "Evaluation",
+              "Settings", "Users & workspaces"},
+    "analyst": {"Chat", "Documents", "Tables", "Images & audio", "Board", "Audit", "Monitoring", "Evaluation"},
+    "viewer": {"Chat", "Board", "Audit"},  # the Board read-only: its buttons check the WRITE permission
     "auditor": {"Audit", "Monitoring"},
 }
 

@@ -63,6 +63,8 @@ def test_right_password_opens_the_chat_with_user_role_workspace_and_sign_out(pas
     ("vic", "../pages/chat.py", "../pages/documents.py"),
     ("aud", "../pages/audit.py", "../pages/settings.py"),
     ("ann", "../pages/tables.py", "../pages/access.py"),
+    ("vic", "../pages/board.py", "../pages/tables.py"),  # viewers read the workspace's board
+    ("aud", "../pages/monitoring.py", "../pages/board.py"),
 ])
 def test_each_role_is_offered_its_pages_only(password_mode, name, shown, hidden):
     at = _sign_in(AppTest.from_file(ENTRY, default_timeout=60).run(), name, PASSWORD)
