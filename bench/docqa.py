@@ -133,6 +133,46 @@ def run_config(args: argparse.Namespace, config: str, pdfs: list[Path], items: l
     return rows
 
 
+def rule_only(pdfs: list[Path], items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """No chat model: retrieval (hit@1/hit@5) and the answerability rule's verdict on every question — the part of
+    the pipeline that decides before any generation. Uses only the embedding model of the library."""
+    from app.chat.answerability import assess
+    from app.documents.library import DocumentLibrary
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-docqa-rule-") as tmp:
+        library = DocumentLibrary(Path(tmp))
+        for pdf in pdfs:
+            library.ingest_file(pdf)
+        for item in items:
+            t0 = time.monotonic()
+            passages = library.search(item["question"])
+            verdict = assess(item["question"], passages)
+            gold = _gold(item)
+            retrieved = [p.page for p in passages if _source_ok(item, p.source)]
+            rows.append({"id": item["id"], "answerable": bool(gold),
+                         "hit1": bool(gold) and bool(retrieved[:1]) and retrieved[0] in gold,
+                         "hit5": bool(gold & set(retrieved[:5])), "rule_refused": not verdict.answerable,
+                         "reason": verdict.reason, "seconds": round(time.monotonic() - t0, 3)})
+    return rows
+
+
+def print_rule_only(name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The rule-only figures."""
+    answerable = [r for r in rows if r["answerable"]]
+    unanswerable = [r for r in rows if not r["answerable"]]
+    summary = {"answerable": len(answerable), "unanswerable": len(unanswerable),
+               "hit@1": sum(r["hit1"] for r in answerable), "hit@5": sum(r["hit5"] for r in answerable),
+               "rule_refused_answerable": sum(r["rule_refused"] for r in answerable),
+               "rule_refused_unanswerable": sum(r["rule_refused"] for r in unanswerable),
+               "median_s": round(statistics.median(r["seconds"] for r in rows), 3)}
+    print(f"== {name} (no chat model): hit@1 {summary['hit@1']}/{len(answerable)}, hit@5 {summary['hit@5']}/"
+          f"{len(answerable)}; refused by the answerability rule before any generation: answerable "
+          f"{summary['rule_refused_answerable']}/{len(answerable)}, unanswerable {summary['rule_refused_unanswerable']}"
+          f"/{len(unanswerable)}; search + rule median {summary['median_s']} s")
+    return summary
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The figures of one configuration."""
     answerable = [r for r in rows if r["answerable"]]
@@ -180,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="Only the first N answerable and N unanswerable questions of each "
                         "questions file.")
     parser.add_argument("--summary-only", action="store_true", help="Print the saved results of this set and model.")
+    parser.add_argument("--rule-only", action="store_true",
+                        help="No chat model: retrieval and the answerability rule's verdicts only.")
     args = parser.parse_args(argv)
     name = f"docqa-{args.qset}-{args.model}" + (f"-limit{args.limit}" if args.limit else "")
     if args.summary_only:
@@ -188,6 +230,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     pdfs, items = load_set(SETS[args.qset])
+    if args.rule_only:
+        rows = rule_only(pdfs, items)
+        summary = print_rule_only(f"docqa-rule-{args.qset}", rows)
+        write_results(f"docqa-rule-{args.qset}", {"benchmark": "docqa (rule only)", "set": args.qset,
+                                                   "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                                                   "summary": summary, "rows": rows})
+        return 0
     if args.limit:  # the first N answerable and N unanswerable questions of each questions file
         files = dict.fromkeys(i["file"] for i in items)
         items = [i for f in files for answerable in (True, False)
