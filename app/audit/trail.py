@@ -16,6 +16,7 @@ from typing import Any
 
 from app.audit.record import ChatRecord, Json, as_record
 from app.documents.refusals import MODEL_SAYS_NOT_FOUND, NOT_IN_DOCUMENTS
+from multimodal.places import place_in_document
 
 # Flat columns for CSV; the full record is in the JSONL export.
 CSV_COLUMNS = (
@@ -260,11 +261,11 @@ def _name(item: dict[str, Any]) -> str:
 
 
 def _where(item: dict[str, Any]) -> str:
-    # Pages for PDFs, "@ 12:31" for recordings; older and newer records name the start differently.
-    if item.get("page") is not None:
-        return f"p. {item['page']}"
-    if item.get("timestamp"):
-        return f"@ {item['timestamp']}"
+    # Pages for PDFs, "@ 12:31" for recordings, a section or slide for other documents; older and newer records
+    # name a recording's start differently.
+    place = place_in_document(item, page_word="p.")
+    if place:
+        return place
     start = item.get("start_s", item.get("start"))
     return f"@ {_clock(start)}" if start is not None else ""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from multimodal.places import place_in_document
 from storage.conversations import ConversationStore
 
 
@@ -26,7 +27,7 @@ def conversation_markdown(store: ConversationStore, conversation_id: str) -> str
                 if cite.get("kind") == "sql":
                     out += _sql_citation(cite)
                     continue
-                where = f"@ {cite['timestamp']}" if cite.get("timestamp") else f"page {cite.get('page')}"
+                where = place_in_document(cite)
                 out.append(f"- [{cite.get('n')}] {cite.get('source')}, {where}: “{cite.get('quote', '')}”")
             out.append("")
         for step in _dicts(meta.get("tools")):

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.errors import BadInputError
+from multimodal.places import place_in_document
 from storage.conversations import ConversationStore
 from storage.records import SqliteRecordStore
 
@@ -144,14 +145,8 @@ def _entry(question: str, answer: str, status: str, meta: dict[str, Any], record
 
 
 def _citation(cite: dict[str, Any]) -> Citation:
-    if cite.get("timestamp"):
-        where = f"at {cite['timestamp']}"
-    elif cite.get("slide"):
-        where = f"slide {cite['slide']}"
-    elif cite.get("page") is not None:
-        where = f"page {cite['page']}"
-    else:
-        where = ""
+    where = place_in_document(cite)
+    where = f"at {where[2:]}" if where.startswith("@ ") else where
     return Citation(str(cite.get("n", "")), str(cite.get("source", "")), where, str(cite.get("quote", "")))
 
 
