@@ -19,8 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("set", type=Path, help="A .jsonl file of document and/or SQL questions.")
     # Its own dest: the global --model (before the subcommand) also changes settings, this one only the run.
     run.add_argument("--model", dest="eval_model", help="embedded:KEY or ollama:NAME (default: the model in settings).")
-    run.add_argument("--judge", help="A fixed model that judges faithfulness (embedded:KEY or ollama:NAME), so runs "
-                     "of different models are judged alike (default: the run's own model).")
+    run.add_argument("--judge", help="Also have a model judge faithfulness (embedded:KEY or ollama:NAME); by "
+                     "default faithfulness is the model-free sentence-support check (every sentence supported by "
+                     "one source, every number traced).")
     run.add_argument("--limit", type=int, help="Only the first N items (a quick run).")
     run.add_argument("--only", help="Comma-separated subset of retrieval,sql,answers (default: all).")
     run.add_argument("--docs", type=Path, help="Folder with the set's PDFs (default: the set's folder).")
