@@ -35,8 +35,9 @@ def documents_page(services: Services) -> None:
     """The whole Documents page."""
     lib: DocumentLibrary = services.documents
     st.title("Documents")
-    st.caption("PDFs, images (the text in them) and recordings (their transcript) are indexed on this machine; "
-               "answers cite the file and page, or the moment in the recording.")
+    st.caption("PDFs, Word, PowerPoint, HTML, Markdown/text and e-mail files, images (the text in them) and recordings "
+               "(their transcript) are indexed on this machine; answers cite the file and page, section, slide or "
+               "lines, or the moment in the recording. Tables inside documents become tables you can query.")
     password = upload_form(services)
     submitted_jobs(services)
     st.subheader("Library")
@@ -49,7 +50,8 @@ def upload_form(services: Services) -> str:
     """The upload form; queues what was submitted as a background job and returns the password typed (for
     Re-index too)."""
     with st.form("documents.upload", clear_on_submit=True):
-        uploads = st.file_uploader("Add PDFs, images or recordings", type=DOCUMENT_TYPES, accept_multiple_files=True)
+        uploads = st.file_uploader("Add documents, images or recordings", type=DOCUMENT_TYPES,
+                                   accept_multiple_files=True)
         password = st.text_input("Password (only for encrypted PDFs)", type="password")
         st.caption(IN_BACKGROUND)
         submitted = st.form_submit_button("Add to library", type="primary")
