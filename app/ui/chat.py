@@ -48,8 +48,9 @@ def chat_page(services: Services) -> None:
         message_actions(services, conversation_id, messages)
         unanswered_question(services, conversation_id, messages)
     else:
-        st.info("Ask anything below, and attach what you work with: PDFs, tables (CSV, Excel, Parquet, DuckDB), "
-                "images and recordings. Conversations are saved on this machine and survive a restart.")
+        st.info("Ask anything below, and attach what you work with: PDFs, Word, PowerPoint, HTML, text and e-mail "
+                "files, tables (CSV, Excel, Parquet, DuckDB), images and recordings. Conversations are saved on this "
+                "machine and survive a restart.")
     value = st.chat_input("Ask a question, attach files or record a voice note…", accept_file="multiple",
                           file_type=ATTACHMENT_TYPES, accept_audio=True)
     pending = take_pending(services, conversation_id) if conversation_id else None
