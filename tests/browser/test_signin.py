@@ -41,7 +41,7 @@ def test_wrong_then_right_password_own_conversations_and_sign_out(app_factory, b
     _sign_in(page, "ann", "not the password")
     page.get_by_text("Wrong user name or password.").first.wait_for()
     _sign_in(page, "ann", PASSWORD)
-    page.get_by_placeholder(CHAT_PLACEHOLDER).wait_for()
+    page.get_by_placeholder(CHAT_PLACEHOLDER).wait_for(timeout=LOAD_MS)  # first sign-in builds the workspace
     page.get_by_text("Ann's merger plan").first.wait_for()
     assert_no_exception(page)
     page.wait_for_timeout(1500)  # the cookie component writes the session cookie
@@ -57,7 +57,7 @@ def test_wrong_then_right_password_own_conversations_and_sign_out(app_factory, b
     assert page.get_by_text("Ann's merger plan").count() == 0
 
     _sign_in(page, "bob", PASSWORD)
-    page.get_by_placeholder(CHAT_PLACEHOLDER).wait_for()
+    page.get_by_placeholder(CHAT_PLACEHOLDER).wait_for(timeout=LOAD_MS)  # first sign-in builds the workspace
     page.locator("[data-testid=\"stSidebar\"]").get_by_text("bob", exact=True).first.wait_for()
     assert page.get_by_text("Ann's merger plan").count() == 0
     assert_no_exception(page)
