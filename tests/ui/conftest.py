@@ -8,6 +8,11 @@ from pathlib import Path
 import pytest
 import streamlit as st
 
+import app.ui.common
+from app.container import Services, build_services
+from multimodal.transcribe import WhisperTranscriber
+from tests.fixtures.media import shared_whisper_dir
+
 
 @pytest.fixture()
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models_dir: Path) -> Iterator[Path]:
@@ -29,3 +34,14 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models_dir: Path) 
     st.cache_resource.clear()
     yield data
     st.cache_resource.clear()
+
+
+@pytest.fixture()
+def media_page_services(monkeypatch: pytest.MonkeyPatch, settings_factory) -> Iterator[Services]:
+    """Real services for the Images & audio page; only Whisper is shared, so its weights are converted once."""
+    shared = WhisperTranscriber(shared_whisper_dir(), size="tiny.en")
+    monkeypatch.setattr(Services, "transcriber", property(lambda self: shared))
+    svc = build_services(settings_factory())
+    monkeypatch.setattr(app.ui.common, "get_services", lambda: svc)
+    yield svc
+    svc.close()

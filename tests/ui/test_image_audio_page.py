@@ -7,24 +7,15 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import app.ui.common
-from app.container import Services, build_services
-from multimodal.transcribe import WhisperTranscriber
-from tests.fixtures.media import shared_whisper_dir
+from app.container import Services
 from tests.fixtures.paths import FIXTURES
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "media.py"
 
 
 @pytest.fixture()
-def services(monkeypatch: pytest.MonkeyPatch, settings_factory):
-    # Real services; only the Whisper service is the shared one, so its weights are converted once per run.
-    shared = WhisperTranscriber(shared_whisper_dir(), size="tiny.en")
-    monkeypatch.setattr(Services, "transcriber", property(lambda self: shared))
-    svc = build_services(settings_factory())
-    monkeypatch.setattr(app.ui.common, "get_services", lambda: svc)
-    yield svc
-    svc.close()
+def services(media_page_services: Services) -> Services:
+    return media_page_services  # tests/ui/conftest.py: real services, one shared Whisper
 
 
 def test_page_renders_with_model_choice(services) -> None:

@@ -5,7 +5,6 @@ the sidebar's jobs panel lists them with Retry for a failed one."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,24 +12,17 @@ from streamlit.testing.v1 import AppTest
 
 import app.ui.common
 import app.ui.media
-from app.container import Services, build_services
+from app.container import Services
 from app.jobs.store import Job
-from multimodal.transcribe import WhisperTranscriber
 from tests.fixtures import pdf_factory as pf
-from tests.fixtures.media import shared_whisper_dir
 from tests.fixtures.paths import FIXTURES
 
 PAGES = Path(__file__).resolve().parents[2] / "pages"
 
 
 @pytest.fixture()
-def services(monkeypatch: pytest.MonkeyPatch, settings_factory) -> Iterator[Services]:
-    shared = WhisperTranscriber(shared_whisper_dir(), size="tiny.en")
-    monkeypatch.setattr(Services, "transcriber", property(lambda self: shared))
-    svc = build_services(settings_factory())
-    monkeypatch.setattr(app.ui.common, "get_services", lambda: svc)
-    yield svc
-    svc.close()
+def services(media_page_services: Services) -> Services:
+    return media_page_services  # tests/ui/conftest.py: real services, one shared Whisper
 
 
 def _finished(services: Services, timeout: float = 120) -> Job:
