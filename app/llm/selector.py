@@ -10,7 +10,7 @@ from typing import Literal, Protocol, TypeVar
 
 from app.errors import AssistantError, BadInputError, ConfigError, ModelNotFoundError, ModelUnavailableError
 from app.llm.embedded import EmbeddedChatModel
-from app.llm.gate import GatedChatModel, ModelGate, WaitCallback
+from app.llm.gate import GatedChatModel, ModelGate, WaitCallback, shared_gate
 from app.llm.model_files import CATALOG, Progress, is_installed
 from app.llm.ollama import SUGGESTED_CHAT_MODEL, OllamaChatModel, OllamaModelEntry, OllamaServer
 from app.llm.openai_compat import OpenAIChatModel, OpenAIModelEntry, OpenAIServer, build_info
@@ -100,8 +100,8 @@ class ModelRouter:
         self._openai = _openai_server(settings)
         self._openai_status: OllamaStatus | None = None
         self._openai_entries: list[OpenAIModelEntry] = []
-        # One fair queue per backend in front of the model calls of every session of this process.
-        self._gates = {backend: ModelGate(parallel_limit(settings, backend)) for backend in _BACKENDS}
+        # One fair queue per backend in front of the model calls of every session and user of this process.
+        self._gates = _gates(settings)
 
     def update_settings(self, settings: Settings) -> None:
         """Use new settings from now on (the Settings page calls this after saving)."""
@@ -114,8 +114,7 @@ class ModelRouter:
                 self._openai = _openai_server(settings)
                 self._openai_status = None
             self._settings = settings
-            for backend, gate in self._gates.items():
-                gate.set_limit(parallel_limit(settings, backend))
+            self._gates = _gates(settings)
 
     @property
     def settings(self) -> Settings:
@@ -231,7 +230,7 @@ class ModelRouter:
         """The ChatModel that answers now, loaded and ready, its calls queued fairly with every other session's
         (`progress` also hears "waiting for the model"); raises AssistantError with a fix."""
         model = self._load_model(progress, overrides)
-        return GatedChatModel(model, self._gates[model.info.backend], _waiting(progress))
+        return GatedChatModel(model, self._gates[model.info.backend], _waiting(progress), self._settings.user)
 
     def _load_model(self, progress: Progress | None, overrides: dict | None) -> ChatModel:
         choice = self.choose(overrides)
@@ -265,6 +264,13 @@ _DEFAULT_PARALLEL = {"embedded": 1, "ollama": 4, "openai": 4}
 def parallel_limit(settings: Settings, backend: str) -> int:
     """How many calls to `backend` may run at once (max_parallel_requests; 0 = the backend's default)."""
     return settings.max_parallel_requests or _DEFAULT_PARALLEL.get(backend, 1)
+
+
+def _gates(settings: Settings) -> dict[str, ModelGate]:
+    """The process's gate per backend for these settings' servers, shared with every other user's router of the
+    same installation (its audit keys folder), with the limit the settings give."""
+    servers = {"embedded": "", "ollama": settings.ollama_host, "openai": settings.openai_base_url}
+    return {b: shared_gate(b, f"{servers[b]}|{settings.keys_dir}", parallel_limit(settings, b)) for b in _BACKENDS}
 
 
 def _waiting(progress: Progress | None) -> WaitCallback | None:
