@@ -12,7 +12,10 @@ Monitoring page shows them:
   sources; and the share of checked answers with at least one number not found.
 - *Drift*: per model digest (one build of a model's weights), the median answer length, refusal rate, citation
   rate and numbers-traced rate; the newest digest of a model is compared with the one before it, and a figure
-  that moved by more than its threshold is named in a warning.
+  that moved by more than its threshold is named in a warning — with the shift of the answers' embeddings
+  (app.audit.drift) when the page measured it.
+- *Hallucination rate*: per finished evaluation run, 1 − its faithfulness by support, beside its numbers-traced
+  rate; `rerun_due` says when the chat's model (name or digest) is not the one the last run measured.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from app.audit.drift import Key, shift_warning
 from app.audit.record import ChatRecord, Json, as_record
 from app.audit.trail import is_not_in_documents
 
@@ -99,14 +103,20 @@ _LABELS = {"answer_chars": "answer length", "refusal_rate": "refusal rate", "cit
            "traced_rate": "numbers-traced rate"}
 
 
-def drift(records: Iterable[ChatRecord | Json]) -> tuple[list[dict[str, Any]], list[str]]:
+def drift(records: Iterable[ChatRecord | Json], shifts: dict[Key, Json] | None = None
+          ) -> tuple[list[dict[str, Any]], list[str]]:
     """Per (model, digest) figures, oldest digest first, and warnings naming what moved from a model's previous
-    digest to its newest one (only when both have at least MIN_DRIFT_TURNS finished turns)."""
+    digest to its newest one (only when both have at least MIN_DRIFT_TURNS finished turns). `shifts`
+    (`drift.answer_shift`) adds each digest's answer-embedding cosine to the previous digest's, and warns on it."""
     groups: dict[tuple[str, str], list[tuple[ChatRecord, int]]] = defaultdict(list)
     for rec, length in _turns(records):
         groups[(rec.model or "(unknown)", rec.model_digest or "(no digest)")].append((rec, length))
     rows = sorted(({"model": m, "digest": d, **_digest_figures(t)} for (m, d), t in groups.items()),
                   key=lambda r: (r["model"], r["first"]))
+    shifts = shifts or {}
+    for row in rows:
+        measured = shifts.get((row["model"], row["digest"])) or {}
+        row["answer_shift"], row["shift_baseline"] = measured.get("cosine"), measured.get("baseline")
     warnings = []
     for model in dict.fromkeys(r["model"] for r in rows):
         versions = [r for r in rows if r["model"] == model and r["turns"] >= MIN_DRIFT_TURNS]
@@ -122,6 +132,9 @@ def drift(records: Iterable[ChatRecord | Json]) -> tuple[list[dict[str, Any]], l
             if abs(change) > (DRIFT_LENGTH if key == "answer_chars" else DRIFT_RATE):
                 shown = f"{change:+.0%}" if key == "answer_chars" else f"{old:.0%} → {new:.0%}"
                 moved.append(f"{label} {shown}")
+        shift = shifts.get((model, after["digest"]))
+        if shift and shift["compared_with"] == before["digest"] and shift_warning(shift):
+            moved.append(shift_warning(shift))
         if moved:
             warnings.append(f"{model}: digest {after['digest'][:12]} differs from {before['digest'][:12]} — "
                             + "; ".join(moved) + ".")
@@ -130,14 +143,48 @@ def drift(records: Iterable[ChatRecord | Json]) -> tuple[list[dict[str, Any]], l
 
 def hallucination_series(runs: Iterable[Json]) -> list[dict[str, Any]]:
     """Hallucination rate per finished evaluation run, oldest first: 1 − the share of answers every sentence of
-    which was supported with every number traced (the Evaluation page's `faithfulness_support`)."""
+    which was supported with every number traced (the Evaluation page's `faithfulness_support`), and the run's
+    numbers-traced rate (mean share of an answer's numbers found in its sources; None in runs older than it)."""
     out = []
     for run in runs:
-        figure = (run.get("aggregates") or {}).get("faithfulness_support")
+        aggregates = run.get("aggregates") or {}
+        figure, traced = aggregates.get("faithfulness_support"), aggregates.get("numbers_traced")
         if run.get("status") != "finished" or not isinstance(figure, dict) or figure.get("mean") is None:
             continue
         model = (run.get("settings") or {}).get("model") or {}
-        out.append({"when": run.get("finished_at") or run.get("started_at") or "", "model": run.get("model") or "",
+        out.append({"when": run.get("finished_at") or run.get("started_at") or "", "run": run.get("id"),
+                    "model": run.get("model") or "",
                     "digest": str(model.get("digest") or "")[:12], "set": run.get("set_name") or "",
-                    "hallucination_rate": 1 - float(figure["mean"]), "answers": int(figure.get("n") or 0)})
-    return sorted(out, key=lambda r: r["when"])
+                    "hallucination_rate": 1 - float(figure["mean"]), "answers": int(figure.get("n") or 0),
+                    "numbers_traced": float(traced["mean"]) if isinstance(traced, dict) and traced.get("mean")
+                    is not None else None})
+    return sorted(out, key=_run_order)
+
+
+def _run_order(row: Json) -> tuple[str, int]:
+    """Runs in the order they finished; runs finished within the same second by id."""
+    run_id = row.get("run")
+    return str(row.get("when") or ""), run_id if isinstance(run_id, int) else 0
+
+
+def rerun_due(runs: Iterable[Json], latest_turn: ChatRecord | Json | None) -> str:
+    """Why an evaluation set should be run again — the model answering the chat now (its newest turn) is not the
+    one (name and digest) of the newest finished run that scored answers — or "" when it is, or nothing is known."""
+    if latest_turn is None:
+        return ""
+    turn = as_record(latest_turn)
+    if not turn.model:
+        return ""
+    scored = [r for r in runs if r.get("status") == "finished"
+              and "faithfulness_support" in (r.get("aggregates") or {})]
+    now = f"{turn.model} (digest {(turn.model_digest or 'unknown')[:12]})"
+    if not scored:
+        return f"No evaluation run has scored answers yet; the chat now answers with {now}."
+    last = max(scored, key=lambda r: _run_order({"when": r.get("finished_at") or r.get("started_at"),
+                                                 "run": r.get("id")}))
+    model = (last.get("settings") or {}).get("model") or {}
+    name, digest = str(model.get("name") or ""), str(model.get("digest") or "")
+    if name == turn.model and (not digest or not turn.model_digest or digest == turn.model_digest):
+        return ""
+    return (f"The chat now answers with {now}; the last evaluation run (run {last.get('id')}, "
+            f"{last.get('finished_at') or ''}) used {name or 'another model'} (digest {digest[:12] or 'unknown'}).")

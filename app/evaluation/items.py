@@ -16,6 +16,7 @@ from app.evaluation import scoring
 from app.evaluation.judge import Verdict, judge_faithfulness
 from app.evaluation.loader import DOCQA, EvalItem
 from app.evaluation.metrics import QUALITY_METRICS
+from app.evaluation.numbers import trace_numbers
 from app.evaluation.ports import EvaluationServices
 from app.evaluation.support import support_check
 from app.tables.service import TablesService
@@ -146,6 +147,9 @@ class ItemScorer:
         if support.score is not None:
             metrics["faithfulness_support"] = 1.0 if support.faithful else 0.0
             detail["support"] = {"unsupported": support.unsupported, "untraced_numbers": support.untraced_numbers}
+        stated = trace_numbers(answer, cited, question=item.question).total
+        if stated:  # answers without numbers say nothing about tracing them
+            metrics["numbers_traced"] = round(max(0, stated - len(support.untraced_numbers)) / stated, 4)
         claims = scoring.sentences(answer)
         if self.defer_judge:
             detail["judge_input"] = {"passages": cited, "claims": claims}

@@ -18,6 +18,7 @@ QUALITY_METRICS: dict[str, tuple[str, str]] = {
     "mrr": ("MRR", "retrieval"),
     "execution_accuracy": ("SQL execution accuracy", "sql"),
     "faithfulness_support": ("Faithfulness (every sentence supported, numbers traced)", "answers"),
+    "numbers_traced": ("Numbers traced (share of an answer's numbers found in its sources)", "answers"),
     "faithfulness_judge": ("Faithfulness (model judge)", "answers"),
     "faithfulness_lexical": ("Faithfulness (lexical)", "answers"),
     "answer_relevance": ("Answer relevance", "answers"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -9,10 +10,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app.audit.answer_quality import drift, hallucination_series, numbers_traced, rejections, tokens_per_success
+from app.access.roles import SEE_ALL_RECORDS
+from app.audit.drift import SAMPLE_PER_DIGEST, SHIFT_MARGIN, AnswerSampler
 from app.audit.monitoring import STEP_LABELS, STEPS, display_errors, slim, summarise, timeseries
 from app.container import Services
-from app.evaluation.service import Evaluations
+from app.ui.monitoring_quality import answer_quality, hallucination_chart
 
 PERIODS = {
     "Last 24 hours": timedelta(hours=24),
@@ -23,7 +25,7 @@ PERIODS = {
 }
 GROUPS = {"Model": "model", "Backend": "backend", "User": "user"}
 EMPTY = "No turns recorded yet — ask something on the Chat page."
-DEFINITIONS = """
+DEFINITIONS = f"""
 - **Latency** figures come from finished turns (status *ok*). *Total* is the whole turn (model load and tools
   included); *time to first token* runs from the request to the model until its first token; *generation* is
   total − load − tool time − time to first token. Tool steps (retrieval, SQL, transcription, OCR / vision) are
@@ -42,13 +44,33 @@ DEFINITIONS = """
   passages; numbers not found are marked in the answer ("not found in the sources").
 - **Drift**: per model digest (one build of the weights) the median answer length, refusal, citation and
   numbers-traced rates; the newest digest of a model is compared with the previous one (both with at least 10
-  finished turns) and a warning names what moved (length by more than 30 %, a rate by more than 15 points).
+  finished turns) and a warning names what moved (length by more than 30 %, a rate by more than 15 points, or
+  what the answers say: the cosine between the centroids of the two digests' answer embeddings — the newest
+  {SAMPLE_PER_DIGEST} finished answers of each, refusals left out, embedded by the app's own embedder — more than
+  {SHIFT_MARGIN} below the cosine between two halves of the previous digest's answers).
 - **Hallucination rate**: per finished evaluation run, the share of its answers not fully supported (a sentence
-  no single cited passage backs, or a number not found in the sources); run an evaluation set whenever the model
-  or its digest changes.
+  no single cited passage backs, or a number not found in the sources), beside the share of the answers' numbers
+  found in their sources; when the chat's model or its digest is not the one the last run measured, the page says
+  so and offers a new run.
+- **User and workspace** filters are shown to admins and auditors (sign-in on); everyone else sees their own turns.
 - **Display errors** are parts of a page that could not be drawn (a message, a citation, a whole page); they are
   recorded as they happen and counted per turn of the period.
 """
+
+
+def scope_filters(services: Services) -> dict[str, str | None]:
+    """User and workspace filters, for those who read everyone's records (admins and auditors, sign-in on);
+    others see their own records only, so there is nothing to choose."""
+    actor = services.actor
+    if actor is None or not actor.may(SEE_ALL_RECORDS):
+        return {}
+    store = services.records
+    col1, col2 = st.columns(2)
+    user = col1.selectbox("User", store.distinct("user"), index=None, placeholder="All users",
+                          key="monitoring.user")
+    workspace = col2.selectbox("Workspace", store.distinct("workspace"), index=None,
+                               placeholder="All workspaces", key="monitoring.workspace")
+    return {"user": user, "workspace": workspace}
 
 
 def period(key: str = "monitoring.period") -> tuple[str | None, str | None, str]:
@@ -196,65 +218,6 @@ def charts(records: list[dict[str, Any]], bucket: str) -> None:
     )  # fmt: skip
 
 
-def answer_quality(records: list[dict[str, Any]]) -> None:
-    """Tokens per successful task, numbers traced, rejections by filter and severity, and drift per model digest."""
-    st.subheader("Answer quality")
-    tokens, traced = tokens_per_success(records), numbers_traced(records)
-    cols = st.columns(4)
-    cols[0].metric("Tokens per successful task (median)", _n(tokens["median"]),
-                   help=f"n = {tokens['n']} successful of {tokens['turns']} turns")
-    cols[1].metric("Tokens spent per success", _n(tokens["spent_per_success"]),
-                   help="All tokens of the period (failed and refused turns too) ÷ successful tasks")
-    cols[2].metric("Numbers traced", _pct(traced["traced_rate"]),
-                   help=f"{traced['numbers']} number(s) in {traced['answers']} checked answer(s)")
-    cols[3].metric("Answers with an untraced number", _pct(traced["answers_with_untraced"]),
-                   help="Their numbers not found in the sources are marked in the answer.")
-    rejected = rejections(records)
-    if rejected:
-        st.markdown("**Guardrail decisions by filter and severity**")
-        st.dataframe(pd.DataFrame(rejected).rename(columns={"filter": "Filter", "severity": "Severity",
-                                                            "turns": "Turns", "rate": "Share of turns"}),
-                     hide_index=True, width="stretch", key="monitoring.rejections",
-                     column_config={"Share of turns": st.column_config.NumberColumn(format="percent")})
-    rows, warnings = drift(records)
-    for warning in warnings:
-        st.warning("Output drift — " + warning, icon=":material/trending_up:")
-    if len(rows) > 1 or warnings:
-        st.markdown("**Per model version (digest)**")
-        frame = pd.DataFrame(rows)[["model", "digest", "turns", "answer_chars", "refusal_rate", "citation_rate",
-                                    "traced_rate", "first", "last"]]
-        frame["digest"] = frame["digest"].str[:12]
-        st.dataframe(frame, hide_index=True, width="stretch", key="monitoring.drift", column_config={
-            c: st.column_config.NumberColumn(format="percent") for c in ("refusal_rate", "citation_rate",
-                                                                        "traced_rate")})
-
-
-def hallucination_chart(services: Services) -> None:
-    """Hallucination rate of the evaluation runs over time, per model (from the Evaluation page's runs)."""
-    series = hallucination_series(Evaluations(services).list_runs())
-    st.markdown("**Hallucination rate (evaluation runs)**")
-    if not series:
-        st.caption("No finished evaluation run with answers yet: run an evaluation set on the Evaluation page "
-                   "(again whenever the model or its digest changes) to see the hallucination rate over time.")
-        return
-    frame = pd.DataFrame(series)
-    frame["when"] = pd.to_datetime(frame["when"], utc=True, errors="coerce")
-    st.altair_chart(
-        alt.Chart(frame.dropna(subset=["when"])).mark_line(point=True).encode(
-            x=alt.X("when:T", title="Run finished (UTC)"),
-            y=alt.Y("hallucination_rate:Q", title="Answers not fully supported", axis=alt.Axis(format="%")),
-            color=alt.Color("model:N", title=None),
-            tooltip=["when:T", "model:N", "digest:N", "set:N", "answers:Q",
-                     alt.Tooltip("hallucination_rate:Q", format=".1%")],
-        ),
-        width="stretch",
-    )  # fmt: skip
-
-
-def _n(value: float | None) -> str:
-    return "—" if value is None else f"{value:,.0f}"
-
-
 def display_error_panel(ui_errors: list[dict[str, Any]], turns: int) -> None:
     """How many parts of pages could not be drawn in the period, and the latest few with where and why."""
     figures = display_errors(ui_errors, turns)
@@ -272,6 +235,13 @@ def display_error_panel(ui_errors: list[dict[str, Any]], turns: int) -> None:
     )  # fmt: skip
 
 
+def _slim_and_sample(bodies: Iterable[dict[str, Any]], sampler: AnswerSampler) -> Iterator[dict[str, Any]]:
+    """One pass over the records: the slim row for the figures, the whole answer into the drift sample."""
+    for body in bodies:
+        sampler.add(body)
+        yield slim(body)
+
+
 def monitoring_page(services: Services) -> None:
     """The whole Monitoring page."""
     services.apply_retention(every_s=3600)  # a server may run for weeks: prune at most hourly
@@ -283,9 +253,11 @@ def monitoring_page(services: Services) -> None:
         st.info(EMPTY, icon=":material/monitoring:")
         return
     since, until, bucket = period()
+    scope: dict[str, Any] = {"since": since, "until": until, **scope_filters(services)}
     group_label = st.radio("Group by", list(GROUPS), horizontal=True, key="monitoring.group")
-    records = [slim(r) for r in store.iter_matching(kind="chat", since=since, until=until)]
-    ui_errors = list(store.iter_matching(kind="ui_error", since=since, until=until))
+    sampler = AnswerSampler()  # a bounded sample of whole answers for drift (the slim rows keep 80 characters)
+    records = list(_slim_and_sample(store.iter_matching(kind="chat", **scope), sampler))
+    ui_errors = list(store.iter_matching(kind="ui_error", **scope))
     if not records:
         if ui_errors:
             display_error_panel(ui_errors, 0)
@@ -300,7 +272,7 @@ def monitoring_page(services: Services) -> None:
     st.subheader("Latency percentiles")
     st.caption("Seconds per step; *n* is how many turns each figure rests on.")
     latency_table(summaries, group_label)
-    answer_quality(records)
+    answer_quality(records, sampler)
     hallucination_chart(services)
     st.subheader("Over time")
     charts(records, bucket)
