@@ -330,11 +330,19 @@ class Settings(BaseSettings):
         description="Redis URL of the job queue (redis://HOST:6379/0) so worker processes on other machines that "
         "share the data directory run jobs (`python -m app worker`); empty keeps the queue in the data directory.",
     )
+    job_uploads_kept_days: float = Field(
+        default=7.0,
+        ge=0,
+        le=3650,
+        description="Days the files uploaded for a failed job are kept for Retry before they are removed (a "
+        "cancelled job's files are removed when it stops).",
+    )
     max_parallel_requests: int = Field(
         default=0,
         ge=0,
         le=256,
-        description="Most model calls served at once; the rest wait in order (first come, first served). "
+        description="Most model calls served at once; the rest wait their turn (round-robin across users, first "
+        "come, first served within one user). "
         "0 = automatic: 1 for the embedded model, 4 for Ollama and OpenAI-compatible servers.",
     )
 

@@ -5,7 +5,8 @@ Every item goes through the same public paths the app uses (`documents.search`,
 documents are indexed in their own library (`services.evaluation_documents`, under
 <data_dir>/eval/library) and answered by an assistant that searches only that library, so running
 an evaluation never adds its PDFs to the user's Documents or chat search.
-Each result is stored as soon as it is known; `should_stop` is checked between items.
+Each result is stored as soon as it is known; `should_stop` is checked between items, and a run cut off (a
+cancelled or interrupted job) can be resumed without running its stored items again.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from app.documents.search import SearchConfig
-from app.errors import BadInputError
+from app.errors import BadInputError, NotFoundError
 from app.evaluation.items import ItemScorer, apply_judge
-from app.evaluation.loader import DOCQA, SQL, EvalSet
+from app.evaluation.loader import DOCQA, SQL, EvalItem, EvalSet
 from app.evaluation.metrics import aggregate
 from app.evaluation.ports import EvaluationServices
 from app.evaluation.store import CANCELLED, FAILED, FINISHED, EvaluationStore
@@ -70,6 +71,14 @@ def parse_only(text: str | None) -> tuple[str, ...]:
     return chosen
 
 
+def select_items(eval_set: EvalSet, options: RunOptions) -> list[EvalItem]:
+    """The set's items the chosen metric groups use, cut to the limit."""
+    only = set(options.only)
+    items = [i for i in eval_set.items
+             if (i.kind == DOCQA and {"retrieval", "answers"} & only) or (i.kind == SQL and {"sql", "answers"} & only)]
+    return items[: options.limit] if options.limit else items
+
+
 class EvaluationRunner:
     """Runs one set with one model over the app's services and stores the result."""
 
@@ -85,29 +94,23 @@ class EvaluationRunner:
         options: RunOptions,
         progress: Progress | None = None,
         should_stop: Callable[[], bool] | None = None,
+        resume: int | None = None,
+        on_start: Callable[[int], None] | None = None,
     ) -> int:
-        """Run the set; returns the stored run id. A missing model raises before anything is stored."""
+        """Run the set; returns the stored run id. A missing model raises before anything is stored.
+
+        With `resume` (the run an interrupted or cancelled job left), that run goes on: items already stored are
+        kept and not run again. `on_start` hears the run id as soon as it exists (a job keeps it for a resume)."""
         report = progress or (lambda fraction, message: None)
         only = options.only
-        items = [
-            i
-            for i in eval_set.items
-            if (i.kind == DOCQA and {"retrieval", "answers"} & set(only))
-            or (i.kind == SQL and {"sql", "answers"} & set(only))
-        ]
-        items = items[: options.limit] if options.limit else items
+        items = select_items(eval_set, options)
         choice = parse_model(options.model)
         needs_model = any(i.kind == SQL for i in items) or ("answers" in only and items)
         model = self.services.router.get_model(report, choice) if needs_model else None
         doc_ids = self._ingest(eval_set, report) if any(i.kind == DOCQA for i in items) else None
-        snapshot = self._snapshot(choice, model)
-        label = f"{model.info.backend}:{model.info.name}" if model else "none (retrieval only)"
-        # A change of judge is a change of setting.
-        snapshot["judge"] = options.judge or (label if options.self_judge else "sentence support")
-        problems = [{"line": p.line, "message": p.message} for p in eval_set.problems]
-        run_id = self.store.start_run(
-            eval_set.name, str(eval_set.path), eval_set.sha256, label, list(only), snapshot, problems
-        )
+        run_id, done = self._open_run(eval_set, options, choice, model, resume)
+        if on_start is not None:
+            on_start(run_id)
         judge_choice = parse_model(options.judge) if options.judge else None
         scorer = ItemScorer(self.services, only, model, choice, doc_ids, self._embed,
                             defer_judge=judge_choice is not None, self_judge=options.self_judge)
@@ -115,6 +118,9 @@ class EvaluationRunner:
         status, error = FINISHED, ""
         try:
             for n, item in enumerate(items):
+                if item.id in done:  # stored by an earlier attempt of this run
+                    results.append(done[item.id])
+                    continue
                 if should_stop and should_stop():
                     status = CANCELLED
                     break
@@ -134,6 +140,29 @@ class EvaluationRunner:
         finally:
             self.store.finish_run(run_id, status, aggregate(results), error)
         return run_id
+
+    def _open_run(self, eval_set: EvalSet, options: RunOptions, choice: dict | None, model: Any,
+                  resume: int | None) -> tuple[int, dict[str, dict[str, Any]]]:
+        """The run to store items in, and the items it already holds by id: `resume` when it is a run of the same
+        set (same content), model and metric groups; otherwise a new run."""
+        label = f"{model.info.backend}:{model.info.name}" if model else "none (retrieval only)"
+        if resume is not None:
+            try:
+                earlier = self.store.get_run(resume)
+            except NotFoundError:
+                earlier = None
+            if earlier and (earlier["set_sha256"], earlier["model"], earlier["only"]) == (
+                    eval_set.sha256, label, list(options.only)):
+                self.store.reopen_run(resume)
+                return resume, {item["id"]: item for item in earlier["items"]}
+        snapshot = self._snapshot(choice, model)
+        # A change of judge is a change of setting.
+        snapshot["judge"] = options.judge or (label if options.self_judge else "sentence support")
+        problems = [{"line": p.line, "message": p.message} for p in eval_set.problems]
+        run_id = self.store.start_run(
+            eval_set.name, str(eval_set.path), eval_set.sha256, label, list(options.only), snapshot, problems
+        )
+        return run_id, {}
 
     def _judge_all(self, run_id: int, results: list[dict[str, Any]], choice: dict, report: Progress) -> None:
         """Judge every answer with the fixed judge model (loaded once, after the answering model)."""

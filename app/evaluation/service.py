@@ -56,9 +56,13 @@ class Evaluations:
         options: RunOptions,
         progress: Progress | None = None,
         should_stop: Callable[[], bool] | None = None,
+        resume: int | None = None,
+        on_start: Callable[[int], None] | None = None,
     ) -> dict[str, Any]:
-        """Run and store; returns the stored run (with items) plus `warnings` against the previous run."""
-        run_id = EvaluationRunner(self.services, self.store).run(eval_set, options, progress, should_stop)
+        """Run and store; returns the stored run (with items) plus `warnings` against the previous run. `resume`
+        and `on_start` are for a background job: go on with the run it started, and hear a new run's id."""
+        run_id = EvaluationRunner(self.services, self.store).run(eval_set, options, progress, should_stop,
+                                                                 resume=resume, on_start=on_start)
         run = self.get_run(run_id)
         self._record(run)
         return run

@@ -102,6 +102,11 @@ class EvaluationStore:
         if settings is not None:
             con.execute("UPDATE runs SET settings = ? WHERE id = ?", (json.dumps(settings), run_id))
 
+    def reopen_run(self, run_id: int) -> None:
+        """Mark a cancelled or interrupted run running again (a job resumes it; its stored items stay)."""
+        self._db.get().execute("UPDATE runs SET status = ?, error = '', finished_at = '' WHERE id = ?",
+                               (RUNNING, run_id))
+
     def list_runs(self, set_name: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
         """Runs, newest first (without item results)."""
         sql = "SELECT * FROM runs" + (" WHERE set_name = ?" if set_name else "") + " ORDER BY id DESC LIMIT ?"

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from contextlib import suppress
@@ -24,8 +25,11 @@ from huey.api import Huey
 from huey.consumer import Consumer
 
 from app.errors import BadInputError, ConfigError
+from app.evaluation.service import RunOptions
+from app.jobs.evaluation import evaluation_payload
+from app.jobs.identity import ActingServices, BuildServices, identity_of
 from app.jobs.store import CANCELLED, FAILED, QUEUED, RUNNING, Job, JobStore
-from app.jobs.tasks import KINDS, execute
+from app.jobs.tasks import EVALUATION, INGEST, KINDS, execute, remove_uploads
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +49,16 @@ class _ThreadConsumer(Consumer):
 class JobQueue:
     """submit / cancel / retry / list jobs, and consume them (in a thread of the app or in a worker process)."""
 
-    def __init__(self, data_dir: Path, services: Any, jobs_url: str = "", user: str = "") -> None:
+    def __init__(self, data_dir: Path, services: Any, jobs_url: str = "", user: str = "",
+                 uploads_kept_days: float = 7.0, build_services: BuildServices | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.jobs_url = jobs_url
         self.user = user
+        self.uploads_kept_days = uploads_kept_days
         self.store = JobStore(self.data_dir / "job_status.sqlite")
         self.uploads_dir = self.data_dir / "jobs" / "uploads"
         self._services = services
+        self._acting = ActingServices(services, build_services)  # a job runs as the user who submitted it
         self._secrets: dict[str, str] = {}  # passwords of encrypted PDFs: in memory only, never in the queue
         self._consumer: Consumer | None = None
         self._lock = threading.Lock()
@@ -65,7 +72,9 @@ class JobQueue:
         """Queue a job of `kind` ('ingest': {"paths": [...]}, 'transcribe': {"path", "name", "size", "language"})."""
         if kind not in KINDS:
             raise BadInputError(f"Unknown job kind {kind!r}.", f"Use one of: {', '.join(KINDS)}.")
-        job = self.store.create(kind, payload, self.user)
+        # Who submitted it: whichever process runs the job writes its records under this user.
+        submitter = identity_of(self._services) if self._services is not None else {"user": self.user}
+        job = self.store.create(kind, {**payload, "submitted_by": submitter}, submitter["user"] or self.user)
         if password:
             self._secrets[job.id] = password
         self._enqueue(job.id)
@@ -93,6 +102,14 @@ class JobQueue:
         return self.submit("transcribe", {"path": str(target), "name": target.name, "size": size,
                                           "language": language, "origin": origin, "uploads_dir": str(folder)})
 
+    def submit_evaluation(self, set_path: Path, docs: Path | None, options: RunOptions) -> Job:
+        """Queue an evaluation run of a set (a bad model name or a set without usable items is refused now)."""
+        return self.submit(EVALUATION, evaluation_payload(Path(set_path), docs, options))
+
+    def submit_resume(self) -> Job:
+        """Queue the finishing of every document whose indexing was interrupted (Finish interrupted)."""
+        return self.submit(INGEST, {"resume": True})
+
     def _enqueue(self, job_id: str) -> None:
         try:
             self._run_task(job_id)
@@ -102,12 +119,21 @@ class JobQueue:
             raise error from exc
 
     def cancel(self, job_id: str) -> Job:
-        """Cancel a queued job now; a running one stops at its next page, file or transcribed window."""
-        return self.store.cancel(job_id)
+        """Cancel a queued job now; a running one stops at its next page, file, transcribed window or evaluation
+        item. The files uploaded for it are removed once it has stopped."""
+        job = self.store.cancel(job_id)
+        if job.state == CANCELLED:  # it never started: nothing reads its uploads
+            remove_uploads(job, self.uploads_dir)
+        return job
 
     def retry(self, job_id: str) -> Job:
         """Queue a failed or cancelled job again (files already indexed are skipped, nothing is duplicated)."""
         job = self.store.get(job_id)
+        folder = job.payload.get("uploads_dir")
+        if job.finished and folder and not Path(folder).exists():
+            why = "cancelled" if job.state == CANCELLED else f"kept {self.uploads_kept_days:g} days after it failed"
+            raise BadInputError(f"Job {job_id} cannot be retried: the files uploaded for it were removed (it was "
+                                f"{why}).", "Upload the files again.")
         if not self.store.requeue(job_id, f"retry of attempt {job.attempts}"):
             raise BadInputError(f"Job {job_id} is {job.state}; only failed or cancelled jobs can be retried.")
         self._enqueue(job_id)
@@ -125,7 +151,8 @@ class JobQueue:
 
     def _run(self, job_id: str) -> None:
         password = self._secrets.get(job_id)
-        if execute(self.store, self._services, job_id, password) == FAILED and self._store_was_down(job_id):
+        services = self._acting.for_submitter(self.store.get(job_id).payload.get("submitted_by"))
+        if execute(self.store, services, job_id, password, self.uploads_dir) == FAILED and self._store_was_down(job_id):
             return  # tried again later, password kept
         self._secrets.pop(job_id, None)
 
@@ -143,7 +170,9 @@ class JobQueue:
         return True
 
     def recover(self) -> builtins.list[str]:
-        """Queue again the jobs whose worker died mid-job, and queued jobs whose message was lost; their ids."""
+        """Queue again the jobs whose worker died mid-job, and queued jobs whose message was lost; their ids.
+        Also removes the uploads of failed jobs not retried within `uploads_kept_days`."""
+        self.sweep_uploads()
         revived = []
         for job in self.store.interrupted(STALE_AFTER_S):
             if self.store.requeue(job.id, "resumed: its worker stopped mid-job", states=(RUNNING,)):
@@ -157,6 +186,17 @@ class JobQueue:
         for job_id in {*revived, *lost}:
             self._run_task(job_id)
         return sorted({*revived, *lost})
+
+    def sweep_uploads(self) -> builtins.list[str]:
+        """Remove the uploaded files of failed jobs that were not retried within `uploads_kept_days` (and of
+        cancelled ones, should a cancel have left them); the ids of the jobs whose files went."""
+        cutoff = time.time() - self.uploads_kept_days * 86400
+        swept = []
+        for job in self.store.list(limit=1000, states=(FAILED, CANCELLED)):
+            old = job.state == CANCELLED or (job.finished_at or job.updated_at) < cutoff
+            if old and job.payload.get("uploads_dir") and remove_uploads(job, self.uploads_dir):
+                swept.append(job.id)
+        return swept
 
     def start_consumer(self, workers: int = 1) -> bool:
         """Start consuming in threads of this process (once; later calls do nothing); False if already running."""

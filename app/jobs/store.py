@@ -156,6 +156,11 @@ class JobStore:
                      (state, message[:1000], error[:4000], json.dumps(result or {}, default=str), now, now, state,
                       job_id))
 
+    def keep_result(self, job_id: str, result: dict[str, Any]) -> None:
+        """Store a running job's result so far (kept if its worker dies: the next attempt reads it)."""
+        self._update("UPDATE jobs SET result = ?, updated_at = ? WHERE id = ? AND state = ?",
+                     (json.dumps(result, default=str), time.time(), job_id, RUNNING))
+
     def cancel(self, job_id: str) -> Job:
         """Cancel a queued job at once, ask a running one to stop at its next file or chunk; a finished job is
         refused with a message."""

@@ -1,4 +1,5 @@
-"""What a job does, by kind: document ingestion (files or folders) and transcription of a recording.
+"""What a job does, by kind: document ingestion (files or folders, or finishing interrupted documents),
+transcription of a recording, loading big table files and evaluation runs (app/jobs/evaluation.py).
 
 A job reports progress to the job store (throttled; it is also the heartbeat) and checks there whether the user
 asked to cancel, between pages, files and transcribed windows. Ingestion is idempotent: the library skips files
@@ -18,23 +19,22 @@ from typing import Any, Protocol
 from app.documents.library import DocumentLibrary
 from app.documents.results import IngestProgress
 from app.errors import AssistantError, BadInputError
+from app.evaluation.ports import EvaluationServices
+from app.jobs.evaluation import run_evaluation
+from app.jobs.progress import JobCancelled, JobFailed, Reporter
 from app.jobs.store import CANCELLED, DONE, FAILED, Job, JobStore
 from app.tables.service import TablesService
 from multimodal.transcribe import Transcript, format_timestamp
 
 log = logging.getLogger(__name__)
 
-INGEST, TRANSCRIBE, TABLES = "ingest", "transcribe", "tables"
-KINDS = (INGEST, TRANSCRIBE, TABLES)
+INGEST, TRANSCRIBE, TABLES, EVALUATION = "ingest", "transcribe", "tables", "evaluation"
+KINDS = (INGEST, TRANSCRIBE, TABLES, EVALUATION)
 CANCELLED_INGEST = ("cancelled; a file cut off half-way is not searchable (Finish interrupted on the Documents page "
                     "completes it, or delete it)")
 
 
-class JobCancelled(BaseException):  # noqa: N818 - a signal, not an error
-    """Raised inside a job when the user cancelled it; a BaseException so no per-file handler swallows it."""
-
-
-class JobServices(Protocol):
+class JobServices(EvaluationServices, Protocol):
     """What jobs need from the app's services (app.container.Services provides it)."""
 
     @property
@@ -48,32 +48,13 @@ class JobServices(Protocol):
                    ) -> Transcript: ...
 
 
-class Reporter:
-    """Progress of one job into the store, at most every `every_s` seconds; raises JobCancelled when asked to."""
-
-    def __init__(self, store: JobStore, job_id: str, every_s: float = 0.5) -> None:
-        self.store, self.job_id, self.every_s = store, job_id, every_s
-        self._last = 0.0
-
-    def __call__(self, fraction: float, message: str, force: bool = False) -> None:
-        if self.note(fraction, message, force):
-            raise JobCancelled
-
-    def note(self, fraction: float, message: str, force: bool = False) -> bool:
-        """Record progress without stopping; whether the user asked to cancel (for work that must not be cut off
-        half-way, e.g. a table load, which checks between files)."""
-        now = time.monotonic()
-        if not force and now - self._last < self.every_s:
-            return False
-        self._last = now
-        return self.store.progress(self.job_id, fraction, message)
-
-
 def run_ingest(services: JobServices, job: Job, report: Reporter, password: str | None) -> tuple[str, dict]:
-    """Ingest the job's files and folders; (message, result). Raises BadInputError when nothing can be read."""
+    """Ingest the job's files and folders, or (payload `resume`) finish the documents whose indexing was
+    interrupted; (message, result). Raises BadInputError when nothing can be read."""
+    resume = bool(job.payload.get("resume"))
     paths = [Path(p) for p in job.payload.get("paths", [])]
     missing = [str(p) for p in paths if not p.exists()]
-    if not paths or missing:
+    if not resume and (not paths or missing):
         raise BadInputError(f"No such file or folder: {', '.join(missing) or '(none given)'}.",
                             "Add the files again; an upload kept for a job is removed once the job is done.")
 
@@ -91,7 +72,10 @@ def run_ingest(services: JobServices, job: Job, report: Reporter, password: str 
         report(fraction, f"{name}: {detail} (file {event.file_index} of {event.file_count})",
                force=event.stage == "start")
 
-    results = services.documents.ingest_paths(paths, password=password, progress=on_progress)
+    if resume:
+        results = services.documents.resume(progress=on_progress)
+    else:
+        results = services.documents.ingest_paths(paths, password=password, progress=on_progress)
     files = [r.to_dict() for r in results]
     count = {s: sum(r.status == s for r in results) for s in ("indexed", "skipped", "error")}
     message = f"{len(results)} files: {count['indexed']} indexed, {count['skipped']} skipped, {count['error']} failed"
@@ -113,9 +97,17 @@ def run_transcribe(services: JobServices, job: Job, report: Reporter, password: 
         of = f" of {format_timestamp(total)}" if total else ""
         report(seconds / total if total else 0.0, f"transcribed {format_timestamp(seconds)}{of}")
 
-    transcript = services.transcribe(path, name=payload.get("name", path.name), origin=payload.get("origin", "job"),
-                                     size=payload.get("size") or None, language=payload.get("language") or None,
-                                     progress=on_progress)
+    name, origin, size = payload.get("name", path.name), payload.get("origin", "job"), payload.get("size") or None
+    started = time.monotonic()
+    try:
+        transcript = services.transcribe(path, name=name, origin=origin, size=size,
+                                         language=payload.get("language") or None, progress=on_progress)
+    except JobCancelled:  # stopped between windows: recorded like any other run of the model on the user's audio
+        services.records.append("transcribe", {
+            "user": services.settings.user, "origin": origin, "file_name": name, "status": "cancelled",
+            "whisper_model": size or services.settings.whisper_model, "job_id": job.id,
+            "seconds": round(time.monotonic() - started, 3)})
+        raise
     result = {**transcript.to_dict(), "warnings": list(transcript.warnings), "model": transcript.model}
     return f"transcribed {format_timestamp(transcript.duration)} ({transcript.language})", result
 
@@ -154,20 +146,13 @@ def _table_progress(report: Reporter, name: str, index: int, count: int) -> Call
     return note
 
 
-class JobFailed(Exception):  # noqa: N818 - carries a partial result with the message
-    """A job that ran to its end but did not succeed (e.g. one file of several could not be read)."""
-
-    def __init__(self, message: str, result: dict[str, Any]) -> None:
-        super().__init__(message)
-        self.message, self.result = message, result
-
-
 RUNNERS: dict[str, Callable[[JobServices, Job, Reporter, str | None], tuple[str, dict]]] = {
-    INGEST: run_ingest, TRANSCRIBE: run_transcribe, TABLES: run_tables,
+    INGEST: run_ingest, TRANSCRIBE: run_transcribe, TABLES: run_tables, EVALUATION: run_evaluation,
 }
 
 
-def execute(store: JobStore, services: JobServices, job_id: str, password: str | None = None) -> str:
+def execute(store: JobStore, services: JobServices, job_id: str, password: str | None = None,
+            uploads_dir: Path | None = None) -> str:
     """Run one job to its end and store how it went; returns its final state ('' if it was not queued)."""
     job = store.claim(job_id)
     if job is None:
@@ -175,8 +160,11 @@ def execute(store: JobStore, services: JobServices, job_id: str, password: str |
     report = Reporter(store, job_id)
     try:
         message, result = RUNNERS[job.kind](services, job, report, password)
-    except JobCancelled:
-        store.finish(job_id, CANCELLED, CANCELLED_INGEST if job.kind == INGEST else "cancelled")
+    except JobCancelled as exc:
+        store.finish(job_id, CANCELLED, exc.message or (CANCELLED_INGEST if job.kind == INGEST else "cancelled"),
+                     exc.result)
+        if uploads_dir is not None:
+            remove_uploads(job, uploads_dir)
         return CANCELLED
     except JobFailed as exc:
         store.finish(job_id, FAILED, exc.message, exc.result, error=exc.message)
@@ -200,3 +188,16 @@ def cleanup_uploads(job: Job) -> None:
     folder = job.payload.get("uploads_dir")
     if folder:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_uploads(job: Job, uploads_dir: Path) -> bool:
+    """Remove the folder of files uploaded for a cancelled or long-failed job, and nothing else: only a folder
+    inside `uploads_dir` is touched. Whether there was one to remove."""
+    folder = job.payload.get("uploads_dir")
+    if not folder:
+        return False
+    path, root = Path(folder).resolve(), Path(uploads_dir).resolve()
+    if path == root or root not in path.parents or not path.is_dir():
+        return False
+    shutil.rmtree(path, ignore_errors=True)
+    return True
