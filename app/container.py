@@ -383,7 +383,7 @@ def build_services(settings: Settings, actor: Actor | None = None) -> Services:
     data_dir = work.data_dir
     _usable(data_dir)
     router = ModelRouter(work)
-    conversations = ConversationStore(data_dir / "chats.sqlite")
+    conversations = ConversationStore(data_dir / "chats.sqlite", actor.user if actor else "")
     keys = RecordKeys.load(settings.keys_dir)  # the audit keys, outside the data dir (created on first start)
     path = root / "records.sqlite"
     records = SqliteRecordStore(path, keys) if actor is None else ActorRecords(path, keys, actor)

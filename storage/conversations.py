@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import secrets
 import sqlite3
 import uuid
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from app.errors import BadInputError, NotFoundError
+from app.errors import AssistantError, BadInputError, NotFoundError
 from storage.sqlite import ThreadConnections
 
 # Identifies this process: a "streaming" message owned by another process was cut off.
@@ -46,9 +47,17 @@ CREATE TABLE IF NOT EXISTS conversation_scope (
     documents TEXT NOT NULL DEFAULT '[]',
     tables TEXT NOT NULL DEFAULT '[]'
 );
+CREATE TABLE IF NOT EXISTS conversation_shares (
+    conversation_id TEXT PRIMARY KEY REFERENCES conversations(id) ON DELETE CASCADE,
+    token TEXT NOT NULL UNIQUE,
+    shared_by TEXT NOT NULL DEFAULT '',
+    shared_at TEXT NOT NULL
+);
 """
 # conversation_scope is its own table (not a column) so databases written before it existed gain it with
 # CREATE TABLE IF NOT EXISTS, and a conversation without a row simply uses everything.
+# conversation_shares likewise (a row: shared read-only with the workspace's members, by its token); the owner is
+# a column added to older databases by _migrate (empty: made before sign-in, open to everyone as it was).
 
 # Message status values.
 OK, STREAMING, STOPPED, ERROR, INTERRUPTED = "ok", "streaming", "stopped", "error", "interrupted"
@@ -93,15 +102,45 @@ class Conversation:
     title: str
     created_at: str
     updated_at: str
+    owner: str = ""  # the signed-in user who started it ("" before sign-in or with it off)
+
+
+class NotOwnerError(AssistantError):
+    """A change to a conversation by someone other than its owner (a shared conversation is read-only to others)."""
 
 
 class ConversationStore:
-    """Thread-safe SQLite store of conversations (shared by every browser session)."""
+    """Thread-safe SQLite store of conversations (shared by every browser session).
 
-    def __init__(self, path: Path) -> None:
+    With `user` (who is signed in), new conversations are theirs, `list` shows theirs (and those made before
+    sign-in), and every change to someone else's conversation raises NotOwnerError: a member of the workspace
+    reads a shared conversation, never changes it. Without `user` (sign-in off, the CLI's admin trust): all."""
+
+    def __init__(self, path: Path, user: str = "") -> None:
         self.path = Path(path)
+        self.user = user
         self._connections = ThreadConnections(self.path, "foreign_keys=ON")
         self._con().executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        columns = {row["name"] for row in self._con().execute("PRAGMA table_info(conversations)")}
+        if "owner" not in columns:  # written before sign-in had owners: additive, the old rows read as unowned
+            try:
+                self._con().execute("ALTER TABLE conversations ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
+            except sqlite3.OperationalError as exc:  # another process added it a moment ago
+                if "duplicate column" not in str(exc):
+                    raise
+
+    def may_change(self, conversation: Conversation) -> bool:
+        """Whether this store's user may change the conversation (theirs, unowned, or no user: everyone)."""
+        return not self.user or not conversation.owner or conversation.owner == self.user
+
+    def _check_owner(self, conversation_id: str) -> None:
+        row = self._con().execute("SELECT owner FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+        if row is not None and self.user and row["owner"] and row["owner"] != self.user:
+            raise NotOwnerError(f"This conversation is {row['owner']}'s: others in the workspace can read it when "
+                                "it is shared, not change it.", "Start a conversation of your own to ask more.")
 
     def _con(self) -> sqlite3.Connection:
         return self._connections.get()
@@ -109,16 +148,17 @@ class ConversationStore:
     def create(self, title: str = "New conversation") -> Conversation:
         """Start a new, empty conversation."""
         now = _now()
-        conv = Conversation(uuid.uuid4().hex, title.strip() or "New conversation", now, now)
+        conv = Conversation(uuid.uuid4().hex, title.strip() or "New conversation", now, now, self.user)
         self._con().execute(
-            "INSERT INTO conversations (id, title, created_at, updated_at) VALUES (?,?,?,?)",
-            (conv.id, conv.title, conv.created_at, conv.updated_at),
+            "INSERT INTO conversations (id, title, created_at, updated_at, owner) VALUES (?,?,?,?,?)",
+            (conv.id, conv.title, conv.created_at, conv.updated_at, conv.owner),
         )
         return conv
 
     def list(self) -> list[Conversation]:
-        """All conversations, most recently active first."""
-        rows = self._con().execute("SELECT * FROM conversations ORDER BY updated_at DESC, rowid DESC").fetchall()
+        """The user's conversations (and unowned ones; without a user: all), most recently active first."""
+        rows = self._con().execute("SELECT * FROM conversations WHERE ? = '' OR owner IN ('', ?) "
+                                   "ORDER BY updated_at DESC, rowid DESC", (self.user, self.user)).fetchall()
         return [Conversation(**dict(r)) for r in rows]
 
     def get(self, conversation_id: str) -> Conversation:
@@ -134,14 +174,17 @@ class ConversationStore:
         if not title:
             raise BadInputError("A conversation title cannot be empty.")
         self.get(conversation_id)
+        self._check_owner(conversation_id)
         self._con().execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))
 
     def delete(self, conversation_id: str) -> None:
         """Delete a conversation and its messages (request records are kept)."""
+        self._check_owner(conversation_id)
         self._con().execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
 
     def delete_from(self, conversation_id: str, message_id: str) -> int:
         """Delete a message and every later one (regenerate, edit and resend); returns how many went."""
+        self._check_owner(conversation_id)
         con = self._con()
         row = con.execute("SELECT seq FROM messages WHERE id = ? AND conversation_id = ?",
                           (message_id, conversation_id)).fetchone()
@@ -154,6 +197,7 @@ class ConversationStore:
         self, conversation_id: str, role: str, content: str, status: str = OK, meta: dict[str, Any] | None = None
     ) -> Message:
         """Append a message to a conversation."""
+        self._check_owner(conversation_id)
         con = self._con()
         msg = Message(uuid.uuid4().hex, conversation_id, role, content, status, meta or {}, _now())
         con.execute("BEGIN IMMEDIATE")
@@ -180,6 +224,10 @@ class ConversationStore:
         self, message_id: str, content: str, status: str | None = None, meta: dict[str, Any] | None = None
     ) -> None:
         """Replace a message's content (and optionally status and meta)."""
+        if self.user:
+            row = self._con().execute("SELECT conversation_id FROM messages WHERE id = ?", (message_id,)).fetchone()
+            if row is not None:
+                self._check_owner(row["conversation_id"])
         sets, args = ["content = ?"], [content]
         if status is not None:
             sets.append("status = ?")
@@ -216,12 +264,46 @@ class ConversationStore:
     def set_scope(self, conversation_id: str, scope: Scope) -> None:
         """Narrow (or, with empty lists, widen back) what the conversation uses; kept across restarts."""
         self.get(conversation_id)
+        self._check_owner(conversation_id)
         self._con().execute(
             "INSERT INTO conversation_scope (conversation_id, documents, tables) VALUES (?,?,?) "
             "ON CONFLICT(conversation_id) DO UPDATE SET documents = excluded.documents, tables = excluded.tables",
             (conversation_id, json.dumps(list(dict.fromkeys(scope.documents))),
              json.dumps(list(dict.fromkeys(scope.tables)))),
         )
+
+    def share(self, conversation_id: str) -> str:
+        """Share a conversation read-only with the workspace; returns its link token (the same one if shared)."""
+        self.get(conversation_id)
+        self._check_owner(conversation_id)
+        self._con().execute("INSERT OR IGNORE INTO conversation_shares (conversation_id, token, shared_by, shared_at)"
+                            " VALUES (?,?,?,?)", (conversation_id, secrets.token_urlsafe(18), self.user, _now()))
+        return self.share_token(conversation_id) or ""
+
+    def unshare(self, conversation_id: str) -> bool:
+        """Stop sharing (its link no longer opens it); True if it was shared."""
+        self._check_owner(conversation_id)
+        cur = self._con().execute("DELETE FROM conversation_shares WHERE conversation_id = ?", (conversation_id,))
+        return cur.rowcount > 0
+
+    def share_token(self, conversation_id: str) -> str | None:
+        """The link token of a shared conversation, or None when it is not shared."""
+        row = self._con().execute("SELECT token FROM conversation_shares WHERE conversation_id = ?",
+                                  (conversation_id,)).fetchone()
+        return str(row["token"]) if row else None
+
+    def by_token(self, token: str) -> Conversation | None:
+        """The shared conversation a link token opens, or None (unknown, mistyped or unshared)."""
+        row = self._con().execute("SELECT c.* FROM conversations c JOIN conversation_shares s "
+                                  "ON s.conversation_id = c.id WHERE s.token = ?", (token,)).fetchone()
+        return Conversation(**dict(row)) if row else None
+
+    def shared_by_others(self) -> builtins.list[tuple[Conversation, str]]:
+        """Conversations others shared with this workspace, with their tokens, most recently active first."""
+        rows = self._con().execute("SELECT c.*, s.token FROM conversations c JOIN conversation_shares s "
+                                   "ON s.conversation_id = c.id WHERE c.owner != ? "
+                                   "ORDER BY c.updated_at DESC", (self.user,)).fetchall()
+        return [(Conversation(**{k: r[k] for k in r.keys() if k != "token"}), str(r["token"])) for r in rows]
 
     def title_from(self, question: str) -> str:
         """A short title made from the first question."""

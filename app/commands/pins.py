@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from app.access.roles import WRITE
 from app.commands.common import command, emit
 from app.pins.refresh import pin_latest_answer, refresh_pin
 from app.pins.store import PinStore
@@ -40,6 +41,7 @@ def run_list(args: argparse.Namespace, services: Any) -> int:
 
 def run_add(args: argparse.Namespace, services: Any) -> int:
     """Pin the conversation's latest SQL-backed answer."""
+    services.require(WRITE, "pins add")  # a viewer reads the board, never changes it (refused and recorded)
     services.conversations.get(args.conversation_id)  # NotFoundError for an unknown id
     pin = pin_latest_answer(board(services), services.conversations, services.records, args.conversation_id,
                             services.settings.user)
@@ -49,6 +51,7 @@ def run_add(args: argparse.Namespace, services: Any) -> int:
 
 def run_refresh(args: argparse.Namespace, services: Any) -> int:
     """Refresh one pin or all; stale ones keep their old value."""
+    services.require(WRITE, "pins refresh")
     store = board(services)
     pins = [store.get(args.pin_id)] if args.pin_id else store.list()
     results = [refresh_pin(store, services.tables, services.records, pin, services.settings.user) for pin in pins]

@@ -32,7 +32,7 @@ def render_html(report: Report, chain: dict[str, dict[str, Any]]) -> str:
         f"exported {escape(report.exported_at)} · conversation {escape(report.conversation_id)}</p>",
     ]
     parts += [f'<p class="note">{escape(note)}</p>' for note in report.notes]
-    for number, entry in enumerate(report.entries, 1):
+    for number, entry in report.numbered():
         parts += _entry(number, entry)
     parts += _appendix(report, chain)
     parts += ['<script type="application/json" id="aa-manifest"></script>', "</body></html>"]
@@ -96,7 +96,7 @@ def _appendix(report: Report, chain: dict[str, dict[str, Any]]) -> list[str]:
     out.append("<h3>Request records</h3><p>Check this report with "
                "<code>python -m app audit verify-report FILE</code>.</p><table><tr><th>#</th><th>Record</th>"
                "<th>Chain position</th><th>Chain hash</th></tr>")
-    for number, entry in enumerate(report.entries, 1):
+    for number, entry in report.numbered():
         row = chain.get(entry.record_id, {})
         out.append(f'<tr><td>{number}</td><td class="rec">{escape(entry.record_id or "none")}</td>'
                    f'<td>{escape(str(row.get("position", "-")))}</td>'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -52,6 +53,7 @@ class Entry:
     chart: dict[str, Any] | None = None  # a Vega-Lite spec stored with the answer, if any
     record_id: str = ""
     notes: list[str] = field(default_factory=list)
+    number: int = 0  # the answer's place in the conversation (a report of ticked answers keeps it)
 
 
 @dataclass
@@ -71,12 +73,48 @@ class Report:
         """The request records the answers came from, in order."""
         return [e.record_id for e in self.entries if e.record_id]
 
+    def numbered(self) -> list[tuple[int, Entry]]:
+        """Each entry with its answer number in the conversation."""
+        return [(e.number or n, e) for n, e in enumerate(self.entries, 1)]
+
+
+def answer_list(conversations: ConversationStore, conversation_id: str) -> list[tuple[int, str]]:
+    """The conversation's answers as (number, the question it answers), numbered from 1 in order."""
+    listed: list[tuple[int, str]] = []
+    question = ""
+    for message in conversations.messages(conversation_id):
+        if message.role == "user":
+            question = message.content
+        else:
+            listed.append((len(listed) + 1, " ".join(question.split())))
+    return listed
+
+
+def check_answers(conversation_id: str, total: int, picked: Sequence[int] | None) -> list[int] | None:
+    """The ticked answer numbers, sorted and unique (None: all), or BadInputError naming the numbers that exist."""
+    if picked is None:
+        return None
+    wanted = sorted(set(picked))
+    missing = [n for n in wanted if not 1 <= n <= total]
+    hint = f"List them with `python -m app report {conversation_id} --list`."
+    if not wanted:
+        raise BadInputError("No answer was chosen for the report.", f"Pick at least one of 1-{total}. {hint}")
+    if missing:
+        exists = f"answers 1-{total}" if total > 1 else ("answer 1" if total else "no answers yet")
+        raise BadInputError(f"Conversation {conversation_id} has {exists}; there is no answer "
+                            f"{', '.join(map(str, missing))}.", hint)
+    return wanted
+
 
 def build_report(conversations: ConversationStore, records: SqliteRecordStore, conversation_id: str,
-                 author: str) -> Report:
-    """The report of one conversation (NotFoundError for an unknown id, BadInputError when nothing was answered)."""
+                 author: str, answers: Sequence[int] | None = None) -> Report:
+    """The report of one conversation, or of the answers ticked (numbers from 1; None: all). NotFoundError for an
+    unknown id, BadInputError when nothing was answered or a number names no answer."""
     conv = conversations.get(conversation_id)
     messages = conversations.messages(conversation_id)
+    total = sum(1 for m in messages if m.role != "user")
+    wanted = check_answers(conversation_id, total, answers) if total else None
+    keep = set(wanted) if wanted is not None else None
     by_message = {str(r.get("message_id")): r for r in records.query(limit=10 * MAX_ANSWERS, kind="chat",
                                                                          conversation_id=conversation_id)}
     report = Report(conversation_id, conv.title, author, conv.created_at,
@@ -88,15 +126,22 @@ def build_report(conversations: ConversationStore, records: SqliteRecordStore, c
             question = message.content
             continue
         answered += 1
-        if answered > MAX_ANSWERS:
+        if (keep is not None and answered not in keep) or len(report.entries) >= MAX_ANSWERS:
             continue
-        report.entries.append(_entry(question, message.content, message.status, _meta(message.meta),
-                                     by_message.get(message.id), message.id, report.documents))
+        entry = _entry(question, message.content, message.status, _meta(message.meta),
+                       by_message.get(message.id), message.id, report.documents)
+        entry.number = answered
+        report.entries.append(entry)
     if not report.entries:
         raise BadInputError(f"Conversation {conversation_id} has no answers yet: there is nothing to report.",
-                            "Ask a question in it first, or pick another conversation (`python -m app chats`).")
-    if answered > MAX_ANSWERS:
-        report.notes.append(f"This conversation has {answered} answers; the report shows the first {MAX_ANSWERS}.")
+                            "Ask a question in it first, or pick another conversation (`python -m app report --list`).")
+    if wanted is not None:
+        report.notes.append(f"Answers {', '.join(map(str, wanted))} of the conversation's {total}, chosen by "
+                            f"{author}.")
+    if wanted is None and total > MAX_ANSWERS:
+        report.notes.append(f"This conversation has {total} answers; the report shows the first {MAX_ANSWERS}.")
+    elif wanted is not None and len(wanted) > MAX_ANSWERS:
+        report.notes.append(f"{len(wanted)} answers were chosen; the report shows the first {MAX_ANSWERS}.")
     return report
 
 

@@ -84,7 +84,7 @@ def render_pdf(report: Report, chain: dict[str, dict[str, Any]]) -> bytes:
                     8)
     for note in report.notes:
         writer.text(note, 9)
-    for number, entry in enumerate(report.entries, 1):
+    for number, entry in report.numbered():
         _entry(writer, number, entry)
     _appendix(writer, report, chain)
     return bytes(writer.pdf.output())
@@ -143,7 +143,7 @@ def _appendix(writer: _Writer, report: Report, chain: dict[str, dict[str, Any]])
     if not report.documents:
         writer.text("None cited.", 9)
     writer.text("Request records (check with: python -m app audit verify-report FILE)", 11, bold=True)
-    for number, entry in enumerate(report.entries, 1):
+    for number, entry in report.numbered():
         row = chain.get(entry.record_id, {})
         writer.text(f"{number}. record {entry.record_id or 'none'} - chain position {row.get('position', '-')} - "
                     f"hash {row.get('hash', '-')}", 7, mono=True)

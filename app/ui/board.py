@@ -36,6 +36,7 @@ def board_page(services: Services) -> None:
 
 
 def _refresh(services: Services, store: PinStore, pins: list[Pin]) -> None:
+    services.require(WRITE, "board refresh")  # the buttons are drawn for writers only; the service refuses too
     for pin in pins:
         try:
             result = refresh_pin(store, services.tables, services.records, pin, services.settings.user)
@@ -67,5 +68,6 @@ def _pin_card(services: Services, store: PinStore, pin: Pin, writer: bool) -> No
             _refresh(services, store, [pin])
             st.rerun()
         if right.button("Unpin", icon=":material/delete:", key=f"board.unpin.{pin.id}"):
+            services.require(WRITE, "board unpin")
             store.delete(pin.id)
             st.rerun()

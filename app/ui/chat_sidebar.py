@@ -3,7 +3,6 @@ switch and which documents and tables a conversation uses."""
 
 from __future__ import annotations
 
-import functools
 from typing import Literal
 
 import streamlit as st
@@ -16,7 +15,6 @@ from app.errors import AssistantError
 from app.llm.selector import ModelSpec, embedded_choices
 from app.pins.refresh import pin_latest_answer
 from app.pins.store import PinStore
-from app.reports.export import export_report
 from app.ui.common import (
     KEY_CONVERSATION,
     KEY_MODEL_CHOICE,
@@ -25,6 +23,8 @@ from app.ui.common import (
     show_error,
     show_error_note,
 )
+from app.ui.reports import report_buttons
+from app.ui.shared_chat import share_controls, shared_list
 from storage.conversations import Conversation, ConversationStore, Scope
 
 KEY_NEW_SCOPE = "chat.scope.new"  # documents and tables chosen before the conversation exists
@@ -65,31 +65,15 @@ def conversation_sidebar(services: Services) -> str | None:
                 "Export as Markdown", lambda: conversation_markdown(store, current), file_name="conversation.md",
                 mime="text/markdown", icon=":material/download:", key="chat.export",
             )
-            _report_buttons(services, current)
+            report_buttons(services, current)
             _pin_button(services, current)
             if may_write(services) and st.button("Delete this conversation", type="primary", key="chat.delete"):
                 services.delete_conversation(current)
                 st.session_state[KEY_CONVERSATION] = None
                 st.rerun()
+        share_controls(services, current)
+    shared_list(services)
     return current
-
-
-def _report_buttons(services: Services, conversation_id: str) -> None:
-    """HTML and PDF reports (verifiable with `audit verify-report`), offered once the conversation has an answer;
-    each is built only when clicked, and the export is recorded."""
-    if not any(m.role == "assistant" for m in services.conversations.messages(conversation_id)):
-        st.caption("Reports (HTML, PDF) can be made once the conversation has an answer.")
-        return
-
-    for fmt, mime in (("html", "text/html"), ("pdf", "application/pdf")):
-        st.download_button(
-            f"Report ({fmt.upper()})", functools.partial(export_report, services.conversations, services.records,
-                                                         conversation_id, fmt, services.settings.user, "ui"),
-            file_name=f"report-{conversation_id[:8]}.{fmt}",
-            mime=mime, icon=":material/summarize:", key=f"chat.report.{fmt}",
-            help="With citations, SQL, models, documents and the request records, so anyone with access can check "
-                 "it: `python -m app audit verify-report FILE`.",
-        )
 
 
 def _pin_button(services: Services, conversation_id: str) -> None:

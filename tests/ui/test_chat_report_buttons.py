@@ -13,9 +13,9 @@ def _draw(conversation_id: str) -> None:
     """The AppTest script: the report buttons of one conversation, on the app's services."""
     from app.container import build_services
     from app.settings import load_settings
-    from app.ui.chat_sidebar import _report_buttons
+    from app.ui.reports import report_buttons
 
-    _report_buttons(build_services(load_settings()), conversation_id)
+    report_buttons(build_services(load_settings()), conversation_id)
 
 
 def _conversation(data_dir: Path, answered: bool) -> str:
