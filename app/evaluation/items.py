@@ -168,6 +168,9 @@ class ItemScorer:
         if item.db is None:  # the loader refuses SQL items without one
             raise BadInputError(f"SQL item {item.id} names no database.")
         service = TablesService.open_database(item.db, model=self.model, timeout=10.0)
+        setup = getattr(self.services, "evaluation_sql_setup", None)  # only the with/without verified-queries pair
+        if setup is not None:
+            setup(service)
         try:
             answer = service.ask(item.question, phrase="answers" in only)
         finally:
