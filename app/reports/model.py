@@ -136,7 +136,7 @@ def build_report(conversations: ConversationStore, records: SqliteRecordStore, c
         raise BadInputError(f"Conversation {conversation_id} has no answers yet: there is nothing to report.",
                             "Ask a question in it first, or pick another conversation (`python -m app report --list`).")
     if wanted is not None:
-        report.notes.append(f"Answers {', '.join(map(str, wanted))} of the conversation's {total}, chosen by "
+        report.notes.append(f"Answers {', '.join(map(str, wanted))} of {total} in this conversation, chosen by "
                             f"{author}.")
     if wanted is None and total > MAX_ANSWERS:
         report.notes.append(f"This conversation has {total} answers; the report shows the first {MAX_ANSWERS}.")

@@ -52,3 +52,28 @@ def test_report_round_trip_with_the_embedded_model(cli, packaged_model_path, tmp
     edited = cli("audit", "verify-report", str(page))
     assert edited.returncode == 1 and "text was changed after export" in edited.stdout
     assert cli("audit", "verify").returncode == 0  # the exports are recorded and the chain still verifies
+
+
+def test_report_of_ticked_answers_lists_numbers_and_refuses_those_that_do_not_exist(cli, tmp_path):
+    cli.data_dir.mkdir(parents=True, exist_ok=True)
+    store = ConversationStore(cli.data_dir / "chats.sqlite")
+    conv = store.create("Two answers")
+    for n in (1, 2):
+        store.add_message(conv.id, "user", f"Question number {n}?")
+        store.add_message(conv.id, "assistant", f"Answer number {n}.")
+    listed = cli("report", conv.id, "--list")
+    assert listed.returncode == 0
+    assert "1  Question number 1?" in listed.stdout and "2  Question number 2?" in listed.stdout
+    out = tmp_path / "r.html"
+    for bad, said in (("3", "has answers 1-2; there is no answer 3"), ("1,x", "'x' is not an answer number"),
+                      ("0-5", "there is no answer 0, 3, 4, 5")):
+        done = cli("report", conv.id, "--answers", bad, "--out", str(out))
+        assert done.returncode == 2 and said in done.stderr, done.stderr
+        assert "report " + conv.id + " --list" in done.stderr or "2-4" in done.stderr
+        assert not out.exists()
+    done = cli("report", conv.id, "--answers", "2", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    page = out.read_text(encoding="utf-8")
+    assert "Answer number 2." in page and "Answer number 1." not in page
+    checked = cli("audit", "verify-report", str(out))
+    assert checked.returncode == 0, checked.stdout + checked.stderr

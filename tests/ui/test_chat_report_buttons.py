@@ -40,3 +40,13 @@ def test_a_conversation_without_an_answer_says_when_reports_come(data_dir):
     assert not at.exception
     assert at.get("download_button") == []
     assert any("once the conversation has an answer" in c.value for c in at.caption)
+
+
+def test_the_answers_to_report_are_ticked_all_by_default_and_none_ticked_offers_no_file(data_dir):
+    conversation_id = _conversation(data_dir, True)
+    at = AppTest.from_function(_draw, args=(conversation_id,), default_timeout=30).run()
+    picker = at.multiselect(key=f"chat.report.answers.{conversation_id}")
+    assert picker.value == [1] and "What is the total revenue?" in picker.format_func(1)
+    picker.set_value([]).run()
+    assert at.get("download_button") == []
+    assert any("Tick at least one answer" in c.value for c in at.caption)
