@@ -25,6 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--limit", type=int, help="Only the first N items (a quick run).")
     run.add_argument("--only", help="Comma-separated subset of retrieval,sql,answers (default: all).")
     run.add_argument("--docs", type=Path, help="Folder with the set's PDFs (default: the set's folder).")
+    run.add_argument("--background", action="store_true",
+                     help="Queue the run as a background job and print its id at once (the app, or `python -m app "
+                     "worker`, runs it; `jobs show ID` shows its progress, `jobs cancel ID` stops it between items "
+                     "and keeps the items done, `jobs retry ID` goes on from there).")
     listing = command(esub, "list", help="Stored runs, newest first.", handler=run_list)
     listing.add_argument("--set", dest="set_name", help="Only runs of this set (its file name without .jsonl).")
     show = command(esub, "show", help="One stored run with per-item results.", handler=run_show)
@@ -44,6 +48,8 @@ def run_eval(args: argparse.Namespace, services) -> int:
     options = RunOptions(model=args.eval_model, only=parse_only(args.only), limit=args.limit, judge=args.judge)
     parse_model(options.model)  # an unknown model name fails before anything else happens
     parse_model(options.judge)
+    if args.background:
+        return _submit_eval(args, services, options)
     eval_set = load_set(args.set, args.docs)
     for problem in eval_set.problems:
         sys.stderr.write(f"{args.set}:{problem.line}: skipped: {problem.message}\n")
@@ -53,6 +59,14 @@ def run_eval(args: argparse.Namespace, services) -> int:
     for warning in run["warnings"]:
         sys.stderr.write(f"warning: {warning}\n")
     emit(args, run, run_text(run))
+    return 0
+
+
+def _submit_eval(args: argparse.Namespace, services, options: RunOptions) -> int:
+    """`eval run --background`: queue the run as a job; prints the job id."""
+    job = services.jobs.submit_evaluation(args.set.resolve(), args.docs.resolve() if args.docs else None, options)
+    emit(args, job.to_dict(), f"{job.id}  queued: evaluation of {job.payload['name']}\n"
+         f"`python -m app jobs show {job.id}` shows its progress; the run appears in `eval list` once it starts")
     return 0
 
 

@@ -13,7 +13,8 @@ from app.errors import BadInputError
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the `jobs` and `worker` subcommands."""
-    jobs = sub.add_parser("jobs", help="Background jobs (ingestion, transcription): list, show, cancel, retry.")
+    jobs = sub.add_parser("jobs", help="Background jobs (ingestion, transcription, table loads, evaluation runs): "
+                          "list, show, cancel, retry.")
     jsub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
     listing = command(jsub, "list", help="The newest jobs with state, progress and message.", handler=run_list)
     listing.add_argument("--limit", type=int, default=20, help="How many jobs (default 20).")
@@ -55,6 +56,8 @@ def run_show(args: argparse.Namespace, services: Any) -> int:
         lines.append(f"error: {job.error}")
     for f in job.result.get("files", []):
         lines.append(f"  {f['status']:8} {f['path']}  {f['error']}")
+    if job.result.get("run_id"):  # an evaluation job: its run, complete or partial
+        lines.append(f"evaluation run {job.result['run_id']}: `python -m app eval show {job.result['run_id']}`")
     emit(args, job.to_dict(), "\n".join(lines))
     return 1 if job.state == "failed" else 0
 
