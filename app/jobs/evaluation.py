@@ -4,6 +4,7 @@ or a restart goes on with the same run without running its stored items again.""
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from app.evaluation.service import Evaluations, RunOptions, load_set, parse_mode
 from app.evaluation.store import CANCELLED as RUN_CANCELLED
 from app.jobs.progress import JobCancelled, JobFailed, Reporter
 from app.jobs.store import Job
+
+_ITEM_START = re.compile(r"^\d+/\d+ ")  # the runner's "3/40 item-id: question" progress message
 
 
 def evaluation_payload(set_path: Path, docs: Path | None, options: RunOptions) -> dict[str, Any]:
@@ -43,7 +46,9 @@ def run_evaluation(services: EvaluationServices, job: Job, report: Reporter, pas
         report.keep(kept)
 
     def progress(fraction: float, message: str) -> None:
-        report.note(fraction, message)
+        # Each item's start is always written (one write per item: the panel shows progress item by item);
+        # indexing the set's documents page by page is throttled.
+        report.note(fraction, message, force=_ITEM_START.match(message) is not None)
 
     try:
         run = Evaluations(services).run(eval_set, options, progress, report.cancel_requested,

@@ -27,8 +27,6 @@ KEY_SHOWN = "documents.jobs_shown"  # ... of those, the finished ones the page h
 IN_BACKGROUND = ("Files are added in the background: you can leave this page or close the tab, indexing goes on "
                  "(the **Background jobs** panel in the sidebar shows it on every page). Nothing half-indexed "
                  "becomes searchable.")
-KEEP_OPEN = ("Keep this page open until it is done: leaving the page or closing the tab stops it. "
-             "Nothing half-indexed becomes searchable, and **Finish interrupted** picks it up again.")
 
 
 def documents_page(services: Services) -> None:
@@ -125,10 +123,10 @@ def library_panel(services: Services, password: str) -> None:
     if pending := lib.pending():  # e.g. the user left this page while a file was being indexed
         st.warning("Not searchable yet, indexing was interrupted: " + safe_markdown(", ".join(d.name for d in pending))
                    + ". "
-                   "**Finish interrupted** indexes them again; " + KEEP_OPEN[0].lower() + KEEP_OPEN[1:])
+                   "**Finish interrupted** indexes them again in the background (you can leave the page).")
         # Drawn above the table, so the table below already shows the finished documents (no rerun needed).
         if st.button("Finish interrupted", key="documents.resume"):
-            finish_interrupted(lib, len(pending))
+            finish_interrupted(services)
     documents = lib.list_documents()
     if not documents:
         st.info("No documents yet. Add files above.")
@@ -162,27 +160,16 @@ def library_panel(services: Services, password: str) -> None:
         show_error(exc)
 
 
-def finish_interrupted(lib: DocumentLibrary, count: int) -> None:
-    """Index the interrupted documents again, with the same page-by-page progress as an upload."""
-    overall = st.progress(0.0, text=f"0 of {count} documents")
-    bar = st.progress(0.0, text="Starting…")
-    show_page = page_progress(bar)
-
-    def on_progress(event: IngestProgress) -> None:
-        show_page(event)
-        if event.stage == "done":
-            overall.progress(min(1.0, event.file_index / event.file_count),
-                             text=f"{event.file_index} of {event.file_count} documents")
-
+def finish_interrupted(services: Services) -> None:
+    """Queue the interrupted documents' indexing as a background job, shown like an upload's (it goes on if the
+    page is left)."""
     try:
-        results = lib.resume(progress=on_progress)
+        job = services.jobs.submit_resume()
     except AssistantError as exc:
-        bar.empty()
         show_error(exc)
         return
-    bar.empty()
-    for result in results:
-        show_result(result, Path(result.path).name)
+    st.session_state[KEY_JOBS] = [*st.session_state.get(KEY_JOBS, []), job.id]
+    start_background_jobs(services)
 
 
 def search_panel(lib: DocumentLibrary) -> None:

@@ -1,4 +1,5 @@
-"""The Evaluation page: pick a set and a model, run with progress, show results, history and comparisons."""
+"""The Evaluation page: pick a set and a model, run it as a background job with progress, show results, history
+and comparisons."""
 
 from __future__ import annotations
 
@@ -13,14 +14,13 @@ from app.errors import AssistantError
 from app.evaluation.metrics import COST_METRICS, QUALITY_METRICS
 from app.evaluation.runner import KINDS
 from app.evaluation.service import Evaluations, RunOptions, load_set
-from app.evaluation.store import CANCELLED
 from app.llm.selector import embedded_choices
-from app.ui.common import progress_reporter, safe_markdown, show_error
+from app.ui.common import safe_markdown, show_error
+from app.ui.evaluation_jobs import ended_run, running_evaluations, submit_run
 
 KEY_RUN = "evaluation.run_id"
 KEY_SHOWN = "evaluation.shown"
 KEY_UPLOADED = "evaluation.uploaded"
-KEY_RUNNING = "evaluation.running"  # set while a run is under way; still set on the next run = it was stopped
 AS_IN_SETTINGS = "As in Settings"
 NO_MODEL_JUDGE = "None: sentence support and numbers traced"
 SELF_JUDGE = "self"
@@ -35,8 +35,11 @@ def evaluation_page(services: Services) -> None:
         "Score retrieval (hit@k, MRR), SQL (execution accuracy) and answers (faithfulness, relevance, "
         "context recall, correctness) on a JSONL set; every run is kept for comparison."
     )
+    if (ended := ended_run(services)) is not None:  # this session's background run ended: show its run
+        st.session_state[KEY_RUN] = st.session_state[KEY_SHOWN] = ended
     with st.expander("New run", expanded=not evals.list_runs()):
         run_form(services, evals)
+    running_evaluations(services)
     runs = evals.list_runs()
     if not runs:
         st.info("No runs yet. Choose a set and a model above and press **Run evaluation**.")
@@ -111,23 +114,9 @@ def pick_set(evals: Evaluations) -> Path | None:
     return sets[chosen]
 
 
-def stopped_notice(evals: Evaluations) -> None:
-    """After Stop (or any click that reran the page mid-run): say so and show the stopped run."""
-    if not st.session_state.pop(KEY_RUNNING, False):
-        return
-    runs = evals.list_runs()
-    if runs and runs[0]["status"] == CANCELLED:
-        run = runs[0]
-        st.session_state[KEY_RUN] = st.session_state[KEY_SHOWN] = run["id"]
-        st.info(f"Run {run['id']} was stopped before the end; the {run['aggregates'].get('items', 0)} item(s) "
-                "done so far are kept.", icon=":material/stop_circle:")
-    else:
-        st.info("The evaluation was stopped before its first item.", icon=":material/stop_circle:")
-
-
 def run_form(services: Services, evals: Evaluations) -> None:
-    """Set, model, metric groups and limit; runs with a progress bar and stores the run id in the session."""
-    stopped_notice(evals)
+    """Set, model, metric groups and limit; Run queues the run as a background job (it goes on if the page is
+    left; `running_evaluations` shows it)."""
     path = pick_set(evals)
     if path is None:
         return
@@ -158,30 +147,10 @@ def run_form(services: Services, evals: Evaluations) -> None:
              "included; the sentence check caught 27 of those 32).")
     if not st.button("Run evaluation", type="primary", disabled=not eval_set.items or not only, key="evaluation.run"):
         return
-    # Clicking Stop reruns the page, which interrupts the run at its next progress update; the runner then
-    # stores it as cancelled with the items done (see stopped_notice). Both go away when the run ends.
-    running = st.empty()
-    with running.container():
-        st.button("Stop", icon=":material/stop_circle:", key="evaluation.stop")
-        st.caption("**Stop** (or changing anything on this page) ends the run; the items done so far are kept.")
-    st.session_state[KEY_RUNNING] = True
-    report, clear = progress_reporter(f"Evaluating {eval_set.name}…")
     judge = judges[judge_label]
     options = RunOptions(model=models[model_label], only=tuple(only), limit=int(limit) or None,
                          judge=None if judge in (None, SELF_JUDGE) else judge, self_judge=judge == SELF_JUDGE)
-    try:
-        run = evals.run(eval_set, options, progress=report)
-    except AssistantError as exc:
-        st.session_state.pop(KEY_RUNNING, None)
-        running.empty()
-        clear()
-        show_error(exc)
-        return
-    st.session_state.pop(KEY_RUNNING, None)
-    running.empty()
-    clear()
-    st.session_state[KEY_RUN] = run["id"]
-    st.session_state[KEY_SHOWN] = run["id"]  # the run picker below shows the new run, not the last one picked
+    submit_run(services, path, Path(docs) if docs.strip() else None, options)
 
 
 def _metrics_frame(aggregates: dict[str, Any]) -> pd.DataFrame:

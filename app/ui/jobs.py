@@ -16,7 +16,8 @@ from app.ui.common import safe_markdown, show_error
 
 REFRESH_S = 2.0
 RECENT_S = 6 * 3600  # finished jobs stay in the panel this long
-KIND_LABEL = {"ingest": "Adding documents", "transcribe": "Transcription", "tables": "Loading tables"}
+KIND_LABEL = {"ingest": "Adding documents", "transcribe": "Transcription", "tables": "Loading tables",
+              "evaluation": "Evaluation"}
 
 
 def start_background_jobs(services: Services) -> None:
@@ -79,6 +80,8 @@ def act(action: Callable[[str], object], job_id: str) -> None:
 
 
 def _what(job: Job) -> str:
+    if job.payload.get("resume"):
+        return "finishing interrupted documents"
     paths: Sequence[str] = job.payload.get("paths") or [job.payload.get("name") or job.payload.get("path", "")]
     names = [str(p).rstrip("/").rsplit("/", 1)[-1] for p in paths]
     return names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"

@@ -1,5 +1,6 @@
-"""Background jobs end to end: `ingest --background`, `worker` killed mid-job and started again, `jobs ...`,
-and a Redis-backed queue (a real redis-server on 127.0.0.1, skipped where Debian's redis-server is absent)."""
+"""Background jobs end to end: `ingest --background`, `eval run --background`, `worker` killed mid-job and started
+again, `jobs ...`, and a Redis-backed queue (a real redis-server on 127.0.0.1, skipped where Debian's
+redis-server is absent)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from app.jobs.store import JobStore
 from storage.chroma_index import ChromaIndex
 from storage.embedder import shared_embedder
 from storage.keyword_index import KeywordIndex
+from tests.fixtures import build_mini
 from tests.fixtures import pdf_factory as pf
 from tests.fixtures.chroma_server import free_port
 from tests.fixtures.paths import FIXTURES, ROOT
@@ -163,3 +165,22 @@ def test_redis_down_is_a_clear_message(cli, tmp_path, closed_port) -> None:
     out = cli("ingest", str(pdf), "--background", ANALYST_JOBS_URL=f"redis://127.0.0.1:{closed_port}/0")
     assert out.returncode == 2
     assert "job queue at redis://127.0.0.1" in out.stderr and "Start the Redis server" in out.stderr
+
+
+def test_eval_run_in_the_background_is_run_by_a_worker_and_shown_by_jobs_show(cli, tmp_path) -> None:
+    mini = build_mini.build(tmp_path / "mini")
+    out = cli("eval", "run", str(mini), "--only", "retrieval", "--background", "--json")
+    assert out.returncode == 0, out.stderr
+    queued = json.loads(out.stdout)
+    assert (queued["kind"], queued["state"], queued["payload"]["name"]) == ("evaluation", "queued", "mini")
+    with worker(cli):
+        done = wait_for(cli, queued["id"], lambda j: j["finished"])
+    assert done["state"] == "done" and done["message"] == "run 1: 2 item(s) scored", done
+    shown = cli("jobs", "show", queued["id"])
+    assert shown.returncode == 0 and "evaluation run 1: `python -m app eval show 1`" in shown.stdout
+    (run,) = json.loads(cli("eval", "list", "--json").stdout)["runs"]
+    assert (run["id"], run["status"], run["set_name"]) == (1, "finished", "mini")
+
+    unknown = cli("eval", "run", str(mini), "--background", "--model", "gpt-17")
+    assert unknown.returncode == 2 and "Unknown model" in unknown.stderr
+    assert len(json.loads(cli("jobs", "list", "--json").stdout)["jobs"]) == 1  # nothing queued for it

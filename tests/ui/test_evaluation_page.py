@@ -1,16 +1,23 @@
-"""The Evaluation page through AppTest: empty state, a retrieval-only run, history and a comparison of stored runs."""
+"""The Evaluation page through AppTest: empty state, a retrieval-only run (a background job the page follows),
+cancel keeping a partial run, history and a comparison of stored runs."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+import app.ui.common
+from app.evaluation.items import ItemScorer
 from app.evaluation.metrics import aggregate
 from app.evaluation.store import FINISHED, EvaluationStore
+from app.jobs.store import Job, JobStore
 from tests.fixtures import build_mini
+from tests.fixtures.jobs import finished, wait_for_job
 from tests.fixtures.paths import ENTRY
 
 SETTINGS = {"model": {"backend": "embedded", "name": "qwen2.5-coder-0.5b"}, "chunking": {"max_chars": 700}}
@@ -30,7 +37,20 @@ def data_dir(tmp_path, monkeypatch, models_dir) -> Path:
         monkeypatch.setenv(name, value)
     st.cache_resource.clear()
     yield data
+    app.ui.common._services().close()  # stops the job consumer a run started in this process
     st.cache_resource.clear()
+
+
+def _last_job(data: Path) -> Job:
+    return JobStore(data / "job_status.sqlite").list(1)[0]
+
+
+def _run_to_the_end(at: AppTest, data: Path) -> AppTest:
+    """Click Run evaluation, wait for the background job, and draw the page again (what its refresh does)."""
+    at.button(key="evaluation.run").click().run()
+    assert not at.exception and not at.error
+    wait_for_job(data, _last_job(data).id, finished)
+    return at.run()
 
 
 def _open() -> AppTest:
@@ -119,60 +139,59 @@ def test_a_retrieval_only_run_from_the_page(data_dir):
     assert at.selectbox(key="evaluation.set").value == "mini/mini.jsonl (data dir)"
     assert any("2 docqa, 2 sql · 1 document(s)" in c.value for c in at.caption)
     at.multiselect(key="evaluation.only").set_value(["retrieval"])
-    at.button(key="evaluation.run").click().run()
+    _run_to_the_end(at, data_dir)
     assert not at.exception and not at.error
+    assert _last_job(data_dir).kind == "evaluation"
     assert at.subheader[0].value == "Run 1: mini · none (retrieval only)"
     metrics = _frame(at, "metric")
     assert dict(zip(metrics["metric"], metrics["value"], strict=True))["Hit@5"] == 1.0
     assert any("Run a set twice" in i.value for i in at.info)
 
-    at.button(key="evaluation.run").click().run()  # a second run is shown at once, and compared with the first
+    _run_to_the_end(at, data_dir)  # a second run is shown once it ends, and compared with the first
     assert at.subheader[0].value == "Run 2: mini · none (retrieval only)"
     assert (at.selectbox(key="evaluation.compare_a").value, at.selectbox(key="evaluation.compare_b").value) == (1, 2)
 
 
-def test_a_run_has_a_real_stop_that_keeps_the_items_done(data_dir, monkeypatch):
-    import app.ui.evaluation as page
+def test_a_running_evaluation_shows_its_progress_and_cancel_keeps_the_items_done(data_dir, monkeypatch):
+    real, proceed = ItemScorer.score, threading.Event()
 
-    real_reporter = page.progress_reporter
+    def slow_first_item(self: ItemScorer, item: Any) -> dict[str, Any]:
+        if item.id == "hb-001":
+            proceed.wait(60)  # the page is drawn while this item is scored
+        return real(self, item)
 
-    def stopping_reporter(label):  # noqa: ANN001, ANN202
-        report, clear = real_reporter(label)
-
-        def report_then_stop(fraction: float, message: str) -> None:
-            report(fraction, message)
-            if message.startswith("2/"):
-                st.stop()  # what a click on Stop does: the script run ends at this progress update
-
-        return report_then_stop, clear
-
+    monkeypatch.setattr(ItemScorer, "score", slow_first_item)
     build_mini.build(data_dir / "eval" / "mini")
     at = _open()
     at.multiselect(key="evaluation.only").set_value(["retrieval"])
-    monkeypatch.setattr(page, "progress_reporter", stopping_reporter)
     at.button(key="evaluation.run").click().run()
-    assert any(b.label == "Stop" for b in at.button)  # a Stop button exists while the run runs
-    assert not any("top right" in c.value for c in at.caption)
-
-    at.run()  # the rerun the click causes
+    job = wait_for_job(data_dir, _last_job(data_dir).id, lambda j: j.message.startswith("1/2 hb-001"))
+    at.run()  # what the page's refresh draws while the job runs (the page could also be left)
+    assert any(p.text.startswith("Evaluating mini: 1/2 hb-001") for p in at.get("progress"))
+    at.button(key=f"evaluation.cancel.{job.id}").click().run()
     assert not at.exception
-    assert any("Run 1 was stopped before the end; the 1 item(s)" in i.value for i in at.info)
+    assert any("Cancelling" in c.value for c in at.caption)
+    proceed.set()
+    assert wait_for_job(data_dir, job.id, finished).state == "cancelled"
+
+    at.run()
+    assert not at.exception
+    assert any("Run 1 was cancelled; the 1 item(s) done are kept (a partial run)" in i.value for i in at.info)
     assert at.subheader[0].value == "Run 1: mini · none (retrieval only)"
     assert any(c.value.startswith("cancelled") for c in at.caption)
+    assert list(_frame(at, "question")["id"]) == ["hb-001"]
 
-    monkeypatch.setattr(page, "progress_reporter", real_reporter)
-    at.button(key="evaluation.run").click().run()
-    assert not at.exception
+    _run_to_the_end(at, data_dir)  # a new run from the page ends normally
     assert at.subheader[0].value == "Run 2: mini · none (retrieval only)"
-    assert not any(b.label == "Stop" for b in at.button)  # finished: nothing left to stop
-    assert not any("was stopped" in i.value for i in at.info)
+    assert not any(b.label == "Cancel" for b in at.button)  # finished: nothing left to cancel
+    assert not any("was cancelled" in i.value for i in at.info)
 
 
 def test_running_an_evaluation_leaves_the_users_documents_alone(data_dir):
     build_mini.build(data_dir / "eval" / "mini")
     at = _open()
     at.multiselect(key="evaluation.only").set_value(["retrieval"])
-    at.button(key="evaluation.run").click().run()
+    _run_to_the_end(at, data_dir)
     assert not at.exception and at.subheader[0].value == "Run 1: mini · none (retrieval only)"
     assert (data_dir / "eval" / "library" / "documents.sqlite").exists()  # the set's PDF went to its own library
 

@@ -7,8 +7,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from app.container import build_services
 from app.documents.library import DocumentLibrary
 from tests.fixtures import pdf_factory as pf
+from tests.fixtures.jobs import finished, wait_for_job
 
 PAGE = Path(__file__).resolve().parents[2] / "pages" / "documents.py"
 
@@ -46,25 +48,13 @@ def test_the_page_says_before_anything_is_added_that_indexing_goes_on_without_it
     assert any("you can leave this page or close the tab, indexing goes on" in c.value for c in at.caption)
 
 
-class _LeavesThePage(DocumentLibrary):
-    """A library whose resume is cut short at a page, as Streamlit does when the user leaves the page."""
+def test_finish_interrupted_is_a_background_job_shown_like_an_upload(
+        settings_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    streamlit_testing = pytest.importorskip("streamlit.testing.v1")
+    import app.ui.common
 
-    stop_at_page: int | None = None
-
-    def resume(self, progress=None):  # noqa: ANN001, ANN201 - the page's callback
-        import streamlit as st
-
-        def relay(event) -> None:  # noqa: ANN001 - IngestProgress
-            progress(event)
-            if event.stage == "page" and event.page == self.stop_at_page:
-                st.stop()  # the script run ends here, like a rerun caused by leaving the page
-
-        return super().resume(relay)
-
-
-def test_finish_interrupted_shows_page_progress_like_an_upload(tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    lib = _LeavesThePage(tmp_path / "data")
+    services = build_services(settings_factory())
+    lib = services.documents
     pages = [[f"Chapter {i} of the fleet manual covers van number {i}."] for i in range(1, 4)]
     pdf = pf.write(tmp_path / "manual.pdf", pf.text_pdf(pages))
 
@@ -77,19 +67,21 @@ def test_finish_interrupted_shows_page_progress_like_an_upload(tmp_path: Path,
     except RuntimeError:
         pass  # raised by versions before a failing file was reported as an error result (issue 17, finding 9)
     assert [d.status for d in lib.list_documents()] == ["pending"]
-
-    at = _page_with(lib, monkeypatch).run()
-    assert any("indexing was interrupted: manual.pdf" in w.value for w in at.warning)
-    lib.stop_at_page = 2
-    at.button(key="documents.resume").click().run()
-    # The run ended at page 2: the bar shows the page reached, and the document is still honestly pending.
-    assert any(p.text == "manual.pdf: page 2 of 3" for p in at.get("progress"))
-    assert [d.status for d in lib.list_documents()] == ["pending"]
-
-    lib.stop_at_page = None
-    at.button(key="documents.resume").click().run()
-    assert not at.exception
-    assert any(p.text == "1 of 1 documents" and p.value == 100 for p in at.get("progress"))
-    assert any(s.value.startswith("manual.pdf: 3 pages") for s in at.success)
-    assert at.dataframe[0].value["status"].tolist() == ["indexed"]
-    assert lib.search("fleet manual van number 3", k=1)
+    monkeypatch.setattr(app.ui.common, "get_services", lambda: services)
+    try:
+        at = streamlit_testing.AppTest.from_file(str(PAGE), default_timeout=60).run()
+        assert any("indexing was interrupted: manual.pdf" in w.value and "in the background" in w.value
+                   for w in at.warning)
+        at.button(key="documents.resume").click().run()
+        assert not at.exception
+        (job,) = services.jobs.list()
+        assert job.kind == "ingest" and job.payload["resume"] is True
+        done = wait_for_job(services.jobs.store, job.id, finished)  # the app's consumer runs it: no page needed
+        assert done.state == "done" and done.message == "1 files: 1 indexed, 0 skipped, 0 failed"
+        at.run()
+        assert not at.exception
+        assert any(s.value.startswith("manual.pdf: 3 pages") for s in at.success)
+        assert at.dataframe[0].value["status"].tolist() == ["indexed"]
+        assert lib.search("fleet manual van number 3", k=1)
+    finally:
+        services.close()
