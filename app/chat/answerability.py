@@ -3,7 +3,8 @@
 A rule over the question and the passages, no model call (it costs well under a millisecond):
 
 - *A named thing is missing*: the question names something specific — a product or package (`Excel`,
-  `PostgreSQL`, `ggplot2`), an acronym (`JSON`), a call (`tryCatch`, `rnorm()`) — that no retrieved passage
+  `PostgreSQL`, `ggplot2`, and lower-case ones by their shape or place: `read_csv`, "which dplyr verb",
+  "... with testthat?"), an acronym (`JSON`), a call (`tryCatch`, `rnorm()`) — that no retrieved passage
   mentions, and the passages cover little of the rest of the question. Nothing in them can answer it; a small
   model would answer from general knowledge instead (it did for 3 of 5 such questions on the R manual).
 - *Nothing is close*: the best passage is only loosely similar to the question (cosine below
@@ -35,6 +36,22 @@ EXTRACT_SIMILARITY = 0.55
 # after the first (Excel, Shiny), words with digits (ggplot2, R6), calls (rnorm()) and `quoted code`.
 _NAMED = re.compile(r"`([^`\n]{2,40})`|\b([A-Za-z][\w.]*)\(\)|\b([A-Za-z]*[A-Z][\w.]*|[A-Za-z]+\d\w*)\b")
 _PLAIN_CAPITAL = re.compile(r"[A-Z][a-z]+")
+# Lower-case names (`dplyr`, `testthat`, `numpy` escaped the patterns above): a lower-case word counts as a name when
+# it looks like code (`read_csv`, `data.table`) or stands where names stand — before a word such as "package" or
+# "verb" ("which dplyr verb"), after "install", "import" or in `library(...)`, or as a sentence's last word after
+# "with", "using" or "via" ("... with testthat?"). Ordinary words in those places ("the datasets package") are
+# names too; the passages then mention them, so they cost nothing.
+_CODE_LIKE = re.compile(r"\b[a-z][a-z0-9]*(?:[_.][a-z0-9]+)+\b")
+_BEFORE_KIND = re.compile(r"\b([a-z][a-z0-9]{2,})\s+(?:package|library|verb|module|extension|plugin|framework)s?\b"
+                          r"(?!\()")
+_AFTER_CUE = re.compile(r"(?:\b(?:install|import|installing|importing)\s+|\b(?:library|require)\(\s*[\"']?)"
+                        r"([a-z][a-z0-9]{2,})\b")
+_LAST_AFTER_TOOL = re.compile(r"\b(?:with|using|via)\s+([a-z][a-z0-9]{2,})(?=\s*[?!.](?:\s|$)|\s*$)")
+_NOT_NAMES = frozenset("""a about after all an and another any are as at be both but by can each either every few
+for from has have how in into is it its many more most much my new no not of on one or other our own same several
+some such that the their them these they this those to too two under very was what when where which who why will
+with within without would you your base main standard recommended following given default built data r e.g i.e
+etc""".split())
 _BRACKETED = re.compile(r"\[[^\]\n]{0,60}\]")
 
 
@@ -66,7 +83,16 @@ def named_terms(question: str) -> list[str]:
             continue  # "How", "Which": capitalised because they start the sentence
         if len(word) >= 2 and word not in names and word.upper() not in ("I", "R", "OK"):
             names.append(word)
+    names += [n for n in lower_case_names(question) if n not in names and not any(n in name for name in names)]
     return names
+
+
+def lower_case_names(question: str) -> list[str]:
+    """Lower-case names by their shape or their place in the question (see `_CODE_LIKE` and the cues below it)."""
+    found = [m.group(0) for m in _CODE_LIKE.finditer(question)]
+    for pattern in (_BEFORE_KIND, _AFTER_CUE, _LAST_AFTER_TOOL):
+        found += [m.group(1) for m in pattern.finditer(question)]
+    return [w for w in dict.fromkeys(found) if w not in _NOT_NAMES]
 
 
 def _mentions(text: str, name: str) -> bool:
