@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from app.commands.common import command, emit
+from app.commands.evaluate_examples import compare_examples_cli
 from app.evaluation.report import compare_text, run_text, runs_text
 from app.evaluation.service import Evaluations, RunOptions, load_set, parse_model, parse_only
 
@@ -29,6 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="Queue the run as a background job and print its id at once (the app, or `python -m app "
                      "worker`, runs it; `jobs show ID` shows its progress, `jobs cancel ID` stops it between items "
                      "and keeps the items done, `jobs retry ID` goes on from there).")
+    run.add_argument("--compare-examples", action="store_true",
+                     help="Measure the verified queries: run the set's SQL questions without, then with the verified "
+                     "question-SQL pairs of their databases (same model and items; the SQL techniques as in "
+                     "settings), store both runs and print them side by side (accuracy, seconds per question).")
     listing = command(esub, "list", help="Stored runs, newest first.", handler=run_list)
     listing.add_argument("--set", dest="set_name", help="Only runs of this set (its file name without .jsonl).")
     show = command(esub, "show", help="One stored run with per-item results.", handler=run_show)
@@ -48,6 +53,8 @@ def run_eval(args: argparse.Namespace, services) -> int:
     options = RunOptions(model=args.eval_model, only=parse_only(args.only), limit=args.limit, judge=args.judge)
     parse_model(options.model)  # an unknown model name fails before anything else happens
     parse_model(options.judge)
+    if args.compare_examples:  # before --background: the pair runs here, and says so if both are given
+        return compare_examples_cli(args, services, options)
     if args.background:
         return _submit_eval(args, services, options)
     eval_set = load_set(args.set, args.docs)

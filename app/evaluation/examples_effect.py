@@ -137,3 +137,27 @@ def _note_techniques(evals: Evaluations, run: dict[str, Any], setup: _SqlSetup) 
     settings = {**run["settings"], "sql": {"join_hints": s.sql_join_hints, "checks": s.sql_checks,
                                            "candidates": s.sql_candidates, "verified_queries": setup.with_examples}}
     evals.store.finish_run(run["id"], run["status"], run["aggregates"], run.get("error") or "", settings=settings)
+
+
+def effect_text(result: dict[str, Any]) -> str:
+    """The comparison in words for the CLI: the two runs' accuracy, seconds and tokens side by side."""
+    a, b, examples = result["a"], result["b"], result["examples"]
+    rows = [m for m in result["metrics"] if m["name"] in ("execution_accuracy", "total_s", "tokens_in", "tokens_out")]
+    width = max([len(m["label"]) for m in rows] + [6])
+    lines = [f"verified queries on {a['set_name']} · model {a['model']} · run {a['id']} without, run {b['id']} with",
+             f"{'metric':<{width}}  {'without':>9}  {'with':>9}  {'change':>8}"]
+    for m in rows:
+        change = "—" if m["delta"] is None else f"{m['delta']:+.3f}"
+        lines.append(f"{m['label']:<{width}}  {_figure(m['a']):>9}  {_figure(m['b']):>9}  {change:>8}")
+    stored = ", ".join(f"{db}: {n}" for db, n in examples["stored"].items()) or "none"
+    lines.append(f"verified pairs shown for {examples['shown']} of {examples['questions']} question(s); "
+                 f"stored per database: {stored}")
+    for item in result["items"]:
+        change = item["changes"].get("execution_accuracy")
+        lines.append(f"  {item['id']}: " + (f"accuracy {change:+.0f}" if change is not None else "changed")
+                     + (f" error: {item['error_after']}" if item["error_after"] else ""))
+    return "\n".join(lines)
+
+
+def _figure(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
