@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from app.pins.store import PinStore
 from storage.conversations import ConversationStore
@@ -35,3 +36,24 @@ def test_pinning_a_conversation_without_an_sql_answer_exits_2(cli):
     done = cli("pins", "add", conv.id)
     assert done.returncode == 2 and "nothing to pin" in done.stderr
     assert cli("pins", "add", "nope").returncode == 2
+
+
+def test_a_viewer_reads_the_workspace_board_and_cannot_change_it(cli):
+    for name, role in (("ann", "analyst"), ("vic", "viewer")):
+        added = cli("users", "add", name, "--role", role, "--password-stdin", stdin="correct horse battery")
+        assert added.returncode == 0, added.stderr
+    assert cli("workspaces", "create", "Team").returncode == 0
+    for name in ("ann", "vic"):
+        assert cli("workspaces", "add-member", "Team", name).returncode == 0
+    folder = next(w["folder"] for w in json.loads(cli("workspaces", "list", "--json").stdout)["workspaces"]
+                  if w["name"] == "Team")
+    PinStore(Path(folder) / "board.sqlite").add("Constant?", "SELECT 42 AS answer", ["answer"], [[42]], 1)
+    as_vic = ("--user", "vic", "--workspace", "Team")
+    assert "answer = 42" in cli(*as_vic, "pins", "list").stdout  # the workspace's board, read
+    assert "No pins" in cli("--user", "ann", "pins", "list").stdout  # ann's private board is another one
+    for action in (("pins", "refresh"), ("pins", "add", "nope")):
+        refused = cli(*as_vic, *action)
+        assert refused.returncode == 2 and "Your role (viewer) may not" in refused.stderr, refused.stderr
+    assert cli("--user", "ann", "--workspace", "Team", "pins", "refresh").returncode == 0
+    denied = cli("audit", "export", "--kind", "permission_denied")
+    assert denied.stdout.count("pins ") == 2
