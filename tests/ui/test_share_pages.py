@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.chat.sharing import share_conversation
 from app.container import build_access, build_services
+from app.pins.store import PinStore
 from app.settings import load_settings
 from storage.records import SqliteRecordStore
 from tests.fixtures.paths import ENTRY
@@ -114,3 +115,18 @@ def test_the_owner_sees_the_link_and_unshares(shared, data_dir):
     at.button(key="chat.share").click().run()  # shared again: a new link
     assert "&shared=" in " ".join(c.value for c in at.code) and token not in " ".join(c.value for c in at.code)
     assert len(records.query(kind="conversation_shared")) == 2
+
+
+def test_the_workspace_board_is_shared_and_read_only_for_a_viewer(shared, data_dir):
+    _conv_id, workspace_id, _token = shared
+    settings = load_settings()
+    team = build_access(settings).workspaces.get("Team")
+    PinStore(team.folder / "board.sqlite").add("Constant?", "SELECT 42 AS answer", ["answer"], [[42]], 1)
+    for name, writes in (("vic", False), ("amy", True)):
+        at = _signed_in(name, workspace=workspace_id)
+        at.switch_page("../pages/board.py").run()
+        assert not at.exception
+        assert [m.value for m in at.metric] == ["answer = 42"]
+        labels = {b.label for b in at.button}
+        assert ({"Refresh all", "Refresh", "Unpin"} <= labels) is writes
+        assert writes or not labels & {"Refresh all", "Refresh", "Unpin"}
