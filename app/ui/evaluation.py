@@ -16,6 +16,7 @@ from app.evaluation.runner import KINDS
 from app.evaluation.service import Evaluations, RunOptions, load_set
 from app.llm.selector import embedded_choices
 from app.ui.common import safe_markdown, show_error
+from app.ui.evaluation_examples import examples_effect_section
 from app.ui.evaluation_jobs import ended_run, running_evaluations, submit_run
 
 KEY_RUN = "evaluation.run_id"
@@ -40,6 +41,7 @@ def evaluation_page(services: Services) -> None:
     with st.expander("New run", expanded=not evals.list_runs()):
         run_form(services, evals)
     running_evaluations(services)
+    examples_effect_section(services, evals, model_options(services))
     runs = evals.list_runs()
     if not runs:
         st.info("No runs yet. Choose a set and a model above and press **Run evaluation**.")
