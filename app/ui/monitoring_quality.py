@@ -5,6 +5,7 @@ the evaluation runs over time, with a flag when the model changed since the last
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import altair as alt
@@ -27,7 +28,7 @@ from app.errors import AssistantError
 from app.evaluation.service import Evaluations
 from storage.embedder import shared_embedder
 
-EVALUATION_PAGE = "pages/evaluation.py"
+EVALUATION_PAGE = Path(__file__).resolve().parents[2] / "pages" / "evaluation.py"
 
 
 def _pct(value: float | None) -> str:
