@@ -23,7 +23,7 @@ import numpy as np
 from app.audit.record import ChatRecord, Json, as_record
 from app.audit.trail import is_not_in_documents
 
-SAMPLE_PER_DIGEST = 40  # answers embedded per digest: ~1 s with MiniLM on one core
+SAMPLE_PER_DIGEST = 30  # answers embedded per digest: ~1.5 s with MiniLM on this loaded 2-core machine
 MIN_SHIFT_ANSWERS = 10  # fewer and the centroid is one or two answers' topic
 SHIFT_MARGIN = 0.05  # below the previous digest's own split-half cosine by more than this: the answers moved
 MAX_ANSWER_CHARS = 2000  # the embedder reads 256 tokens; the rest would only cost memory

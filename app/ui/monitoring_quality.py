@@ -39,10 +39,10 @@ def _n(value: float | None) -> str:
     return "—" if value is None else f"{value:,.0f}"
 
 
-@st.cache_data(ttl=600, max_entries=8, show_spinner="Comparing the answers of model versions…")
-def _cached_shift(rows: list[dict[str, Any]], samples: dict[Key, tuple[str, ...]]) -> dict[Key, dict[str, Any]]:
-    # Cached on the sampled answers themselves: the same period and records embed once per ten minutes.
-    return answer_shift(rows, samples, lambda texts: shared_embedder().embed(list(texts)))
+@st.cache_data(ttl=600, max_entries=32, show_spinner="Comparing the answers of model versions…")
+def _embedded(texts: tuple[str, ...]) -> Any:
+    # Cached per digest sample: an older digest's answers no longer change, so only the newest is embedded again.
+    return shared_embedder().embed(list(texts))
 
 
 def embedding_shifts(rows: Sequence[dict[str, Any]], sampler: AnswerSampler) -> dict[Key, dict[str, Any]]:
@@ -51,10 +51,9 @@ def embedding_shifts(rows: Sequence[dict[str, Any]], sampler: AnswerSampler) -> 
     keys = [(r["model"], r["digest"]) for r in rows]
     if len(keys) < 2:
         return {}
-    plain = [{"model": m, "digest": d} for m, d in keys]
     samples = {key: tuple(sampler.samples.get(key, ())) for key in keys}
     try:
-        return _cached_shift(plain, samples)
+        return answer_shift(rows, samples, lambda texts: _embedded(tuple(texts)))
     except (AssistantError, OSError, RuntimeError) as exc:
         st.caption(f"The shift of what answers say was not measured: the embedder could not run ({exc}).")
         return {}
