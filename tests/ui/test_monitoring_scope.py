@@ -13,28 +13,10 @@ from streamlit.testing.v1 import AppTest
 from app.container import build_access
 from app.settings import load_settings
 from storage.records import SqliteRecordStore
+from tests.fixtures.drift_answers import OFF_TOPIC, R_ANSWERS
 from tests.fixtures.paths import ENTRY
 
 PASSWORD = "correct horse battery"
-R_ANSWERS = [
-    "Use median(x) to get the middle value of a numeric vector [1].",
-    "read.csv() reads a comma-separated file into a data frame [1].",
-    "lm(y ~ x) fits a linear model; summary() shows its coefficients [1].",
-    "Set na.rm = TRUE so that mean() ignores missing values [1].",
-    "The apply family runs a function over the rows or columns of a matrix [1].",
-    "factor() turns a character vector into a categorical variable with levels [1].",
-    "str() shows the structure of an R object, one line per component [1].",
-    "merge() joins two data frames on their common columns [1].",
-    "summary() prints the minimum, quartiles, mean and maximum of a vector [1].",
-    "paste() joins strings with a space; paste0() joins them with no separator [1].",
-]
-OFF_TOPIC = [
-    "Bake the cake at 180 degrees for forty minutes [1].", "Tomorrow will be sunny with light winds [1].",
-    "Football is played by two teams of eleven players [1].", "Paris is the capital of France [1].",
-    "A haiku has three lines of five, seven and five syllables [1].", "Dolphins use echolocation to hunt [1].",
-    "The Great Wall of China is thousands of kilometres long [1].", "Coffee beans are roasted before brewing [1].",
-    "The Sicilian defence is a popular chess opening [1].", "Mount Everest is the highest mountain on Earth [1].",
-]
 
 
 @pytest.fixture()
@@ -73,19 +55,19 @@ def _turns(at: AppTest) -> str:
 
 def test_an_auditor_filters_per_user_and_workspace_and_sees_drift_and_the_rerun_offer(signed_in_records):
     aud = _monitoring_as("aud")
-    assert _turns(aud) == "22"
+    assert _turns(aud) == "26"
     (warning,) = [w.value for w in aud.warning if "drift" in w.value]
     assert "digest bbbbbbbbbbbb differs from aaaaaaaaaaaa" in warning and "what the answers say" in warning
     assert any("No evaluation run has scored answers yet" in i.value for i in aud.info)
     aud.selectbox(key="monitoring.user").set_value("bob").run()
-    assert not aud.exception and _turns(aud) == "12"
+    assert not aud.exception and _turns(aud) == "14"
     aud.selectbox(key="monitoring.user").set_value(None)
     aud.selectbox(key="monitoring.workspace").set_value("private-ann").run()
-    assert not aud.exception and _turns(aud) == "10"
+    assert not aud.exception and _turns(aud) == "12"
 
 
 def test_an_analyst_sees_only_their_own_turns_without_filters(signed_in_records):
     ann = _monitoring_as("ann")
-    assert _turns(ann) == "10"
+    assert _turns(ann) == "12"
     keys = {s.key for s in ann.selectbox}
     assert "monitoring.user" not in keys and "monitoring.workspace" not in keys

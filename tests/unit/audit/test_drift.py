@@ -14,33 +14,12 @@ from app.audit.monitoring import slim
 from app.evaluation.store import EvaluationStore
 from storage.embedder import shared_embedder
 from storage.records import SqliteRecordStore
+from tests.fixtures.drift_answers import OFF_TOPIC, R_ANSWERS
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
-R_ANSWERS = [
-    "Use median(x) to get the middle value of a numeric vector [1].",
-    "read.csv() reads a comma-separated file into a data frame [2].",
-    "lm(y ~ x) fits a linear model; summary() shows its coefficients [1].",
-    "Set na.rm = TRUE so that mean() ignores missing values [1].",
-    "The apply family runs a function over the rows or columns of a matrix [3].",
-    "factor() turns a character vector into a categorical variable with levels [1].",
-    "str() shows the structure of an R object, one line per component [2].",
-    "merge() joins two data frames on their common columns [1].",
-    "summary() prints the minimum, quartiles, mean and maximum of a vector [1].",
-    "paste() joins strings with a space; paste0() joins them with no separator [2].",
-    "seq(1, 10, by = 2) makes the sequence 1, 3, 5, 7, 9 [1].",
-    "table() counts how often each value occurs in a vector [2].",
-]
 # The same questions answered by a newer build: worded differently, about the same things.
 R_REWORDED = [a.replace(" [1]", "").replace(" [2]", "").replace(" [3]", "")
               + " This is how it is done in R [1]." for a in R_ANSWERS]
-OFF_TOPIC = [
-    "Bake the cake at 180 degrees for forty minutes [1].", "Tomorrow will be sunny with light winds [1].",
-    "Football is played by two teams of eleven players [1].", "Paris is the capital of France [1].",
-    "A haiku has three lines of five, seven and five syllables [1].", "Dolphins use echolocation to hunt [1].",
-    "The Great Wall of China is thousands of kilometres long [1].", "Coffee beans are roasted before brewing [1].",
-    "The Sicilian defence is a popular chess opening [1].", "Mount Everest is the highest mountain on Earth [1].",
-    "Jazz grew up in New Orleans early in the twentieth century [1].", "Tomatoes are botanically fruits [1].",
-]
 
 
 def _append(store: SqliteRecordStore, start: int, digest: str, answers: list[str], **extra) -> None:
