@@ -91,19 +91,34 @@ class ModelGate:
                 self._queues[user] = deque()
                 self._turns.append(user)
             self._queues[user].append(ticket)
-            told = -1
-            while True:
-                order = self._order()
-                if order[0] is ticket and self._running < self._limit:
-                    break
-                ahead = order.index(ticket) + self._running - self._limit + 1
-                if on_wait is not None and ahead != told:
-                    told = ahead
-                    on_wait(max(1, ahead))
-                self._cond.wait(timeout=1.0)
+            try:
+                self._wait_front(ticket, on_wait)
+            except BaseException:  # e.g. the page stopped while it waited (raised in on_wait): leave the queue
+                self._leave(user, ticket)
+                raise
             self._admit(user)
             self._running += 1
             self._cond.notify_all()  # the next in line may fit too (limit > 1)
+
+    def _wait_front(self, ticket: object, on_wait: WaitCallback | None) -> None:
+        told = -1
+        while True:
+            order = self._order()
+            if order[0] is ticket and self._running < self._limit:
+                return
+            ahead = order.index(ticket) + self._running - self._limit + 1
+            if on_wait is not None and ahead != told:
+                told = ahead
+                on_wait(max(1, ahead))
+            self._cond.wait(timeout=1.0)
+
+    def _leave(self, user: str, ticket: object) -> None:
+        """Take a call that gave up off the queue, so no one waits behind it."""
+        self._queues[user].remove(ticket)
+        if not self._queues[user]:
+            del self._queues[user]
+            self._turns.remove(user)
+        self._cond.notify_all()
 
 
 _SHARED: dict[tuple[str, str], ModelGate] = {}

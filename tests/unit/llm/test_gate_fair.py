@@ -97,3 +97,35 @@ def test_every_users_router_queues_in_the_same_gate(settings_factory) -> None:
     assert alice._gates["embedded"].limit == 2
     elsewhere = ModelRouter(settings_factory(user="bob", ollama_host="http://10.0.0.9:11434"))
     assert elsewhere._gates["ollama"] is not alice._gates["ollama"]  # another server has its own queue
+
+
+def test_a_turn_that_gives_up_while_waiting_holds_no_one_back(fake_model) -> None:
+    gate = ModelGate(1)
+    fake_model.queue("for bob")
+
+    class PageStopped(BaseException):
+        """What Streamlit raises in a callback when the user leaves the page."""
+
+    def leave(ahead: int) -> None:
+        raise PageStopped
+
+    stopped: list[BaseException] = []
+
+    def alice() -> None:
+        try:
+            list(GatedChatModel(fake_model, gate, on_wait=leave, user="alice").stream(
+                [ChatMessage("user", "alice 1")], GenerationParams()))
+        except PageStopped as exc:
+            stopped.append(exc)
+
+    with gate.slot(user="carol"):
+        thread = threading.Thread(target=alice)
+        thread.start()
+        thread.join(10)
+        assert stopped and gate.load() == (1, 0)  # alice left the queue
+    told: dict[str, list[int]] = {}
+    with gate.slot(user="carol"):
+        thread = _ask(GatedChatModel(fake_model, gate, user="bob"), "bob 1", told)
+        assert told["bob 1"] == [1]  # only carol's running turn is ahead
+    thread.join(10)
+    assert [sent[-1].content for sent in fake_model.sent] == ["bob 1"]
