@@ -122,7 +122,7 @@ class EvaluationRunner:
                     results.append(done[item.id])
                     continue
                 if should_stop and should_stop():
-                    status = CANCELLED
+                    status, error = CANCELLED, f"partial run: cancelled after {len(results)} of {len(items)} item(s)"
                     break
                 report(n / max(len(items), 1), f"{n + 1}/{len(items)} {item.id}: {item.question[:60]}")
                 result = scorer.score(item)

@@ -69,7 +69,9 @@ class JobQueue:
     # ---- producing ---------------------------------------------------------------------------------
 
     def submit(self, kind: str, payload: dict[str, Any], password: str | None = None) -> Job:
-        """Queue a job of `kind` ('ingest': {"paths": [...]}, 'transcribe': {"path", "name", "size", "language"})."""
+        """Queue a job of `kind` ('ingest': {"paths": [...]} or {"resume": True}, 'transcribe': {"path", "name",
+        "size", "language"}, 'tables': {"paths": [...]}, 'evaluation': see `submit_evaluation`); the submitter is
+        stored with it."""
         if kind not in KINDS:
             raise BadInputError(f"Unknown job kind {kind!r}.", f"Use one of: {', '.join(KINDS)}.")
         # Who submitted it: whichever process runs the job writes its records under this user.

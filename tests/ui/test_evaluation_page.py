@@ -178,7 +178,8 @@ def test_a_running_evaluation_shows_its_progress_and_cancel_keeps_the_items_done
     assert not at.exception
     assert any("Run 1 was cancelled; the 1 item(s) done are kept (a partial run)" in i.value for i in at.info)
     assert at.subheader[0].value == "Run 1: mini · none (retrieval only)"
-    assert any(c.value.startswith("cancelled") for c in at.caption)
+    assert any(c.value.startswith("cancelled") and "partial run: cancelled after 1 of 2" in c.value
+               for c in at.caption)
     assert list(_frame(at, "question")["id"]) == ["hb-001"]
 
     _run_to_the_end(at, data_dir)  # a new run from the page ends normally

@@ -81,12 +81,14 @@ def test_cancel_stops_between_items_keeps_a_partial_run_and_retry_goes_on_with_i
     assert cancelled.state == "cancelled" and f"run {run_id} keeps them (partial)" in cancelled.message
     partial = Evaluations(services).get_run(run_id)
     assert partial["status"] == "cancelled" and [i["id"] for i in partial["items"]] == ["hb-001"]
+    assert partial["error"] == "partial run: cancelled after 1 of 2 item(s)"
 
     services.jobs.retry(job.id)
     again = wait_for_job(services.jobs.store, job.id, finished)
     assert (again.state, again.attempts, again.result["run_id"]) == ("done", 2, run_id)
     whole = Evaluations(services).get_run(run_id)
     assert whole["status"] == "finished" and [i["id"] for i in whole["items"]] == ["hb-001", "hb-002"]
+    assert whole["error"] == "" and whole["finished_at"]
     assert whole["aggregates"]["items"] == 2
     assert len(Evaluations(services).list_runs()) == 1  # the same run went on: no second run, no item twice
     assert [r["status"] for r in services.records.query(kind="evaluation_run")] == ["finished", "cancelled"]
