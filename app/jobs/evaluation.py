@@ -29,7 +29,9 @@ def evaluation_payload(set_path: Path, docs: Path | None, options: RunOptions) -
     if not select_items(eval_set, options):
         raise BadInputError(f"The set {set_path.name} has no items for {', '.join(options.only)}.",
                             "Choose other metric groups, or a set with document or SQL questions.")
-    return {"set": str(Path(set_path).resolve()), "name": eval_set.name, "docs": str(docs) if docs else "",
+    # Absolute paths: a worker may run in another folder.
+    return {"set": str(Path(set_path).resolve()), "name": eval_set.name,
+            "docs": str(Path(docs).resolve()) if docs else "",
             "options": {**asdict(options), "only": list(options.only)}}
 
 
