@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from app.access.roles import EVALUATE
 from app.documents.library import DocumentLibrary
 from app.errors import BadInputError
 from app.evaluation.loader import SQL, EvalSet
@@ -36,6 +37,10 @@ class ExampleServices(EvaluationServices, Protocol):
     @property
     def sql_examples(self) -> SqlExampleStore:
         """Verified question-SQL pairs of this data directory."""
+        ...
+
+    def require(self, action: str, where: str) -> None:
+        """Refuse (and record) an action the signed-in role may not do."""
         ...
 
 
@@ -109,6 +114,7 @@ def compare_examples(services: ExampleServices, eval_set: EvalSet, options: RunO
                      ) -> dict[str, Any]:
     """Run the set's SQL questions without, then with verified queries (same model, same items); returns
     `Evaluations.compare` of the two stored runs plus {"examples": {"questions", "shown", "stored"}}."""
+    services.require(EVALUATE, "compare_examples")  # the page is not the only guard
     if not any(item.kind == SQL for item in eval_set.items):
         raise BadInputError(f"The set {eval_set.name} has no SQL questions.",
                             "Choose a set with SQL questions (items with a database) to measure verified queries.")

@@ -4,17 +4,20 @@ real verified-queries store; the model is scripted so that it writes the right q
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
+from app.cli import main
 from app.container import build_services
 from app.errors import BadInputError
 from app.evaluation.examples_effect import compare_examples
 from app.evaluation.service import RunOptions, load_set
 from app.ports import ChatMessage, Chunk, GenerationParams, ModelInfo, Usage
 from app.tables.service import TablesService
+from storage.records import SqliteRecordStore
 from tests.fixtures import build_mini
 
 RIGHT = "SELECT region, sum(units) AS units FROM sales GROUP BY region ORDER BY units DESC"
@@ -93,3 +96,17 @@ def test_a_set_without_sql_questions_is_refused_with_what_to_do(settings_factory
     with pytest.raises(BadInputError) as caught:
         compare_examples(services, load_set(docs_only), RunOptions())
     assert "has no SQL questions" in caught.value.message and "database" in (caught.value.hint or "")
+
+
+def test_a_viewer_may_not_run_the_comparison_and_the_refusal_is_recorded(tmp_path, mini, monkeypatch, capsys,
+                                                                         models_dir):
+    monkeypatch.setenv("ANALYST_MODELS_DIR", str(models_dir))
+    monkeypatch.setenv("ANALYST_OLLAMA_HOST", "http://127.0.0.1:9")
+    monkeypatch.setattr("sys.stdin", io.StringIO("correct horse battery\n"))
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert main([*data, "users", "add", "vic", "--role", "viewer", "--password-stdin"]) == 0
+    capsys.readouterr()
+    assert main([*data, "--user", "vic", "eval", "run", str(mini), "--compare-examples"]) == 2
+    assert "Your role (viewer) may not run evaluations." in capsys.readouterr().err
+    refused = SqliteRecordStore(tmp_path / "data" / "records.sqlite").query(kind="permission_denied")
+    assert refused and refused[0]["user"] == "vic"
