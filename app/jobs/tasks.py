@@ -161,10 +161,10 @@ def execute(store: JobStore, services: JobServices, job_id: str, password: str |
     try:
         message, result = RUNNERS[job.kind](services, job, report, password)
     except JobCancelled as exc:
+        if uploads_dir is not None:  # before the state changes: once a job reads cancelled, its files are gone
+            remove_uploads(job, uploads_dir)
         store.finish(job_id, CANCELLED, exc.message or (CANCELLED_INGEST if job.kind == INGEST else "cancelled"),
                      exc.result)
-        if uploads_dir is not None:
-            remove_uploads(job, uploads_dir)
         return CANCELLED
     except JobFailed as exc:
         store.finish(job_id, FAILED, exc.message, exc.result, error=exc.message)
@@ -178,8 +178,8 @@ def execute(store: JobStore, services: JobServices, job_id: str, password: str |
                 "repeats.")
         store.finish(job_id, FAILED, text, error=text)
         return FAILED
+    cleanup_uploads(job)  # before the state changes, as for a cancelled job
     store.finish(job_id, DONE, message, result)
-    cleanup_uploads(job)
     return DONE
 
 
