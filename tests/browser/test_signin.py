@@ -21,6 +21,17 @@ def _sign_in(page, name: str, password: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
+def _wait_for_cookie(page, present: bool) -> None:
+    """Until the cookie component has written (or cleared) the session cookie: a reload before that sends the old
+    state, and a page that then clears a dead cookie reruns once more, which can swallow the next click."""
+    for _ in range(300):
+        value = next((c["value"] for c in page.context.cookies() if c["name"] == "analyst_session"), "")
+        if bool(value) == present:
+            return
+        page.wait_for_timeout(200)
+    raise AssertionError(f"the session cookie was never {'written' if present else 'cleared'}")
+
+
 def test_wrong_then_right_password_own_conversations_and_sign_out(app_factory, browser_page, tmp_path):
     data_dir = tmp_path / "data"
     settings = load_settings(data_dir=data_dir)
@@ -44,14 +55,14 @@ def test_wrong_then_right_password_own_conversations_and_sign_out(app_factory, b
     page.get_by_placeholder(CHAT_PLACEHOLDER).wait_for(timeout=LOAD_MS)  # first sign-in builds the workspace
     page.get_by_text("Ann's merger plan").first.wait_for()
     assert_no_exception(page)
-    page.wait_for_timeout(1500)  # the cookie component writes the session cookie
+    _wait_for_cookie(page, present=True)
     page.reload()  # the session cookie keeps her signed in
     page.get_by_text("Ann's merger plan").first.wait_for(timeout=LOAD_MS)
 
     page.get_by_role("button", name="Sign out").click()
     page.get_by_text(TITLE).first.wait_for()
     page.get_by_text("Ann's merger plan").first.wait_for(state="detached")  # the rerun drops her sidebar
-    page.wait_for_timeout(1500)
+    _wait_for_cookie(page, present=False)
     page.reload()  # signed out stays signed out
     page.get_by_text(TITLE).first.wait_for(timeout=LOAD_MS)
     assert page.get_by_text("Ann's merger plan").count() == 0
