@@ -43,6 +43,8 @@ KNOWN_KINDS = frozenset({
     "demo_loaded",
     # The workspace board (app/pins/): an answer pinned, a pin's SQL re-run.
     "pin_added", "pin_refreshed",
+    # Sharing a conversation read-only with its workspace (app/chat/sharing.py).
+    "conversation_shared", "conversation_unshared",
 })  # fmt: skip
 
 
