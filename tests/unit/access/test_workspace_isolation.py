@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from app.access.roles import PermissionDenied
-from app.container import Services, build_access, build_services
+from app.container import Services
 from app.errors import AssistantError
 from app.evaluation.service import STORE_FILE
 from app.evaluation.store import EvaluationStore
 from storage.attachments import AttachmentStore
 from storage.records import SqliteRecordStore
 from tests.fixtures.paths import ROOT
+from tests.fixtures.people import team_of
 
 SALES = ROOT / "tests" / "fixtures" / "tables" / "sales.csv"
 ANN_NOTE = b"# Ann's plans\n\nThe codeword for the merger is PELICAN. Ann keeps it private.\n"
@@ -25,23 +26,9 @@ BOB_NOTE = b"# Bob's plans\n\nThe codeword for the audit is WALRUS. Bob keeps it
 @pytest.fixture()
 def people(settings_factory):
     """ann and bob (analysts, private workspaces), Team (shared: ann and vic the viewer), aud the auditor."""
-    settings = settings_factory(auth="password")
-    directory = build_access(settings)
-    for name, role in (("ann", "analyst"), ("bob", "analyst"), ("vic", "viewer"), ("aud", "auditor")):
-        directory.accounts.add(name, role, "correct horse battery", by="test")
-    directory.workspaces.create("Team", by="admin")
-    for name in ("ann", "vic"):
-        directory.workspaces.add_member("Team", name, by="admin")
-    built: list[Services] = []
-
-    def services(user: str, workspace: str | None = None) -> Services:
-        made = build_services(settings, directory.actor(user, workspace))
-        built.append(made)
-        return made
-
-    yield settings, directory, services
-    for made in built:
-        made.close()
+    yield from team_of(settings_factory(auth="password"),
+                       {"ann": "analyst", "bob": "analyst", "vic": "viewer", "aud": "auditor"},
+                       ("ann", "vic"), default_workspace=None)
 
 
 def _load(services: Services, path: Path, name: str, tmp: Path) -> None:

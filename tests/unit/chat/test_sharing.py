@@ -10,10 +10,11 @@ import pytest
 
 from app.access.roles import PermissionDenied
 from app.chat.sharing import open_shared, share_conversation, share_link, unshare_conversation
-from app.container import Services, build_access, build_services
+from app.container import Services, build_services
 from app.errors import AssistantError, BadInputError, NotFoundError
 from storage.conversations import ConversationStore, NotOwnerError, Scope
 from storage.records import SqliteRecordStore
+from tests.fixtures.people import team_of
 
 ANSWER = "The total revenue is 238.42."
 
@@ -21,23 +22,9 @@ ANSWER = "The total revenue is 238.42."
 @pytest.fixture()
 def team(settings_factory):
     """Team (shared): ann (analyst, the owner), amy (analyst), vic (viewer); bob (analyst) is not a member."""
-    settings = settings_factory(auth="password")
-    directory = build_access(settings)
-    for name, role in (("ann", "analyst"), ("amy", "analyst"), ("vic", "viewer"), ("bob", "analyst")):
-        directory.accounts.add(name, role, "correct horse battery", by="test")
-    directory.workspaces.create("Team", by="admin")
-    for name in ("ann", "amy", "vic"):
-        directory.workspaces.add_member("Team", name, by="admin")
-    built: list[Services] = []
-
-    def services(user: str, workspace: str | None = "Team") -> Services:
-        made = build_services(settings, directory.actor(user, workspace))
-        built.append(made)
-        return made
-
-    yield settings, directory, services
-    for made in built:
-        made.close()
+    yield from team_of(settings_factory(auth="password"),
+                       {"ann": "analyst", "amy": "analyst", "vic": "viewer", "bob": "analyst"},
+                       ("ann", "amy", "vic"), default_workspace="Team")
 
 
 def _answered(services: Services) -> str:
