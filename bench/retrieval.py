@@ -16,13 +16,20 @@ import json
 import math
 import os
 import random
+import resource
+import signal
+import socket
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,11 +77,17 @@ def quality(lib: DocumentLibrary, questions: list[dict], k: int = 5) -> dict:
     }
 
 
-def pad_index(lib: DocumentLibrary, target: int, vocabulary: list[str], rng: random.Random) -> None:
-    """Add synthetic filler chunks (random text and random unit vectors) until the index holds target chunks."""
-    have = lib.vectors.count()
-    batch = 5000
+def pad_index(lib: DocumentLibrary, target: int, vocabulary: list[str], rng: random.Random,
+              batch: int = 20_000) -> dict[str, float]:
+    """Add synthetic filler chunks (random text and random unit vectors) until the index holds target chunks.
+
+    Goes through the product's add paths (ChromaIndex.add upserts 1000 at a time; KeywordIndex.add writes SQLite
+    and Tantivy once per batch), so the indexes are built as ingestion builds them. Prints progress with an ETA.
+    """
+    have = start = lib.vectors.count()
     nprng = np.random.default_rng(rng.randrange(1 << 30))
+    spent = {"vectors_s": 0.0, "keywords_s": 0.0}
+    t0 = last_print = time.perf_counter()
     while have < target:
         n = min(batch, target - have)
         ids = [f"filler:{have + i}" for i in range(n)]
@@ -83,9 +96,21 @@ def pad_index(lib: DocumentLibrary, target: int, vocabulary: list[str], rng: ran
                  for t in texts]
         vecs = nprng.standard_normal((n, 384)).astype(np.float32)
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        t1 = time.perf_counter()
         lib.vectors.add(ids, texts, metas, embeddings=vecs)
+        t2 = time.perf_counter()
         lib.keywords.add([(i, "filler", 1, t) for i, t in zip(ids, texts, strict=True)])
+        spent["vectors_s"] += t2 - t1
+        spent["keywords_s"] += time.perf_counter() - t2
         have += n
+        now = time.perf_counter()
+        if now - last_print >= 30 or have >= target:
+            last_print = now
+            rate = (have - start) / (now - t0)
+            print(f"  padding {have:>9,}/{target:,} chunks  {rate:,.0f} chunks/s  elapsed {(now - t0) / 60:.1f} min  "
+                  f"ETA {(target - have) / rate / 60:.1f} min  (vectors {spent['vectors_s']:.0f} s, "
+                  f"keywords {spent['keywords_s']:.0f} s, load {os.getloadavg()[0]:.1f})", flush=True)
+    return {k: round(v, 1) for k, v in spent.items()}
 
 
 def baseline_search(lib: DocumentLibrary, query: str, profile: dict[str, float]) -> list[str]:
@@ -162,8 +187,8 @@ def keyword_matches(lib: DocumentLibrary, queries: list[str]) -> dict:
             "max_matched_share": round(max(counts) / total, 3)}
 
 
-def main() -> None:
-    """Run quality then latency; write bench/results/retrieval.json."""
+def parse_args() -> argparse.Namespace:
+    """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000", help="Index sizes (chunks) for the latency part.")
     parser.add_argument("--rounds", type=int, default=2, help="Passes over the questions per size.")
@@ -172,44 +197,124 @@ def main() -> None:
                              "no vectors, so it fits where padding Chroma to that size does not.")
     parser.add_argument("--chroma-url", default="",
                         help="Keep the vectors in this running Chroma server instead of the embedded store.")
-    args = parser.parse_args()
-    questions = [json.loads(x) for x in (DATA / "r-intro.questions.jsonl").read_text().splitlines() if x.strip()]
-    report: dict = {"config": SearchConfig().__dict__, "vector_store": args.chroma_url or "embedded"}
-    with tempfile.TemporaryDirectory() as tmp:
-        lib = DocumentLibrary(Path(tmp) / "data", chroma_url=args.chroma_url)
+    parser.add_argument("--chroma-server", action="store_true",
+                        help="Start `chroma run` on 127.0.0.1 (data in the temporary directory) and use it; "
+                             "stopped and deleted at the end.")
+    parser.add_argument("--skip-quality", action="store_true",
+                        help="Latency rows only (the R manual is still ingested: the questions need it). Results go "
+                             "to their own file, e.g. retrieval-1m.json, so the full results are not overwritten.")
+    parser.add_argument("--batch", type=int, default=20_000, help="Filler chunks per padding batch.")
+    return parser.parse_args()
+
+
+def results_name(args: argparse.Namespace, sizes: list[int]) -> str:
+    """retrieval[-1m][-chroma-server]: a latency-only run names its sizes, so it never replaces the full results."""
+    name = "retrieval"
+    if args.skip_quality:
+        name += "-" + "-".join(f"{s // 1_000_000}m" if s % 1_000_000 == 0 else f"{s // 1000}k" for s in sizes)
+    return name + ("-chroma-server" if args.chroma_url or args.chroma_server else "")
+
+
+def main() -> None:
+    """Run quality (unless skipped) then latency per size; write bench/results/retrieval*.json."""
+    args = parse_args()
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    with tempfile.TemporaryDirectory(prefix="bench-retrieval-") as tmp, ExitStack() as stack:
+        url = args.chroma_url
+        if args.chroma_server:
+            url = stack.enter_context(chroma_server(Path(tmp) / "chroma-server"))
+        report: dict = {"config": SearchConfig().__dict__, "vector_store": url or "embedded",
+                        "niceness": os.nice(0)}
+        print(f"data in {tmp}; vectors in {report['vector_store']}", flush=True)
+        lib = DocumentLibrary(Path(tmp) / "data", chroma_url=url)
         t0 = time.perf_counter()
         result = lib.ingest_file(DATA / "R-intro.pdf")
         report["ingest"] = {"seconds": time.perf_counter() - t0, "pages": result.pages, "chunks": result.chunks,
                             "fallback_pages": result.fallback_pages}
-        report["quality"] = quality(lib, questions)
-        qz = report["quality"]
-        print(f"R-intro: {qz['answerable']} answerable, {qz['unanswerable']} unanswerable")
-        print(f"hit@1 {qz['hit@1']:.3f}  hit@5 {qz['hit@5']:.3f} (target >= 0.90)  "
-              f"MRR {qz['mrr']:.3f} (target >= 0.75)")
-        print(f"unanswerable refused by retrieval: {qz['unanswerable_refused']}/{qz['unanswerable']}; "
-              f"answerable wrongly refused: {qz['answerable_wrongly_refused']}")
-        print(f"median top similarity: {qz['top_similarity_median']}")
+        questions = [json.loads(x) for x in (DATA / "r-intro.questions.jsonl").read_text().splitlines() if x.strip()]
+        if not args.skip_quality:
+            report["quality"] = quality(lib, questions)
+            print_quality(report["quality"])
         words = [w for q in questions for w in q["question"].split()] + lib.registry.page_text(result.id, 20).split()
+        texts = [q["question"] for q in questions]
         rng = random.Random(7)
         report["latency"] = {}
-        for size in sorted(int(s) for s in args.sizes.split(",")):
-            t0 = time.perf_counter()
-            pad_index(lib, size, words, rng)
-            pad_s = time.perf_counter() - t0
-            load_before = os.getloadavg()[0]
-            texts = [q["question"] for q in questions]
-            lat = latency(lib, texts, args.rounds)
-            lat.update(padding_seconds=round(pad_s, 1), keyword_matches=keyword_matches(lib, texts),
-                       load_average_1min=[round(load_before, 2), round(os.getloadavg()[0], 2)])
-            report["latency"][str(size)] = lat
-            print_latency(size, lat)
+        for size in sizes:
+            report["latency"][str(size)] = latency_row(lib, size, words, texts, rng, args)
         if args.keyword_sizes:
-            texts = [q["question"] for q in questions]
             report["keyword_stage"] = keyword_scale(Path(tmp), [int(x) for x in args.keyword_sizes.split(",")],
                                                     words, texts)
+        report["disk_bytes"] = du(Path(tmp))
     report["note"] = ("shared 2-core machine with other jobs running: latencies are noisy; before and after alternate "
                       "query by query in one run, so compare their ratio rather than absolute figures across runs")
-    write_results("retrieval-chroma-server" if args.chroma_url else "retrieval", report)
+    write_results(results_name(args, sizes), report)
+
+
+def latency_row(lib: DocumentLibrary, size: int, words: list[str], texts: list[str], rng: random.Random,
+                args: argparse.Namespace) -> dict:
+    """Pad to size, then before/after latency with the per-stage profile; printed and returned."""
+    t0 = time.perf_counter()
+    spent = pad_index(lib, size, words, rng, args.batch)
+    pad_s = time.perf_counter() - t0
+    load_before = os.getloadavg()[0]
+    lat = latency(lib, texts, args.rounds)
+    lat.update(padding_seconds=round(pad_s, 1), padding_split=spent, keyword_matches=keyword_matches(lib, texts),
+               load_average_1min=[round(load_before, 2), round(os.getloadavg()[0], 2)],
+               max_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    print_latency(size, lat)
+    return lat
+
+
+def print_quality(qz: dict) -> None:
+    """The quality figures, one line each."""
+    print(f"R-intro: {qz['answerable']} answerable, {qz['unanswerable']} unanswerable")
+    print(f"hit@1 {qz['hit@1']:.3f}  hit@5 {qz['hit@5']:.3f} (target >= 0.90)  "
+          f"MRR {qz['mrr']:.3f} (target >= 0.75)")
+    print(f"unanswerable refused by retrieval: {qz['unanswerable_refused']}/{qz['unanswerable']}; "
+          f"answerable wrongly refused: {qz['answerable_wrongly_refused']}")
+    print(f"median top similarity: {qz['top_similarity_median']}")
+
+
+def du(path: Path) -> int:
+    """Bytes under path (what the padded indexes take on disk)."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+@contextmanager
+def chroma_server(path: Path) -> Iterator[str]:
+    """`chroma run` on a free 127.0.0.1 port (as tests/fixtures/chroma_server.py starts it); yields its URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    path.mkdir(parents=True)
+    url = f"http://127.0.0.1:{port}"
+    log = (path.parent / "chroma-server.log").open("ab")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "chroma"), "run", "--path", str(path),
+                             "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"}, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not _heartbeat(url):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"chroma run did not start (exit code {proc.poll()}); see {log.name}")
+            time.sleep(0.2)
+        print(f"chroma run started on {url} (pid {proc.pid})", flush=True)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def _heartbeat(url: str) -> bool:
+    try:
+        return httpx.get(url + "/api/v2/heartbeat", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def keyword_scale(tmp: Path, sizes: list[int], vocabulary: list[str], queries: list[str]) -> dict:
