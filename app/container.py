@@ -13,7 +13,7 @@ from typing import Any
 from app.access.directory import WORKSPACE_FIELDS, Access, workspace_settings
 from app.access.roles import MANAGE, WRITE, Actor
 from app.access.scoped import DOCUMENT_WRITES, TABLE_WRITES, ActorRecords, WriteGuard, refuse
-from app.audit.changes import settings_changes, sql_result_hash
+from app.audit.changes import ingest_record, settings_changes, sql_result_hash
 from app.audit.privacy import RecordPrivacy
 from app.chat.assistant import Assistant
 from app.documents.library import DocumentLibrary
@@ -111,12 +111,13 @@ class Services:
 
     @property
     def documents(self) -> DocumentLibrary:
-        """The PDF library: ingestion, hybrid search, citations."""
-
+        """The PDF library: ingestion (each file's outcome recorded), hybrid search, citations."""
         return self._guarded(self._once(
             "documents",
             lambda: DocumentLibrary(self.settings.data_dir, transcriber_provider=lambda: self.transcriber,
-                                    chroma_url=self.settings.chroma_url, tables=self._table_service),
+                                    chroma_url=self.settings.chroma_url, tables=self._table_service,
+                                    on_ingested=lambda r: self.records.append("ingest", ingest_record(
+                                        r, self.settings.user))),
         ), DOCUMENT_WRITES, "documents")
 
     def vector_store_status(self, refresh: bool = False, max_age_s: float = 30.0) -> VectorStoreStatus:

@@ -1,13 +1,16 @@
-"""What an action record says about a change: a settings change field by field (secrets never shown) and the
-fingerprint of an SQL result. Kept apart from the container, which only writes them."""
+"""What an action record says about a change: a settings change field by field (secrets never shown), the
+fingerprint of an SQL result and what one file's ingestion did. Kept apart from the container, which only writes
+them."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
+from pathlib import Path
 from typing import Any
 
+from app.documents.results import IngestResult
 from app.settings import Settings
 from app.tables.service import SqlAnswer
 
@@ -37,3 +40,10 @@ def sql_result_hash(answer: SqlAnswer) -> str:
     """The SHA-256 of an SQL result's columns and rows (recorded instead of the rows)."""
     data = json.dumps({"columns": answer.columns, "rows": answer.rows}, sort_keys=True, default=str)
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
+
+
+def ingest_record(result: IngestResult, user: str) -> dict[str, Any]:
+    """The `ingest` record of one file: its name (never the folder it came from), outcome, size and any error."""
+    return {"user": user, "status": "error" if result.status == "error" else "ok", "outcome": result.status,
+            "name": Path(result.path).name, "doc_id": result.id, "kind": result.kind, "pages": result.pages,
+            "chunks": result.chunks, "seconds": result.seconds, "error": result.error[:500]}

@@ -43,7 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         dsub, "delete", help="Delete a document (its vectors, keyword rows and stored copy).", handler=run_delete
     )
     delete.add_argument("id")
-    command(dsub, "resume", help="Finish documents whose indexing was interrupted.", handler=run_resume)
+    resume = command(dsub, "resume", help="Finish documents whose indexing was interrupted.", handler=run_resume)
+    resume.add_argument("--background", action="store_true",
+                        help="Queue it as a job (goes on after this command ends; `jobs list` shows it).")
 
 
 def library(services: Any) -> Any:
@@ -251,7 +253,12 @@ def run_delete(args: argparse.Namespace, services: Any) -> int:
 
 
 def run_resume(args: argparse.Namespace, services: Any) -> int:
-    """`docs resume`: finish interrupted documents."""
+    """`docs resume`: finish interrupted documents (here, or as a background job with --background)."""
+    if args.background:
+        job = services.jobs.submit_resume()
+        emit(args, {"job": job.to_dict()}, f"{job.id}  queued: finishing interrupted documents\n"
+                                           "`python -m app jobs list` shows its progress")
+        return 0
     results = library(services).resume(progress=None if args.json else _progress)
     emit(
         args,

@@ -60,8 +60,12 @@ class DocumentLibrary(MediaIngestion, SectionIngestion):
     def __init__(self, data_dir: Path, embedder: OnnxMiniLM | None = None, config: SearchConfig | None = None,
                  ocr_budget: int = DEFAULT_OCR_BUDGET, batch_chunks: int = 256,
                  transcriber_provider: Callable[[], WhisperTranscriber] | None = None, chroma_url: str = "",
-                 tables: Callable[[], TableLoading] | None = None) -> None:
+                 tables: Callable[[], TableLoading] | None = None,
+                 on_ingested: Callable[[IngestResult], object] | None = None) -> None:
         self.data_dir = Path(data_dir)
+        # Told of every file's outcome (indexed, skipped or failed) whichever way it came in: the container writes
+        # the audit record here, so the UI, the CLI, jobs, attachments and the demo are all recorded once.
+        self.on_ingested = on_ingested
         self.files_dir = self.data_dir / "documents"
         self.files_dir.mkdir(parents=True, exist_ok=True)
         self.config = config or SearchConfig()
@@ -164,9 +168,12 @@ class DocumentLibrary(MediaIngestion, SectionIngestion):
         """Index one PDF, image or recording; the same content twice is indexed once. Bad input, and any fault
         while reading this one file: status 'error' with the reason, so the other files of a batch go on."""
         try:
-            return self._ingest_file(Path(path), password, progress, file_index, file_count)
+            result = self._ingest_file(Path(path), password, progress, file_index, file_count)
         except Exception as exc:  # noqa: BLE001 - one file's fault must not stop the others; reported, not hidden
-            return failed_result(path, exc)
+            result = failed_result(path, exc)
+        if self.on_ingested is not None:
+            self.on_ingested(result)
+        return result
 
     def _ingest_file(self, path: Path, password: str | None, progress: ProgressCallback | None,
                      file_index: int, file_count: int) -> IngestResult:

@@ -141,6 +141,11 @@ class JobQueue:
         self._enqueue(job_id)
         return self.store.get(job_id)
 
+    def can_retry(self, job: Job) -> bool:
+        """Whether Retry can work: the job failed or was cancelled and the files uploaded for it are still kept."""
+        folder = job.payload.get("uploads_dir")
+        return job.state in (FAILED, CANCELLED) and not (folder and not Path(folder).exists())
+
     def list(self, limit: int = 50) -> builtins.list[Job]:
         """The newest jobs first."""
         return self.store.list(limit)

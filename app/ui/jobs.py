@@ -66,7 +66,7 @@ def job_row(services: Services, job: Job) -> None:
             CANCELLED: ":gray[:material/cancel:]"}.get(job.state, "")
     when = dt.datetime.fromtimestamp(job.finished_at or job.updated_at).strftime("%H:%M")
     st.caption(f"{icon} {safe_markdown(label)} · {job.state} {when}: {safe_markdown(job.message)}")
-    if job.state in (FAILED, CANCELLED):
+    if services.jobs.can_retry(job):  # not when the uploads of a cancelled job are gone: it would only refuse
         st.button("Retry", key=f"jobs.retry.{job.id}", type="tertiary", on_click=act,
                   args=(services.jobs.retry, job.id))
 

@@ -128,6 +128,17 @@ def test_jobs_list_cancel_retry_and_bad_input(cli, tmp_path) -> None:
     assert bad_workers.returncode == 2 and "--workers must be at least 1" in bad_workers.stderr
 
 
+def test_docs_resume_in_the_background_is_a_job_a_worker_finishes(cli) -> None:
+    out = cli("docs", "resume", "--background", "--json")
+    assert out.returncode == 0, out.stderr
+    queued = json.loads(out.stdout)["job"]
+    assert queued["kind"] == "ingest" and queued["payload"]["resume"] is True
+    with worker(cli):
+        done = wait_for(cli, queued["id"], lambda j: j["finished"])
+    assert done["state"] == "done" and done["result"]["files"] == []  # nothing was interrupted: it just ends
+    assert queued["id"] in cli("jobs", "list").stdout
+
+
 @pytest.fixture()
 def redis_url(tmp_path: Path) -> Iterator[str]:
     """A real redis-server on 127.0.0.1 (a free port, no persistence), stopped after the test."""

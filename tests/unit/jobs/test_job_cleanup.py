@@ -38,6 +38,7 @@ def test_cancelling_a_queued_upload_removes_its_files_and_nothing_else(services:
     assert services.jobs.cancel(gone.id).state == "cancelled"
     assert not folder.exists()
     assert (other / "0" / "keep.pdf").is_file() and services.jobs.uploads_dir.is_dir()
+    assert not services.jobs.can_retry(services.jobs.get(gone.id))  # so the jobs panel offers no Retry
     with pytest.raises(BadInputError, match="the files uploaded for it were removed") as caught:
         services.jobs.retry(gone.id)
     assert caught.value.hint == "Upload the files again."
@@ -60,10 +61,12 @@ def test_a_failed_jobs_upload_is_kept_for_retry_then_removed_after_the_kept_days
     services.jobs.start_consumer()
     assert wait_for_job(services.jobs.store, job.id, finished).state == "failed"
     assert services.jobs.sweep_uploads() == [] and folder.is_dir()  # kept: the user may fix it and Retry
+    assert services.jobs.can_retry(services.jobs.get(job.id))
     three_days_ago = time.time() - 3 * 86400
     services.jobs.store._update("UPDATE jobs SET finished_at = ? WHERE id = ?", (three_days_ago, job.id))
     assert services.jobs.sweep_uploads() == [job.id]
     assert not folder.exists() and services.jobs.get(job.id).state == "failed"  # the job itself stays listed
+    assert not services.jobs.can_retry(services.jobs.get(job.id))
 
 
 def test_a_cancelled_transcription_is_recorded_as_cancelled(services: Services, monkeypatch: pytest.MonkeyPatch
