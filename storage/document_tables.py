@@ -77,8 +77,9 @@ def _origin(row: Sequence[object]) -> TableOrigin:
 class DocumentTableRegistry:
     """The provenance of tables taken from documents."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = prepare(path, _SCHEMA)
+    def __init__(self, path: Path, create: bool = True) -> None:
+        # create=False: a file known to exist is only read (applying the schema is a write, queued behind others).
+        self.path = prepare(path, _SCHEMA) if create else Path(path)
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> DocumentTableRegistry:
@@ -112,6 +113,22 @@ class DocumentTableRegistry:
             row = con.execute(f"SELECT {_COLUMNS} FROM document_tables WHERE table_name = ? AND status = ? "
                               "ORDER BY added_at LIMIT 1", (table_name, LOADED)).fetchone()
         return _origin(row) if row else None
+
+    def loaded_among(self, names: Sequence[str]) -> dict[str, TableOrigin]:
+        """Which of `names` are DuckDB tables taken from documents, with where each came from (one query)."""
+        if not names:
+            return {}
+        marks = ",".join("?" * len(names))
+        query = (f"SELECT {_COLUMNS} FROM document_tables WHERE status = ? AND table_name IN ({marks}) "
+                 "ORDER BY added_at DESC")  # the first document's row is the last one kept below
+        try:
+            with self._connect() as con:
+                rows = con.execute(query, (LOADED, *names)).fetchall()
+        except sqlite3.OperationalError:  # a file made by an older version, or not yet prepared: prepare it
+            self.path = prepare(self.path, _SCHEMA)
+            with self._connect() as con:
+                rows = con.execute(query, (LOADED, *names)).fetchall()
+        return {origin.table_name: origin for origin in map(_origin, rows)}
 
     def forget_document(self, doc_id: str) -> list[str]:
         """Forget a document's tables; the names of the DuckDB tables it had loaded."""

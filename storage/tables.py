@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -113,6 +114,9 @@ class TableStore:
         self._rw = _RWLock()
         self._opening = threading.Lock()
         self._engine: QueryEngine | None = None
+        # The registry as the open engine sees it (loaded files; where each table came from): it cannot change while
+        # that engine is open, and every question about tables read it several times. Dropped with the engine.
+        self._registry: dict[str, Any] = {}
         self._closed = False
         sweep_orphans(self._tmp_root, self._spill_root)  # left behind by a load that was killed
 
@@ -146,19 +150,26 @@ class TableStore:
 
     def sources(self) -> list[SourceInfo]:
         """Loaded files, newest first, with their tables."""
-        with self.engine() as eng, eng.cursor() as cur:
-            rows = cur.execute(
-                "SELECT s.sha256, s.file_name, s.kind, s.size_bytes, list(t.table_name ORDER BY t.table_name) "
-                "FILTER (WHERE t.table_name IS NOT NULL) FROM app_meta._sources s "
-                "LEFT JOIN app_meta._tables t USING (sha256) "
-                "GROUP BY ALL ORDER BY max(s.loaded_at) DESC").fetchall()
-        return [SourceInfo(r[0], r[1], r[2], int(r[3]), tuple(r[4] or ())) for r in rows]
+        with self.engine() as eng:
+            if (known := self._registry.get("sources")) is None:
+                with eng.cursor() as cur:
+                    rows = cur.execute(
+                        "SELECT s.sha256, s.file_name, s.kind, s.size_bytes, list(t.table_name ORDER BY t.table_name) "
+                        "FILTER (WHERE t.table_name IS NOT NULL) FROM app_meta._sources s "
+                        "LEFT JOIN app_meta._tables t USING (sha256) "
+                        "GROUP BY ALL ORDER BY max(s.loaded_at) DESC").fetchall()
+                known = self._registry["sources"] = [SourceInfo(r[0], r[1], r[2], int(r[3]), tuple(r[4] or ()))
+                                                     for r in rows]
+        return list(known)
 
     def tables(self) -> list[TableInfo]:
         """User tables with columns, row counts and the file each came from."""
-        with self.engine() as eng, eng.cursor() as cur:
-            origin = dict(cur.execute("SELECT t.table_name, s.file_name || coalesce(' / ' || t.origin, '') "
-                                      "FROM app_meta._tables t JOIN app_meta._sources s USING (sha256)").fetchall())
+        with self.engine() as eng:
+            if (origin := self._registry.get("origin")) is None:
+                with eng.cursor() as cur:
+                    origin = self._registry["origin"] = dict(cur.execute(
+                        "SELECT t.table_name, s.file_name || coalesce(' / ' || t.origin, '') "
+                        "FROM app_meta._tables t JOIN app_meta._sources s USING (sha256)").fetchall())
             infos = eng.tables()
         return [TableInfo(i.name, i.columns, i.row_count, i.schema, origin.get(i.name, "")) for i in infos]
 
@@ -243,6 +254,7 @@ class TableStore:
                 return names
 
     def _close_engine(self) -> None:
+        self._registry = {}
         if self._engine is not None:
             self._engine.close()
             self._engine = None

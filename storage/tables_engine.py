@@ -111,6 +111,9 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+_VALUES_KEPT = 10_000  # distinct-value answers kept per engine (a few columns × the words of many questions)
+
+
 class QueryEngine:
     """Read-only, locked DuckDB connection shared by all threads."""
 
@@ -121,6 +124,9 @@ class QueryEngine:
         self._catalog = catalog
         self._hidden = hidden_prefix
         self._schema_cache: list[TableInfo] | None = None
+        # Example values for prompts, kept while this engine lives: its data cannot change under it (a load closes
+        # the engine first, and another process cannot write while it is open), and every SQL question asked them.
+        self._values: dict[tuple[str, str, int, str | None], list[str]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -261,6 +267,9 @@ class QueryEngine:
 
     def distinct_values(self, table: str, column: str, limit: int = 5, like: str | None = None) -> list[str]:
         """A few distinct text values of a column (optionally containing `like`), for prompts."""
+        key = (table, column, limit, like)
+        if (known := self._values.get(key)) is not None:
+            return list(known)
         info = self._find(table)
         q = quote_ident(column)
         where = f"WHERE {q}::VARCHAR ILIKE ?" if like else f"WHERE {q} IS NOT NULL"
@@ -268,7 +277,11 @@ class QueryEngine:
         with self.cursor() as cur:
             rows = cur.execute(f"SELECT DISTINCT {q}::VARCHAR FROM {_qualified(info)} {where} LIMIT {int(limit)}",
                                params).fetchall()
-        return [r[0] for r in rows if r[0] is not None]
+        values = [r[0] for r in rows if r[0] is not None]
+        if len(self._values) >= _VALUES_KEPT:
+            self._values.clear()
+        self._values[key] = values
+        return list(values)
 
     def _find(self, table: str) -> TableInfo:
         for info in self.tables():

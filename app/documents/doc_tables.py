@@ -116,11 +116,8 @@ class DocumentTableLoader:
 
 def source_line(registry: DocumentTableRegistry, tables: Sequence[str]) -> str:
     """'from q3_report.pdf, page 12' for the document tables an SQL query read ('' when none)."""
-    places = []
-    for name in tables:
-        origin = registry.for_table(name)
-        if origin is not None and origin.place not in places:
-            places.append(origin.place)
+    found = registry.loaded_among(list(tables))  # one read
+    places = list(dict.fromkeys(found[name].place for name in tables if name in found))
     return ("from " + "; ".join(places)) if places else ""
 
 
@@ -129,6 +126,5 @@ def sql_source_line(data_dir: Path, sql: str) -> str:
     path = Path(data_dir) / "document_tables.sqlite"
     if not path.is_file() or not sql:
         return ""
-    registry = DocumentTableRegistry(path)
-    words = dict.fromkeys(w.lower() for w in re.findall(r"[A-Za-z_][\w]*", sql))
-    return source_line(registry, [w for w in words if registry.for_table(w) is not None])
+    words = list(dict.fromkeys(w.lower() for w in re.findall(r"[A-Za-z_][\w]*", sql)))
+    return source_line(DocumentTableRegistry(path, create=False), words)  # read only: asked for every SQL answer
