@@ -195,23 +195,30 @@ class OpenAIChatModel:
 
     def _generate(self, request: dict[str, Any]) -> Iterator[Chunk]:
         client = self._server.client()
-        response = self._server.call(self._info.name, lambda: client.chat.completions.create(
-            **request, stream=True, stream_options={"include_usage": True}))
-        usage, reason = None, ""
+        body = {**request, "stream": True, "stream_options": {"include_usage": True}}
+        # The client's own endpoint call with plain JSON both ways (`cast_to=object`): the typed
+        # `chat.completions.create` converted the request and built pydantic objects for every streamed token,
+        # about twice the CPU (6 ms instead of 3 for a 26-token answer here), taken under the GIL from every other
+        # analyst's turn. Errors, retries and the stream are the client's as before.
+        response = self._server.call(self._info.name, lambda: client.post(
+            "/chat/completions", body=body, cast_to=object, stream=True, stream_cls=openai.Stream[object]))
+        usage: dict[str, Any] = {}
+        reason = ""
         with translate_errors(self._server.base_url, self._info.name), response:
             for part in response:
-                if part.choices:
-                    choice = part.choices[0]
-                    if choice.delta and choice.delta.content:
-                        yield Chunk(text=choice.delta.content)
-                    reason = choice.finish_reason or reason
-                if part.usage:
-                    usage = part.usage
+                if not isinstance(part, dict):
+                    continue
+                for choice in (part.get("choices") or [])[:1]:
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        yield Chunk(text=str(text))
+                    reason = choice.get("finish_reason") or reason
+                usage = part.get("usage") or usage
         if not reason:
             raise GenerationError("The model server ended the answer before it was complete.",
                                   "The partial answer was kept; try again.")
-        tokens = (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
-        yield Chunk(usage=Usage(int(tokens[0] or 0), int(tokens[1] or 0), reason))
+        tokens = (usage.get("prompt_tokens"), usage.get("completion_tokens"))
+        yield Chunk(usage=Usage(int(tokens[0] or 0), int(tokens[1] or 0), str(reason)))
 
     def call_tools(
         self, messages: Sequence[ChatMessage], tools: Sequence[dict[str, Any]], params: GenerationParams
