@@ -44,6 +44,7 @@ def sql_result_hash(answer: SqlAnswer) -> str:
 
 def ingest_record(result: IngestResult, user: str) -> dict[str, Any]:
     """The `ingest` record of one file: its name (never the folder it came from), outcome, size and any error."""
-    return {"user": user, "status": "error" if result.status == "error" else "ok", "outcome": result.status,
+    status = result.status if result.status in ("error", "cancelled") else "ok"
+    return {"user": user, "status": status, "outcome": result.status,
             "name": Path(result.path).name, "doc_id": result.id, "kind": result.kind, "pages": result.pages,
             "chunks": result.chunks, "seconds": result.seconds, "error": result.error[:500]}

@@ -171,6 +171,10 @@ class DocumentLibrary(MediaIngestion, SectionIngestion):
             result = self._ingest_file(Path(path), password, progress, file_index, file_count)
         except Exception as exc:  # noqa: BLE001 - one file's fault must not stop the others; reported, not hidden
             result = failed_result(path, exc)
+        except BaseException:  # stopped from outside (a cancelled job, Ctrl+C): recorded as such, then passed on
+            if self.on_ingested is not None:
+                self.on_ingested(IngestResult(str(path), "", "", "cancelled", "stopped before it finished"))
+            raise
         if self.on_ingested is not None:
             self.on_ingested(result)
         return result

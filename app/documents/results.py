@@ -39,7 +39,7 @@ class IngestResult:
     path: str
     id: str
     kind: str
-    status: str  # "indexed" | "skipped" | "error"
+    status: str  # "indexed" | "skipped" | "error" ("cancelled" only in the ingest record of a file stopped half-way)
     error: str = ""
     pages: int = 0
     chunks: int = 0

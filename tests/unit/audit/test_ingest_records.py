@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from app.container import build_services
 from tests.fixtures import pdf_factory as pf
 
@@ -29,5 +31,26 @@ def test_each_ingested_file_is_recorded_once_with_its_outcome(settings_factory, 
         assert "broken.pdf" in failed["error"]
         assert all(str(tmp_path) not in str(r) for r in records)  # the folder a file came from is not kept
         assert services.records.verify() == []
+    finally:
+        services.close()
+
+
+class _Stopped(BaseException):
+    """Like a cancelled job's signal: not an error of the file."""
+
+
+def test_a_file_stopped_half_way_is_recorded_as_cancelled(settings_factory, tmp_path: Path) -> None:
+    services = build_services(settings_factory(user="ann"))
+    try:
+        manual = pf.write(tmp_path / "manual.pdf", pf.text_pdf([[f"Page {p} of the manual."] for p in range(1, 6)]))
+
+        def stop_at_first_page(event) -> None:
+            if event.stage == "page":
+                raise _Stopped
+
+        with pytest.raises(_Stopped):  # passed on, not swallowed as a file error
+            services.documents.ingest_file(manual, progress=stop_at_first_page)
+        (record,) = services.records.query(kind="ingest")
+        assert (record["name"], record["status"], record["outcome"]) == ("manual.pdf", "cancelled", "cancelled")
     finally:
         services.close()
