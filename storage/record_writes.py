@@ -141,8 +141,9 @@ class ChainedRecords:
         return self._connections.get()
 
     @contextmanager
-    def _writing(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction inside the anchor lock; the head anchor is rewritten after it commits."""
+    def _writing(self, on_commit: Callable[[], None] | None = None) -> Iterator[sqlite3.Connection]:
+        """One write transaction inside the anchor lock; the head anchor is rewritten after it commits (and after
+        `on_commit`, which lets the appenders of a group go on)."""
         con = self._connect()
         with self.keys.anchor_lock(self.path):
             con.execute("BEGIN IMMEDIATE")
@@ -155,6 +156,8 @@ class ChainedRecords:
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
+            if on_commit is not None:
+                on_commit()
             # A file that no longer matched its anchor is never "healed" by the next write: the break is kept.
             breaks = [] if previous is None or "error" in previous else list(previous.get("breaks") or [])
             self.keys.write_anchor(self.path, {**self._head(con), "breaks": breaks + ([broken] if broken else [])})
