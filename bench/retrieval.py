@@ -7,6 +7,9 @@ and metadata of keyword-only hits, one after another), `after` is app.documents.
 BM25 beside the vector side, vectors only for keyword-only hits). The profile
 gives per-stage medians of both and the share of chunks the keyword OR-query matches (what BM25 must score).
 Nothing is tuned per question; the library's default SearchConfig is used. Run: python -m bench.retrieval
+The 1M-chunk rows (latency only, their own results files; padding prints progress and an ETA):
+  nice -n 19 python -m bench.retrieval --sizes 1000000 --skip-quality                   # -> retrieval-1m.json
+  nice -n 19 python -m bench.retrieval --sizes 1000000 --skip-quality --chroma-server   # -> retrieval-1m-chroma-server
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from app.documents.library import DocumentLibrary  # noqa: E402
 from app.documents.search import SearchConfig, fuse, hybrid_search  # noqa: E402
 from app.evaluation.scoring import first_gold_rank, hit_at, reciprocal_rank  # noqa: E402  (shared with `app eval`)
 from bench.common import write_results  # noqa: E402
+from storage.chroma_index import COLLECTION, SERVER_COLLECTION_FILE  # noqa: E402
 from storage.keyword_index import KeywordIndex, match_expression  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "docqa"
@@ -204,6 +208,9 @@ def parse_args() -> argparse.Namespace:
                         help="Latency rows only (the R manual is still ingested: the questions need it). Results go "
                              "to their own file, e.g. retrieval-1m.json, so the full results are not overwritten.")
     parser.add_argument("--batch", type=int, default=20_000, help="Filler chunks per padding batch.")
+    parser.add_argument("--data-dir", default="",
+                        help="Keep the indexes here instead of a temporary directory (kept; a later run reuses them: "
+                             "with --chroma-server, `chroma run` serves the embedded store an earlier run built here).")
     return parser.parse_args()
 
 
@@ -219,10 +226,11 @@ def main() -> None:
     """Run quality (unless skipped) then latency per size; write bench/results/retrieval*.json."""
     args = parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    with tempfile.TemporaryDirectory(prefix="bench-retrieval-") as tmp, ExitStack() as stack:
+    with ExitStack() as stack:
+        tmp = args.data_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-retrieval-"))
         url = args.chroma_url
         if args.chroma_server:
-            url = stack.enter_context(chroma_server(Path(tmp) / "chroma-server"))
+            url = stack.enter_context(chroma_server(server_path(Path(tmp))))
         report: dict = {"config": SearchConfig().__dict__, "vector_store": url or "embedded",
                         "niceness": os.nice(0)}
         print(f"data in {tmp}; vectors in {report['vector_store']}", flush=True)
@@ -280,13 +288,25 @@ def du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
+def server_path(root: Path) -> Path:
+    """Where `chroma run` keeps its data: the embedded store an earlier run built under root (its collection, by
+    name), else a fresh folder."""
+    embedded = root / "data" / "chroma"
+    if not (embedded / "chroma.sqlite3").exists():
+        return root / "chroma-server"
+    name_file = embedded / SERVER_COLLECTION_FILE
+    if not name_file.exists():
+        name_file.write_text(COLLECTION + "\n", encoding="utf-8")
+    return embedded
+
+
 @contextmanager
 def chroma_server(path: Path) -> Iterator[str]:
     """`chroma run` on a free 127.0.0.1 port (as tests/fixtures/chroma_server.py starts it); yields its URL."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    path.mkdir(parents=True)
+    path.mkdir(parents=True, exist_ok=True)
     url = f"http://127.0.0.1:{port}"
     log = (path.parent / "chroma-server.log").open("ab")
     proc = subprocess.Popen([str(Path(sys.executable).parent / "chroma"), "run", "--path", str(path),
