@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 from storage.conversations import OK, ConversationStore
-from tests.fixtures.browser import assert_no_exception, send_chat
+from tests.fixtures.browser import assert_no_exception, open_expander, send_chat
 from tests.fixtures.paths import ROOT
 from tests.fixtures.pdf_factory import text_pdf, write
 
@@ -79,8 +79,7 @@ def test_a_conversation_with_a_recording_citation_opens_and_odd_messages_do_not_
     citation.wait_for()
     page.get_by_text("Still readable answer.").first.wait_for()
     assert_no_exception(page)
-    citation.click()
-    page.get_by_text("we agreed the budget on Monday").first.wait_for()
+    open_expander(page, citation, "we agreed the budget on Monday")
     assert_no_exception(page)
     page.reload()
     page.get_by_text("Still readable answer.").first.wait_for(timeout=60_000)

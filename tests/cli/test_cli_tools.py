@@ -85,7 +85,10 @@ def test_ask_with_a_pdf_and_a_csv_uses_every_tool_and_cites_both(tmp_path, model
     # The same turn is in the request records, with its tools and the SQL's result hash.
     from storage.records import SqliteRecordStore
 
-    (record,) = SqliteRecordStore(data_dir / "records.sqlite").query()
+    store = SqliteRecordStore(data_dir / "records.sqlite")
+    (record,) = store.query(kind="chat")
+    (added,) = store.query(kind="ingest")  # the attached PDF is recorded as added to the library
+    assert (added["name"], added["outcome"]) == ("policy.pdf", "indexed")
     assert [t["name"] for t in record["tools"]] == [s["name"] for s in tools]
     assert record["sql"][0]["result_sha256"] == sqls[0]["result_sha256"]
     assert record["tool_mode"] == "router"
