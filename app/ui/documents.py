@@ -14,6 +14,7 @@ from app.documents.library import DocumentLibrary
 from app.documents.results import IngestProgress, IngestResult, ProgressCallback
 from app.documents.search import Passage, place
 from app.errors import AssistantError
+from app.jobs.store import CANCELLED
 from app.ui.common import safe_markdown, show_error
 from app.ui.demo import demo_button
 from app.ui.document_tables import document_tables_panel
@@ -77,7 +78,10 @@ def submitted_jobs(services: Services) -> None:
         for result in job.result.get("files", []):
             show_result(IngestResult(**{**result, "warnings": tuple(result.get("warnings") or ())}),
                         Path(result["path"]).name)
-        if job.state != "done" and not job.result.get("files"):
+        if job.state == CANCELLED:  # the user's own choice, not an error
+            said = job.message if job.message.startswith("cancelled") else f"cancelled: {job.message}"
+            st.info(safe_markdown(said[:1].upper() + said[1:]), icon=":material/cancel:")
+        elif job.state != "done" and not job.result.get("files"):
             show_error(AssistantError(job.error or job.message))
     seen: set[str] = st.session_state.setdefault(KEY_SHOWN, set())
     if newly_done := {j.id for j in jobs if j.finished} - seen:
