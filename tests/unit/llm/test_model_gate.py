@@ -18,6 +18,7 @@ from app.llm.selector import ModelRouter, parallel_limit
 from app.ports import ChatMessage, GenerationParams
 from tests.fixtures import pdf_factory as pf
 from tests.fixtures.openai_stub import OpenAIStub
+from tests.fixtures.threads import at_once
 from tests.fixtures.turns import POLICY_PAGES, SALES_CSV
 
 
@@ -129,22 +130,12 @@ def test_twenty_simultaneous_turns_are_each_recorded_once_and_the_chain_stays_va
         services: Services, stub: OpenAIStub) -> None:
     questions = ["How is revenue defined in the finance policy?", "What is the total revenue by region in sales?"]
     results: dict[int, Any] = {}
-    errors: list[BaseException] = []
-    start = threading.Barrier(20)
+    conversations = {n: services.conversations.create().id for n in range(20)}
 
     def analyst(n: int) -> None:
-        try:
-            conversation = services.conversations.create().id
-            start.wait()
-            results[n] = services.assistant.ask(f"[turn-{n}] {questions[n % 2]}", conversation_id=conversation).run()
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            errors.append(exc)
+        results[n] = services.assistant.ask(f"[turn-{n}] {questions[n % 2]}", conversation_id=conversations[n]).run()
 
-    threads = [threading.Thread(target=analyst, args=(n,)) for n in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
+    errors = at_once(20, analyst, timeout=120)
     assert not errors and len(results) == 20
     assert stub.max_active <= 4  # max_parallel_requests held
     record_ids = [r.record_id for r in results.values()]

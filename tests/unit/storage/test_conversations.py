@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import uuid
 
 import pytest
@@ -18,6 +17,7 @@ from storage.conversations import (
     STREAMING,
     ConversationStore,
 )
+from tests.fixtures.threads import at_once
 
 
 @pytest.fixture()
@@ -214,27 +214,16 @@ def test_twenty_users_saving_at_once_through_two_store_objects_lose_no_message(t
     stores = [ConversationStore(tmp_path / "chats.sqlite"), ConversationStore(tmp_path / "chats.sqlite")]
     shared = stores[0].create("everyone's")
     own = {n: stores[n % 2].create(f"analyst {n}").id for n in range(20)}
-    start = threading.Barrier(20)
-    errors: list[BaseException] = []
 
     def analyst(n: int) -> None:
         store = stores[n % 2]
-        try:
-            start.wait()
-            for turn in range(5):
-                store.add_message(shared.id, "user", f"{n}-{turn}")
-                answer = store.add_message(own[n], "assistant", "", STREAMING)
-                store.update_message(answer.id, f"answer {n}-{turn}", OK)
-                store.rename(own[n], f"analyst {n}, turn {turn}")
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            errors.append(exc)
+        for turn in range(5):
+            store.add_message(shared.id, "user", f"{n}-{turn}")
+            answer = store.add_message(own[n], "assistant", "", STREAMING)
+            store.update_message(answer.id, f"answer {n}-{turn}", OK)
+            store.rename(own[n], f"analyst {n}, turn {turn}")
 
-    threads = [threading.Thread(target=analyst, args=(n,)) for n in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not errors
+    assert not at_once(20, analyst)
     messages = stores[1].messages(shared.id)
     assert sorted(m.content for m in messages) == sorted(f"{n}-{t}" for n in range(20) for t in range(5))
     for n, conversation_id in own.items():

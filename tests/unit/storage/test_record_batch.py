@@ -4,30 +4,10 @@ and a record that cannot be written fails alone."""
 from __future__ import annotations
 
 import sqlite3
-import threading
-from collections.abc import Callable
 from pathlib import Path
 
 from storage.records import SqliteRecordStore
-
-
-def _at_once(count: int, work: Callable[[int], None]) -> list[BaseException]:
-    start = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def run(n: int) -> None:
-        start.wait()
-        try:
-            work(n)
-        except BaseException as exc:  # noqa: BLE001 - returned to the test
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return errors
+from tests.fixtures.threads import at_once
 
 
 def test_twenty_writers_through_two_store_objects_each_get_their_record_once(tmp_path: Path) -> None:
@@ -38,7 +18,7 @@ def test_twenty_writers_through_two_store_objects_each_get_their_record_once(tmp
         for turn in range(5):
             ids[(n, turn)] = stores[n % 2].append("chat", {"user": f"u{n}", "status": "ok", "question": f"{n}-{turn}"})
 
-    assert _at_once(20, analyst) == []
+    assert at_once(20, analyst) == []
     records = {r["id"]: r for r in stores[0].iter_all()}
     assert len(records) == 100 and set(records) == set(ids.values())
     assert all(records[record_id]["question"] == f"{n}-{t}" for (n, t), record_id in ids.items())
@@ -56,7 +36,7 @@ def test_a_record_that_cannot_be_written_fails_alone_among_simultaneous_ones(tmp
         body = {"question": f"q{n}", **({"id": taken} if n == 7 else {})}
         written[n] = store.append("chat", body)
 
-    errors = _at_once(12, analyst)
+    errors = at_once(12, analyst)
     assert len(errors) == 1 and isinstance(errors[0], sqlite3.IntegrityError)
     assert sorted(written) == [n for n in range(12) if n != 7]
     questions = sorted(r["question"] for r in store.iter_all())
