@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
@@ -58,6 +57,14 @@ class SourceInfo:
     kind: str
     size_bytes: int
     tables: tuple[str, ...]
+
+
+@dataclass
+class _RegistryView:
+    """What the open engine read from the registry; None until first asked."""
+
+    sources: list[SourceInfo] | None = None
+    origin: dict[str, str] | None = None
 
 
 class _RWLock:
@@ -116,7 +123,7 @@ class TableStore:
         self._engine: QueryEngine | None = None
         # The registry as the open engine sees it (loaded files; where each table came from): it cannot change while
         # that engine is open, and every question about tables read it several times. Dropped with the engine.
-        self._registry: dict[str, Any] = {}
+        self._registry = _RegistryView()
         self._closed = False
         sweep_orphans(self._tmp_root, self._spill_root)  # left behind by a load that was killed
 
@@ -151,23 +158,23 @@ class TableStore:
     def sources(self) -> list[SourceInfo]:
         """Loaded files, newest first, with their tables."""
         with self.engine() as eng:
-            if (known := self._registry.get("sources")) is None:
+            if (known := self._registry.sources) is None:
                 with eng.cursor() as cur:
                     rows = cur.execute(
                         "SELECT s.sha256, s.file_name, s.kind, s.size_bytes, list(t.table_name ORDER BY t.table_name) "
                         "FILTER (WHERE t.table_name IS NOT NULL) FROM app_meta._sources s "
                         "LEFT JOIN app_meta._tables t USING (sha256) "
                         "GROUP BY ALL ORDER BY max(s.loaded_at) DESC").fetchall()
-                known = self._registry["sources"] = [SourceInfo(r[0], r[1], r[2], int(r[3]), tuple(r[4] or ()))
+                known = self._registry.sources = [SourceInfo(r[0], r[1], r[2], int(r[3]), tuple(r[4] or ()))
                                                      for r in rows]
         return list(known)
 
     def tables(self) -> list[TableInfo]:
         """User tables with columns, row counts and the file each came from."""
         with self.engine() as eng:
-            if (origin := self._registry.get("origin")) is None:
+            if (origin := self._registry.origin) is None:
                 with eng.cursor() as cur:
-                    origin = self._registry["origin"] = dict(cur.execute(
+                    origin = self._registry.origin = dict(cur.execute(
                         "SELECT t.table_name, s.file_name || coalesce(' / ' || t.origin, '') "
                         "FROM app_meta._tables t JOIN app_meta._sources s USING (sha256)").fetchall())
             infos = eng.tables()
@@ -254,7 +261,7 @@ class TableStore:
                 return names
 
     def _close_engine(self) -> None:
-        self._registry = {}
+        self._registry = _RegistryView()
         if self._engine is not None:
             self._engine.close()
             self._engine = None
