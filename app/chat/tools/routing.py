@@ -6,6 +6,7 @@ when its calls are unusable. It is a rule set over generic cues — no rule name
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -46,12 +47,17 @@ _FOLLOW_UP = re.compile(
 # Requests the model answers by itself: small talk and writing tasks (no search as a fallback).
 _CHAT_ONLY = re.compile(r"^(hi|hello|hey|thanks|thank you|good (morning|afternoon|evening)|write|draft|translate|"
                         r"suggest|rephrase|rewrite|compose|brainstorm|proofread)\b")
-# Column names found in almost any table: a question that uses one ("which year ...", "in which country ...") is no
-# more about the user's tables than about a document; only a table-specific name (or an explicit cue) counts.
+# Column names found in almost any table, and everyday words that schemas split into ("flight_number" -> "number",
+# "is_available" -> "available"): a question that uses one ("which year ...", "the number of elements", "the colors of
+# a plot") is no more about the user's tables than about a document; only a table-specific name (or an explicit
+# cue) counts.
 _GENERIC_COLUMNS = """id key code name title label description text note comment status type category value size age
-sex gender date time year month week day hour quarter country city state area place location address""".split()
+sex gender date time year month week day hour quarter country city state area place location address number file
+length level version mode model format source index field option result output input flag element object default
+color colour first last min max weight width height depth start end open closed created updated new old available
+special direct extra other main""".split()
 _GENERIC_WORDS = {*_GENERIC_COLUMNS, *(w + "s" for w in _GENERIC_COLUMNS), "data", "table", "the", "and", "for",
-                  "with", "countries", "cities", "categories", "addresses"}
+                  "with", "countries", "cities", "categories", "addresses", "indexes", "indices"}
 _STOPWORDS = set(
     "the and for with are was were what which who whom how many much does did have has had this that these those "
     "there their them they from into onto than then also only just all any each every per our your you can could "
@@ -81,22 +87,23 @@ def route(question: str, resources: Resources, table_words: set[str], previous: 
     calls: list[ToolCall] = []
     new_files = {f.kind for f in resources.files if f.new}
 
-    sql_score = 0
-    if resources.tables:
-        sql_score = _data_score(text, table_words) + 2 * ("table" in new_files)
-        if resources.documents and "table" not in new_files and not _names_tables(text, table_words):
-            sql_score = min(sql_score, 1)  # "How many points does locator() wait for?" is about the documents
     doc_score = 0
     if resources.documents:
         doc_score += 2 * bool(_DOC_CUES.search(text)) + bool(_DOC_WEAK.search(text)) + 2 * ("pdf" in new_files)
 
-    use_sql = sql_score >= 2
+    if not resources.tables:
+        use_sql = False
+    elif resources.documents and "table" not in new_files:
+        # Documents compete for the question: SQL only on evidence that a part of it asks about the data.
+        use_sql = any(asks_for_data(part.lower(), table_words) for part in split_question(text))
+    else:
+        use_sql = _data_score(text, table_words) + 2 * ("table" in new_files) >= 2
     if resources.tables and previous and RUN_SQL in previous.tools and _is_follow_up(text):
         # "now only for 2023" refines the previous query, even when it also names a column.
         use_sql = True
         question = follow_up_question(previous, question)
     parts = split_question(original)
-    data_parts = [p for p in parts if _is_data_part(p.lower(), table_words)] if len(parts) > 1 else []
+    data_parts = [p for p in parts if asks_for_data(p.lower(), table_words)] if len(parts) > 1 else []
     text_parts = [p for p in parts if p not in data_parts]
     if data_parts and text_parts:
         doc_score += 2  # a compound question with a part the tables cannot answer
@@ -138,22 +145,6 @@ def _data_score(text: str, table_words: set[str]) -> int:
     return cues + (2 * named if (named >= 2 or cues) else named)
 
 
-def _names_tables(text: str, table_words: set[str]) -> bool:
-    # A year alone ("in 2004") is not a table-specific signal: manuals and reports are full of years; a year with
-    # an aggregate ("the total in 2024") is.
-    return bool((set(_WORD.findall(text)) & table_words) - _GENERIC_WORDS) or bool(
-        re.search(r"\b(tables?|columns?|rows?|records?|dataset|spreadsheet|csv|sql)\b", text)) or bool(
-        _AGGREGATE.search(text) and re.search(r"\b(19|20)\d\d\b", text))
-
-
-def _is_data_part(text: str, table_words: set[str]) -> bool:
-    # One part of a compound question: does it ask for rows (SQL) or for text (documents)? Ties go to text.
-    words = set(_WORD.findall(text))
-    text_score = 2 * bool(_DOC_CUES.search(text)) + bool(_DOC_WEAK.search(text))
-    text_score += len({w for w in words if w not in _STOPWORDS and w not in table_words})
-    return _data_score(text, table_words) > text_score
-
-
 _SPLIT = re.compile(r"(?:[?;]\s+|,?\s+and\s+(?=(?:how|what|which|who|why|where|when|does|do|is|are|can)\b))",
                     re.IGNORECASE)
 
@@ -179,17 +170,111 @@ def follow_up_question(previous: PreviousTurn, question: str) -> str:
     return f"Previous question: {previous.question}{sql}. Follow-up: {question}"
 
 
-def table_vocabulary(tables: list[object]) -> set[str]:
+class TableWords(set[str]):
+    """Words of the table and column names in scope, plus what marks a mention of the data rather than an
+    ordinary word that happens to be a column name: whole table names, and names of several words as phrases."""
+
+    def __init__(self, words: set[str] | None = None, tables: set[str] | None = None,
+                 phrases: set[str] | None = None) -> None:
+        super().__init__(words or ())
+        self.tables = tables or set()  # single-word table names ("customers", "taxi"), singular and plural
+        self.phrases = phrases or set()  # runs of 2+ words of a snake_case/CamelCase name ("type of payment")
+
+
+def table_vocabulary(tables: list[object]) -> TableWords:
     """Words of table and column names (split on underscores and case), for matching question words."""
-    vocab: set[str] = set()
+    vocab = TableWords()
     for table in tables:
         names = [getattr(table, "name", "")] + [getattr(c, "name", "") for c in getattr(table, "columns", [])]
-        for name in names:
+        for position, name in enumerate(names):
             spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", str(name)).replace("_", " ").lower()
-            for word in _WORD.findall(spaced):
-                vocab.add(word)
-                if word.endswith("s") and len(word) > 3:
-                    vocab.add(word[:-1])  # "sales" matches "sale"
-                else:
-                    vocab.add(word + "s")
+            words = _WORD.findall(spaced)
+            for word in words:
+                vocab.update(_forms(word))
+            if position == 0 and len(words) == 1 and words == spaced.split():
+                vocab.tables.update(_forms(words[0]))
+            vocab.phrases.update(_phrases(spaced.split()))
     return vocab
+
+
+def _forms(word: str) -> set[str]:
+    if word.endswith("s") and len(word) > 2:
+        return {word, word[:-1]}  # "sales" matches "sale", "pcs" matches "pc"
+    return {word, word + "s", *([word + "es"] if word.endswith(("s", "x", "ch", "sh")) else [])}
+
+
+_LINKING = {"of", "to", "in", "on", "at", "by", "for", "is", "the", "and", "a", "an", "or", "no", "per", "from"}
+
+
+def _phrases(tokens: list[str]) -> set[str]:
+    # Every run of two or more words that does not start or end on a linking word ("type of payment", "due date",
+    # "customer id"; not "type of"), with the last word singular and plural.
+    found: set[str] = set()
+    for start in range(len(tokens)):
+        for end in range(start + 2, len(tokens) + 1):
+            run = tokens[start:end]
+            if run[0] not in _LINKING and run[-1] not in _LINKING:
+                found.update(" ".join(run[:-1] + [form]) for form in _forms(run[-1]))
+    return found
+
+
+# --- Does a question (or one part of it) ask about the data? ------------------------------------------------
+# With documents and tables both in scope, ordinary words collide: a manual speaks of the "number of elements", the
+# "colors of a plot", "a package", while a schema has flight_number, color and flight_package. Sharing a word with a
+# column is no evidence; a question asks about the data when it asks for a computation, a listing or a choice OF
+# something the tables hold ("how many customers", "the average price", "which airline"), names a table or a
+# several-word column name with such an intent, or refers to the database explicitly.
+_INTENT = re.compile(
+    r"\b(how many|how much|number of|count(s|ed)?( of)?|total|sum|average|avg|mean|median|maximum|minimum|max|min|"
+    r"highest|lowest|largest|smallest|biggest|cheapest|most|least|fewest|top \d+|bottom \d+|per|for each|in each|"
+    r"of each|group(ed)? by|sort(ed)? by|order(ed)? by|rank(ed)? by)\b")
+_CHOICE = re.compile(r"\b(which|what)\b")  # "which airline ...": a choice among rows, with a table named
+_LISTING = re.compile(r"^(list|show|display|find|select|get|return|give|print|fetch|count|sum)\b")
+_COMPARISON = re.compile(r"\b((more|less|fewer|greater|higher|lower|longer|shorter|cheaper) than|above|below|over|"
+                         r"under|at least|at most|between) \$?\d")
+# "the table" alone is not explicit: manuals have tables too ("the rows of the table read.table() returns").
+_EXPLICIT = re.compile(r"\b(in|from|of) (the|this|my|our) (database|db|spreadsheet)\b|\b(in|from) (my|our) tables?\b|"
+                       r"\bsql\b|\bcolumns? (named|called)\b")
+_CODE = re.compile(r"[a-z0-9_.]\(|\[\[|<-|\w=")  # locator(), Lst[[1]], x <- 1, type= : a manual's syntax
+_FILLERS = {"a", "an", "of", "to", "in", "on", "is", "different", "distinct", "unique", "single", "individual"}
+_TOKEN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")  # "user-defined" stays one word: no column called "user" in it
+
+
+def asks_for_data(text: str, table_words: set[str]) -> bool:
+    """Whether a lower-cased question (or one part of it) asks about the tables, not about the documents."""
+    tokens = _TOKEN.findall(text.replace("_", " "))
+    named = {t for t in tokens if t in table_words} - _GENERIC_WORDS - _STOPWORDS
+    strong: set[str] = named & getattr(table_words, "tables", set())
+    phrases: set[str] = getattr(table_words, "phrases", set())
+    strong |= {" ".join(tokens[i:i + n]) for n in (2, 3, 4) for i in range(len(tokens))} & phrases
+    if _EXPLICIT.search(text):
+        return True
+    listing = bool(_LISTING.search(text))
+    # A table named together with another word of the schema ("EMEA revenue according to the q3 report", the table
+    # q3_report_p2_t1 having a Revenue column) asks for its data whatever the wording.
+    other_names = named - {w for mention in strong for w in mention.split()}
+    if strong and (listing or other_names or _COMPARISON.search(text) or _asks_of(text, _INTENT, named)
+                   or _asks_of(text, _CHOICE, named, span=1)):
+        return True
+    if _DOC_CUES.search(text) or _CODE.search(text):
+        return False  # "how does the policy define revenue?", "how many points does locator() wait for?"
+    # A year alone ("in 2004") is no sign of the tables (manuals are full of years); a year with a total is.
+    year_total = bool(_AGGREGATE.search(text) and re.search(r"\b(19|20)\d\d\b", text))
+    return (listing and bool(named)) or _asks_of(text, _INTENT, named) or year_total
+
+
+def _asks_of(text: str, intent: re.Pattern[str], named: set[str], span: int = 2) -> bool:
+    # The thing the intent asks for is a word of the tables: "how many orders", "the average ticket price", "the
+    # highest PC price", "revenue per region"; not "how many points does locator() ...", "how many arguments can
+    # the user pass". The thing = the first `span` words after the intent, past leading small and generic words
+    # ("the number of units"), up to the next small word.
+    small = _FILLERS | _STOPWORDS
+    for match in intent.finditer(text):
+        following = _TOKEN.findall(text[match.end():].replace("_", " "))
+        start = next((i for i, t in enumerate(following) if t not in small and t not in _GENERIC_WORDS), None)
+        if start is None:
+            continue
+        thing = list(itertools.takewhile(lambda t: t not in small, following[start:start + span]))
+        if set(thing) & named:
+            return True
+    return False

@@ -169,6 +169,84 @@ def test_a_pdf_attached_to_this_question_is_searched():
     assert calls[1].reason == "document question"
 
 
+# Manuals and tables in scope together -----------------------------------------------------------------
+
+# An analyst's schema full of ordinary words: flight_number, type, title, color, a "user" table, flight_package.
+TRAVEL = [
+    Table("flight", [Col("flight_number"), Col("type"), Col("is_available"), Col("duration_min")]),
+    Table("flight_package", [Col("title"), Col("description"), Col("price")]),
+    Table("printers", [Col("model"), Col("color"), Col("type"), Col("price")]),
+    Table("user", [Col("email"), Col("first_name")]),
+    Table("sales", [Col("type_of_payment"), Col("quantity"), Col("paid")]),
+]
+TRAVEL_WORDS = table_vocabulary(TRAVEL)
+
+
+def manuals_and_tables() -> Resources:
+    return Resources(documents=True, tables=[t.name for t in TRAVEL])
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Which function gives the number of elements in a vector?",  # number (flight_number)
+        "Which graphics parameter controls the colors of a plot?",  # color
+        "Which function loads an installed package?",  # package (flight_package)
+        "Which plot types can the type= argument select?",  # type
+        "How many arguments can the user pass to a function?",  # the "user" table, but arguments are counted
+        "Which characters surround the name of a user-defined binary operator?",  # user-defined is not "user"
+        "How many points does locator() wait for by default?",  # code of the manual
+        "What does the outer product of two arrays return?",
+        "How many rows does the table returned by read.table() have?",  # "rows", "table" of a manual
+    ],
+)
+def test_a_manual_question_with_a_word_that_is_also_a_column_name_stays_with_the_documents(question):
+    calls = route(question, manuals_and_tables(), TRAVEL_WORDS)
+    assert names(calls) == [SEARCH_DOCUMENTS]
+    assert calls[0].arguments == {"query": question}
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How many flights are there?",  # a table, counted
+        "What is the average price?",  # a column, averaged
+        "How much was paid in total?",
+        "Which flights are longer than 300 minutes?",  # a table, with a comparison
+        "What is the total quantity per type of payment?",  # a column named in full
+        "List the title and description of every flight package.",
+        "Which users have an email address?",  # the "user" table, asked about
+        "Top 3 printers by price",
+        "What is in the database?",  # said explicitly
+    ],
+)
+def test_a_data_question_naming_a_table_or_column_still_runs_sql(question):
+    calls = route(question, manuals_and_tables(), TRAVEL_WORDS)
+    assert names(calls) == [RUN_SQL]
+    assert calls[0].arguments == {"question": question}
+
+
+def test_each_part_of_a_compound_question_is_judged_on_its_own_words():
+    question = "How many flights are there, and which function gives the number of elements in a vector?"
+    calls = route(question, manuals_and_tables(), TRAVEL_WORDS)
+    assert [(c.name, c.arguments) for c in calls] == [
+        (RUN_SQL, {"question": "How many flights are there"}),
+        (SEARCH_DOCUMENTS, {"query": "which function gives the number of elements in a vector?"}),
+    ]
+
+
+def test_a_follow_up_with_a_generic_word_after_run_sql_still_refines_the_query():
+    previous = PreviousTurn("How many flights are there?", (RUN_SQL,), "SELECT count(*) FROM flight")
+    calls = route("and by type?", manuals_and_tables(), TRAVEL_WORDS, previous)
+    assert names(calls) == [RUN_SQL]
+    assert calls[0].arguments["question"].startswith("Previous question: How many flights are there?")
+
+
+def test_a_follow_up_after_a_document_turn_stays_with_the_documents_despite_a_column_word():
+    previous = PreviousTurn("Which function gives the number of elements in a vector?", (SEARCH_DOCUMENTS,), "")
+    assert names(route("and their type?", manuals_and_tables(), TRAVEL_WORDS, previous)) == [SEARCH_DOCUMENTS]
+
+
 # Follow-ups --------------------------------------------------------------------------------------------
 
 
@@ -283,6 +361,13 @@ def test_table_vocabulary_splits_names_and_adds_singulars_and_plurals():
     } <= vocab
     assert "id" not in vocab  # words under three letters never match
     assert all(w == w.lower() for w in vocab)
+
+
+def test_table_vocabulary_keeps_table_names_and_several_word_names_apart():
+    vocab = table_vocabulary([Table("flight_package", [Col("type_of_payment"), Col("price")]), Table("Seat", [])])
+    assert {"seat", "seats"} <= vocab.tables and "price" not in vocab.tables and "package" not in vocab.tables
+    assert {"flight package", "flight packages", "type of payment", "type of payments"} <= vocab.phrases
+    assert "type of" not in vocab.phrases  # a run never ends on a linking word
 
 
 def test_table_vocabulary_of_nothing_is_empty():
