@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from app.documents.refusals import MODEL_SAYS_NOT_FOUND
+from app.evaluation.numbers import spelled_as_digits
 from multimodal.transcribe import format_timestamp
 
 GROUNDED_TEMPLATE = """Answer the question using only the numbered passages below, quoted from the user's documents.
@@ -201,7 +202,8 @@ def _tokens(text: str) -> list[str]:
     """Stemmed content words in order; 'read.table' also yields 'read' and 'table', and a call written
     `name(` yields 'name()': the functions an answer names are its most specific words."""
     out: list[str] = []
-    text = _THOUSANDS.sub("", text).lower()  # "10,000" and "10000" are one number
+    # "10,000" and "10000" are one number, and so are "two" and "2" (a terse answer "2" is supported by "two keys")
+    text = spelled_as_digits(_THOUSANDS.sub("", text)).lower()
     for match in _WORD.finditer(text):
         w = match.group(0)
         if _NUMBER.fullmatch(w):

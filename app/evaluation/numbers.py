@@ -3,7 +3,8 @@
 A small model invents figures with confidence; this check finds each number in the answer and looks for it
 in the sources, allowing for how an answer legitimately rewrites a number: thousands separators
 ("10,000" = "10000"), rounding ("43.66" from 43.663, "1.2 million" from 1,234,567), percentages ("25%" from
-0.25 or 25) and simple scale words (thousand, million, billion, k, M, bn). Not traced (they are not claims):
+0.25 or 25), simple scale words (thousand, million, billion, k, M, bn) and numbers a source spells out ("2" from
+"two spare keys", "24" from "twenty-four"). Not traced (they are not claims):
 citation markers ([1]), list numbering at the start of a line, numbers the question itself contains (years
 it asks about), page numbers ("page 12"), and digits inside names (`log10`, `ggplot2`, `x1`).
 A number that is not found is marked in the answer text, so the reader sees which figure to distrust.
@@ -27,6 +28,17 @@ _NUMBER = re.compile(
 _MARKER = re.compile(r"\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\]|\[S\d+\]")
 _LIST_NUMBER = re.compile(r"(?m)^\s*\d{1,2}[.)]\s")
 _PAGE_REF = re.compile(r"\b(?:pages?|pp?\.|p\.|section|chapter|figure|fig\.|table)\s*$", re.IGNORECASE)
+_UNITS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+          "seventeen eighteen nineteen").split()
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+_SPELLED_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9}
+# "two", "twenty-four", "three hundred", "one thousand", "ninety nine million". A lone "one" is left alone: it is
+# far more often a pronoun ("one of the options") than a count.
+_SPELLED = re.compile(
+    rf"\b(?:(?P<tens>{'|'.join(_TENS)})(?:[- ](?P<unit>{'|'.join(_UNITS[1:10])}))?"
+    rf"|(?P<small>{'|'.join(_UNITS[2:][::-1])}|zero)|(?P<one>one)(?=\s+(?:hundred|thousand|million|billion)\b))"
+    r"(?:\s+(?P<hundred>hundred))?(?:\s+(?P<scale>thousand|million|billion))?\b",
+    re.IGNORECASE)
 _SCALES = {"thousand": 1e3, "k": 1e3, "K": 1e3, "million": 1e6, "M": 1e6, "billion": 1e9, "bn": 1e9, "B": 1e9}
 
 
@@ -52,6 +64,22 @@ class NumberTrace:
                 "results and cited passages); they are marked and may have been invented by the model.")
 
 
+def _spelled_value(match: re.Match[str]) -> int:
+    found = {k: (v or "").lower() for k, v in match.groupdict().items()}
+    if found["tens"]:
+        value = 20 + 10 * _TENS.index(found["tens"]) + (_UNITS.index(found["unit"]) if found["unit"] else 0)
+    else:
+        value = 1 if found["one"] else _UNITS.index(found["small"])
+    if found["hundred"]:
+        value *= 100
+    return value * _SPELLED_SCALES.get(found["scale"], 1)
+
+
+def spelled_as_digits(text: str) -> str:
+    """The text with spelled-out numbers written in digits ("twenty-four" -> "24"), so both forms meet."""
+    return _SPELLED.sub(lambda m: str(_spelled_value(m)), text)
+
+
 def _value(text: str) -> float | None:
     cleaned = text.replace(",", "").replace("−", "-")
     if cleaned.count(".") > 1:
@@ -67,7 +95,7 @@ def source_numbers(texts: Iterable[str], cells: Iterable[Any] = ()) -> tuple[set
     written: set[str] = set()
     values: list[float] = []
     for text in texts:
-        for match in _NUMBER.finditer(_MARKER.sub(" ", text or "")):
+        for match in _NUMBER.finditer(_MARKER.sub(" ", spelled_as_digits(text or ""))):
             number = match.group("num")
             written.add(number.replace(",", ""))
             value = _value(number)

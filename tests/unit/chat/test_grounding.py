@@ -190,3 +190,10 @@ def test_an_answer_using_terms_the_documents_never_mention_gets_a_notice(make_as
     result = assistant.ask("How do I fit a survival curve?").run()
 
     assert any("`survfit`" in n and "general knowledge" in n for n in result.notices)
+
+
+def test_a_terse_number_answer_cites_the_passage_that_spells_it_out_without_a_notice():
+    fleet = [P("f", "fleet.pdf", 1, "Every van is serviced every 12,000 kilometres in depot 4.", "f1"),
+             P("f", "fleet.pdf", 2, "The number of spare keys per van is two, kept at the depot office.", "f2")]
+    citations, notice = citations_for("2", fleet)
+    assert [c["page"] for c in citations] == [2] and notice == ""

@@ -49,3 +49,20 @@ def test_years_and_numbers_of_the_question_are_not_claims():
 def test_citation_markers_are_never_numbers():
     trace = trace_numbers("Use median() [2] [1, 3].", MANUAL)
     assert trace.total == 0 and trace.answer == "Use median() [2] [1, 3]."
+
+
+@pytest.mark.parametrize(("answer", "source"), [
+    ("Each van has 2 spare keys.", "The number of spare keys per van is two."),
+    ("Report damage within 24 hours.", "Drivers report damage within twenty-four hours."),
+    ("The depot holds 300 vans.", "The depot holds three hundred vans."),
+    ("The fund is 1,000 euros.", "The fund is one thousand euros."),
+])
+def test_a_number_the_source_spells_out_is_traced(answer, source):
+    trace = trace_numbers(answer, [source])
+    assert trace.total == 1 and trace.untraced == []
+
+
+def test_a_number_the_source_does_not_spell_is_still_marked():
+    # "one of" is a pronoun, not a count: an answer's "1" is not traced by it, nor is "3" by "two".
+    trace = trace_numbers("Vans have 3 keys and 1 card.", ["One of the vans has two keys."])
+    assert trace.untraced == ["3", "1"]
