@@ -1,6 +1,6 @@
 """Document answers end to end: retrieval, gold page cited, refusals, numbers traced, seconds per question.
 
-    python -m bench.docqa [--set dev|heldout|heldout2] [--configs baseline,all] [--model qwen2.5-coder-1.5b]
+    python -m bench.docqa [--set dev|dev2|heldout|heldout2] [--configs baseline,all] [--model qwen2.5-coder-1.5b]
                           [--threads 1]
     python -m bench.docqa --set heldout --summary-only     # print the figures of saved runs
 
@@ -45,7 +45,12 @@ from app.settings import Settings  # noqa: E402
 from bench.common import RESULTS, write_results  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
-SETS = {"dev": DATA / "docqa", "heldout": DATA / "docqa_heldout", "heldout2": DATA / "docqa_heldout2"}
+SETS = {
+    "dev": DATA / "docqa",
+    "dev2": DATA / "docqa_dev2",
+    "heldout": DATA / "docqa_heldout",
+    "heldout2": DATA / "docqa_heldout2",
+}
 CONFIGS = {
     "baseline": {"doc_answerability": False, "trace_numbers": False},
     "answerability": {"doc_answerability": True, "trace_numbers": False},
