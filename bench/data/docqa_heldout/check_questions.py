@@ -9,13 +9,14 @@ Prints one line per problem and exits 1 if there is any.
 
 from __future__ import annotations
 
-import json
-import re
+import sys
 from pathlib import Path
 
-from pypdf import PdfReader
-
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[2]))  # run as a script: the project root holds the shared checks
+
+from bench.docqa_set_check import run_checks  # noqa: E402
+
 SETS = {"R-data.pdf": "r-data.questions.jsonl", "R-lang.pdf": "r-lang.questions.jsonl"}
 # Terms whose absence from the whole manual shows that an unanswerable question is not answered there.
 ABSENT = {
@@ -30,61 +31,5 @@ ABSENT = {
 }
 
 
-def collapse(text: str) -> str:
-    """Whitespace runs become one space."""
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def shared_run(question: str, page: str, n: int = 7) -> str | None:
-    """A run of n consecutive words found in both texts, if any."""
-    words = re.findall(r"\w+", question.lower())
-    page_text = " ".join(re.findall(r"\w+", page.lower()))
-    for i in range(len(words) - n + 1):
-        run = " ".join(words[i:i + n])
-        if f" {run} " in f" {page_text} ":
-            return run
-    return None
-
-
-def term_present(term: str, text: str) -> bool:
-    """Case-insensitive; short alphanumeric terms must match as whole words (r6 is not part of 'r6x')."""
-    if re.fullmatch(r"\w+", term):
-        return re.search(rf"\b{re.escape(term)}\b", text) is not None
-    return term in text
-
-
-def check(pdf: str, questions: str) -> list[str]:
-    """The problems found in one question file."""
-    reader = PdfReader(HERE / pdf)
-    pages = [collapse(p.extract_text()) for p in reader.pages]
-    labels = reader.page_labels
-    whole = " ".join(pages).lower()
-    problems = []
-    for line in (HERE / questions).read_text(encoding="utf-8").splitlines():
-        item = json.loads(line)
-        if item["answer"] is None:
-            found = [t for t in ABSENT[item["id"]] if term_present(t, whole)]
-            problems += [f"{item['id']}: key term {t!r} occurs in {pdf}" for t in found]
-            continue
-        evidence = collapse(item["evidence"])
-        on = [i + 1 for i, text in enumerate(pages) if evidence in text]
-        if on != item["pages"]:
-            problems.append(f"{item['id']}: evidence on pages {on}, listed {item['pages']}")
-        if item["printed_pages"] != [labels[p - 1] for p in item["pages"]]:
-            problems.append(f"{item['id']}: printed pages {item['printed_pages']} are not the labels")
-        for p in item["pages"]:
-            run = shared_run(item["question"], pages[p - 1])
-            if run:
-                problems.append(f"{item['id']}: question shares '{run}' with page {p}")
-    return problems
-
-
-def main() -> int:
-    """Check both sets and report."""
-    problems = [p for pdf, qs in SETS.items() for p in check(pdf, qs)]
-    print("\n".join(problems) if problems else "all held-out document questions check out")
-    return 1 if problems else 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_checks(HERE, SETS, ABSENT, None, "all held-out document questions check out"))
