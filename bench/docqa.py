@@ -225,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=256, help="Answer length cap (bounds the run time).")
     parser.add_argument("--limit", type=int, help="Only the first N answerable and N unanswerable questions of each "
                         "questions file.")
+    parser.add_argument("--ids", help="Only these question ids (comma-separated), to look at a few on a dev set.")
     parser.add_argument("--summary-only", action="store_true", help="Print the saved results of this set and model.")
     parser.add_argument("--rule-only", action="store_true",
                         help="No chat model: retrieval and the answerability rule's verdicts only.")
@@ -247,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         files = dict.fromkeys(i["file"] for i in items)
         items = [i for f in files for answerable in (True, False)
                  for i in [i for i in items if i["file"] == f and bool(_gold(i)) == answerable][: args.limit]]
+    if args.ids:
+        wanted = {i.strip() for i in args.ids.split(",")}
+        items = [i for i in items if i["id"] in wanted]
+        name += "-some"  # never overwrites the full run's figures
     print(f"{args.qset}: {len(pdfs)} PDF(s), {len(items)} questions, configs {configs}, model {args.model}", flush=True)
     started = time.monotonic()
     rows: dict[str, list[dict[str, Any]]] = {}

@@ -142,11 +142,16 @@ def reordered(passages: Sequence[_P], best: int) -> list[_P]:
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(`])")
 
 
+def passage_sentences(text: str) -> list[str]:
+    """The passage's sentences of four words or more, whitespace collapsed."""
+    return [" ".join(s.split()) for s in _SENTENCE.split(text) if len(s.split()) >= 4]
+
+
 def extract_answer(question: str, passage: PassageLike, n: int) -> str:
     """The passage's sentence that shares most with the question, cited as [n] (for an answer that was only
     a citation marker: the model pointed at the passage but wrote nothing)."""
     terms = question_terms(question)
-    sentences = [" ".join(s.split()) for s in _SENTENCE.split(passage.text) if len(s.split()) >= 4]
+    sentences = passage_sentences(passage.text)
     if not sentences:
         return f"{' '.join(passage.text.split())[:300]} [{n}]"
     best = max(sentences, key=lambda s: len(set(terms) & passage_terms(s)))

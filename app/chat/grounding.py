@@ -83,6 +83,11 @@ def cited_numbers(answer: str, available: int) -> list[int]:
     return seen
 
 
+def strip_markers(answer: str) -> str:
+    """The answer without its citation markers ("[2]", "[1, 3]"), for text shown without its citations."""
+    return re.sub(r"[ \t]+([.,;:!?])", r"\1", _MARKER.sub("", answer))
+
+
 def _media_keys(passage: PassageLike) -> dict[str, Any]:
     """For images: kind; for recordings: kind, timestamp ("12:31") and start/end seconds. PDFs: nothing."""
     kind = getattr(passage, "kind", "pdf")
@@ -158,6 +163,19 @@ def citations_for(answer: str, kept: Sequence[PassageLike]) -> tuple[list[dict[s
         return [citation(i + 1, kept[i]) for i in picked], ""
     closest = match.closest([terms for terms, _ in sentences])
     return [citation(closest + 1, kept[closest])], NO_CLEAR_SUPPORT
+
+
+def best_support(answer: str, kept: Sequence[PassageLike]) -> float:
+    """How well the best-supported sentence of the answer is backed by one passage (0 to 1; see `_Matcher.cover`),
+    whatever markers the model wrote: below SUPPORTED no passage clearly backs any sentence of it. An answer with
+    no content word at all ("Yes.") claims nothing that could be unsupported and scores 1."""
+    sentences = [terms for terms, _ in _sentences(answer, len(kept)) if terms]
+    if not sentences:
+        return 1.0  # "Yes." or only markers: no content word to check, so nothing unsupported is claimed
+    if not kept:
+        return 0.0
+    match = _Matcher(kept)
+    return max(match.cover(terms, i) for terms in sentences for i in range(len(kept)))
 
 
 # Thresholds on the share of a sentence's (rarity-weighted) content words found in a passage.
