@@ -8,7 +8,7 @@ from pathlib import Path
 from app.chat.state import TurnState
 from app.chat.tools.focus import PASTED_TEXT_CHARS, about_unreadable, more_wanted
 from app.chat.tools.native import plan_tools
-from app.chat.tools.routing import PreviousTurn, route, table_vocabulary
+from app.chat.tools.routing import PreviousTurn, TableWords, route, table_vocabulary
 from app.chat.tools.specs import (
     DESCRIBE_IMAGE,
     READ_TRANSCRIPT,
@@ -223,10 +223,10 @@ def previous_turn(history: list[Message]) -> PreviousTurn | None:
     return found
 
 
-def _table_words(workspace: Workspace, resources: Resources) -> set[str]:
+def _table_words(workspace: Workspace, resources: Resources) -> TableWords:
     if not resources.tables:
-        return set()
+        return TableWords()
     try:
         return table_vocabulary([t for t in workspace.tables.tables() if t.name in resources.tables])
     except AssistantError:
-        return set()
+        return TableWords()

@@ -81,7 +81,10 @@ def route(question: str, resources: Resources, table_words: set[str], previous: 
     """Tool calls for a question. `table_words` are words of the table and column names in scope.
 
     `force_documents`: True always searches the documents, False never does, None decides by the question.
+    A plain set of words (no table names or phrases known) is taken as such.
     """
+    if not isinstance(table_words, TableWords):
+        table_words = TableWords(set(table_words))
     original = question
     text = " ".join(question.lower().split())
     calls: list[ToolCall] = []
@@ -240,13 +243,12 @@ _FILLERS = {"a", "an", "of", "to", "in", "on", "is", "different", "distinct", "u
 _TOKEN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")  # "user-defined" stays one word: no column called "user" in it
 
 
-def asks_for_data(text: str, table_words: set[str]) -> bool:
+def asks_for_data(text: str, table_words: TableWords) -> bool:
     """Whether a lower-cased question (or one part of it) asks about the tables, not about the documents."""
     tokens = _TOKEN.findall(text.replace("_", " "))
     named = {t for t in tokens if t in table_words} - _GENERIC_WORDS - _STOPWORDS
-    strong: set[str] = named & getattr(table_words, "tables", set())
-    phrases: set[str] = getattr(table_words, "phrases", set())
-    strong |= {" ".join(tokens[i:i + n]) for n in (2, 3, 4) for i in range(len(tokens))} & phrases
+    strong = named & table_words.tables
+    strong |= {" ".join(tokens[i:i + n]) for n in (2, 3, 4) for i in range(len(tokens))} & table_words.phrases
     if _EXPLICIT.search(text):
         return True
     listing = bool(_LISTING.search(text))
