@@ -15,13 +15,7 @@ from app.chat.answerability import (
     assess,
     extract_answer,
 )
-from app.chat.grounding import (
-    NO_CLEAR_SUPPORT,
-    SUPPORTED,
-    best_support,
-    cited_numbers,
-    strip_markers,
-)
+from app.chat.grounding import cited_numbers
 from app.chat.state import TurnState
 from app.documents.refusals import MODEL_SAYS_NOT_FOUND, NOT_IN_DOCUMENTS, is_refusal, marker_only
 from app.evaluation.numbers import NumberTrace, trace_numbers
@@ -98,30 +92,6 @@ def instead_of_refusal(turn: TurnState, text: str, verdict: Answerability | None
     return retried or text
 
 
-def unsupported_as_not_found(turn: TurnState, answer: str, settings: Settings) -> str:
-    """An answer to a documents-only question that no passage supports — not one of its sentences has most of its
-    (rarity-weighted) words in one kept passage, whatever markers the model wrote — came from the model's general
-    knowledge: the app says "not in your documents" and shows the model's text below it, quoted and marked as
-    unsupported, instead of presenting it as the documents' answer. Partial support keeps the answer with its
-    notice. The bar is the citation matcher's own SUPPORTED share, not a value tuned here; on the two dev sets'
-    stored answers it caught 7 of 13 answers to unanswerable questions and 4 answers to answerable ones, all four
-    wrong, and no correct answer (bench/docqa.py)."""
-    if (not settings.doc_answerability or not turn.docs_required or turn.result.not_in_documents
-            or not answers_from_passages(turn) or not answer.strip()
-            or best_support(answer, turn.kept_passages) >= SUPPORTED):
-        return answer
-    turn.result.not_in_documents = True
-    turn.result.citations = [c for c in turn.result.citations if c.get("kind") == "sql"]
-    # The citation notices were about the answer's passages; there are none now.
-    about_citations = (NO_CLEAR_SUPPORT, "Not found in the cited passages", "Citation [")
-    turn.result.notices = [n for n in turn.result.notices if not n.startswith(about_citations)] + [UNSUPPORTED]
-    draft = strip_markers(answer).strip()
-    quoted = "\n".join(f"> {line}" if line.strip() else ">" for line in draft.splitlines())
-    return f"{NOT_IN_DOCUMENTS}\n\nThe model's own answer, which no passage of your documents supports:\n\n{quoted}"
-
-
-UNSUPPORTED = ("No passage of your documents supports the model's answer, so it most likely comes from the model's "
-               "general knowledge; it is shown quoted below the reply. Check it elsewhere before you use it.")
 EXTRACTED = ("The model twice answered that the documents do not say, although one passage clearly matches the "
              "question: its sentence closest to the question is shown instead. Check it against the passage.")
 RETRIED = ("The model first answered that the documents do not say; it was asked once more with the passage that "

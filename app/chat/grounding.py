@@ -83,11 +83,6 @@ def cited_numbers(answer: str, available: int) -> list[int]:
     return seen
 
 
-def strip_markers(answer: str) -> str:
-    """The answer without its citation markers ("[2]", "[1, 3]"), for text shown without its citations."""
-    return re.sub(r"[ \t]+([.,;:!?])", r"\1", _MARKER.sub("", answer))
-
-
 def _media_keys(passage: PassageLike) -> dict[str, Any]:
     """For images: kind; for recordings: kind, timestamp ("12:31") and start/end seconds. PDFs: nothing."""
     kind = getattr(passage, "kind", "pdf")
@@ -132,7 +127,9 @@ def citations_for(answer: str, kept: Sequence[PassageLike]) -> tuple[list[dict[s
     - Sentences without markers (small models often write none) cite the passage that clearly
       supports them; the retrieval rank only breaks ties.
     - When no passage clearly supports any sentence, the closest passage is shown and the notice says
-      so honestly, rather than presenting a guess as the source.
+      so honestly, rather than presenting a guess as the source. With markers the marked passages are
+      shown, and the notice says that none of them backs the answer (a small model marks "[1]" on
+      answers from its general knowledge too).
     """
     if not kept or MODEL_SAYS_NOT_FOUND.lower().rstrip(".") in answer.lower():
         return [], ""
@@ -154,6 +151,8 @@ def citations_for(answer: str, kept: Sequence[PassageLike]) -> tuple[list[dict[s
         notice = "" if not moved else (
             "Citation " + ", ".join(moved) + ": the passage the model marked does not contain what its "
             "sentence says; the passage that does is shown instead.")
+        if _best_cover(match, sentences) < SUPPORTED:  # markers, but nothing they point at backs the answer
+            notice = MARKED_BUT_UNSUPPORTED
         return [citation(i + 1, kept[i]) for i in picked], notice
     for terms, _ in sentences:
         best = match.best(terms)
@@ -165,17 +164,13 @@ def citations_for(answer: str, kept: Sequence[PassageLike]) -> tuple[list[dict[s
     return [citation(closest + 1, kept[closest])], NO_CLEAR_SUPPORT
 
 
-def best_support(answer: str, kept: Sequence[PassageLike]) -> float:
-    """How well the best-supported sentence of the answer is backed by one passage (0 to 1; see `_Matcher.cover`),
-    whatever markers the model wrote: below SUPPORTED no passage clearly backs any sentence of it. An answer with
-    no content word at all ("Yes.") claims nothing that could be unsupported and scores 1."""
-    sentences = [terms for terms, _ in _sentences(answer, len(kept)) if terms]
-    if not sentences:
-        return 1.0  # "Yes." or only markers: no content word to check, so nothing unsupported is claimed
-    if not kept:
-        return 0.0
-    match = _Matcher(kept)
-    return max(match.cover(terms, i) for terms in sentences for i in range(len(kept)))
+def _best_cover(match: _Matcher, sentences: Sequence[tuple[dict[str, float], list[int]]]) -> float:
+    """How well the answer's best-backed sentence is covered by one kept passage (0 to 1), whatever markers the
+    model wrote. An answer without a content word ("Yes.") claims nothing that could be unsupported: 1."""
+    scored = [terms for terms, _ in sentences if terms]
+    if not scored:
+        return 1.0
+    return max(match.cover(terms, i) for terms in scored for i in range(len(match.words)))
 
 
 # Thresholds on the share of a sentence's (rarity-weighted) content words found in a passage.
@@ -184,6 +179,8 @@ def best_support(answer: str, kept: Sequence[PassageLike]) -> float:
 SUPPORTED = 0.45  # nearly half of what the sentence says, weighted by rarity, is in the passage
 NO_MATCH = 0.15  # below this the passage shares at most a stray common word with the sentence
 NO_CLEAR_SUPPORT = "No passage clearly supports this answer; the closest one is shown."
+MARKED_BUT_UNSUPPORTED = ("No passage clearly supports this answer, although it cites one: it may come from the "
+                          "model's general knowledge. Check it against the cited passage.")
 
 _STOP_WORDS = frozenset("""
 a about above after again against all also am an and any are as at be because been before being below

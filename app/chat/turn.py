@@ -153,8 +153,6 @@ class Turn(TurnState):
             if finished:
                 answer = checks.recognise_refusal(self, "".join(parts))
                 self._cite(answer)
-                if not self.withheld:  # a withheld answer is already the app's explanation
-                    answer = checks.unsupported_as_not_found(self, answer, self.services.settings)
                 answer, self.numbers = checks.traced(self, answer, self.services.settings)
                 self._finish(answer, OK)
             elif self.result.status not in ("error", "blocked"):

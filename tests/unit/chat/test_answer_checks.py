@@ -151,37 +151,25 @@ def test_a_refusal_is_not_retried_when_the_passages_never_mention_a_name_the_que
     assert assistant.records.get(result.record_id)["answerability"]["missing"] == ["IFRS"]
 
 
-def test_an_answer_no_passage_supports_is_said_to_be_not_in_the_documents_with_the_draft_quoted(policy_env, fake_model):
+def test_an_answer_no_passage_supports_is_flagged_even_when_the_model_wrote_a_marker(policy_env, fake_model):
     assistant, _, _ = policy_env()
     fake_model.queue("Revenue is booked in SAP by the controlling team every quarter [1].")
 
     result = assistant.ask("How is revenue defined?", use_documents=True).run()
 
-    assert result.not_in_documents and is_refusal(result.answer)
-    assert result.answer.startswith(NOT_IN_DOCUMENTS)
-    assert "> Revenue is booked in SAP by the controlling team every quarter." in result.answer  # marker dropped
-    assert result.citations == [] and any("No passage of your documents supports" in n for n in result.notices)
-    assert assistant.records.get(result.record_id)["not_in_documents"] is True
+    # Kept as written (turning such answers into refusals cost more answerable questions than it caught unanswerable
+    # ones on a held-out set), but not presented as backed by the passage it marks.
+    assert result.answer.startswith("Revenue is booked in SAP") and not result.not_in_documents
+    assert any(n.startswith("No passage clearly supports this answer, although it cites one") for n in result.notices)
 
 
-def test_a_supported_answer_and_a_partly_supported_one_are_kept(policy_env, fake_model):
+def test_supported_partly_supported_and_contentless_answers_get_no_such_flag(policy_env, fake_model):
     assistant, _, _ = policy_env()
-    fake_model.queue("Revenue is the amount invoiced to customers, net of refunds and discounts [1].")
-    result = assistant.ask("How is revenue defined?", use_documents=True).run()
-    assert not result.not_in_documents and [c["page"] for c in result.citations] == [2]
-
-    fake_model.queue("Revenue is the amount invoiced to customers, net of refunds [1]. SAP books it quarterly.")
-    result = assistant.ask("How is revenue defined?", use_documents=True).run()
-    assert not result.not_in_documents and result.answer.startswith("Revenue is the amount invoiced")
-
-    fake_model.queue("Yes.")  # claims nothing a passage could fail to support
-    result = assistant.ask("Is revenue defined in the policy?", use_documents=True).run()
-    assert result.answer == "Yes." and not result.not_in_documents
-
-
-def test_without_the_checks_an_unsupported_answer_stays_with_its_notice(policy_env, fake_model):
-    assistant, _, _ = policy_env(doc_answerability=False)
-    fake_model.queue("Revenue is booked in SAP by the controlling team every quarter.")
-    result = assistant.ask("How is revenue defined?", use_documents=True).run()
-    assert not result.not_in_documents and result.answer.startswith("Revenue is booked in SAP")
-    assert any("No passage clearly supports" in n for n in result.notices)
+    flagged = "No passage clearly supports this answer"
+    for answer in ["Revenue is the amount invoiced to customers, net of refunds and discounts [1].",
+                   "Revenue is the amount invoiced to customers, net of refunds [1]. SAP books it quarterly.",
+                   "Yes [1]."]:
+        fake_model.queue(answer)
+        result = assistant.ask("How is revenue defined?", use_documents=True).run()
+        assert result.answer.startswith(answer[:12]) and not result.not_in_documents
+        assert not any(n.startswith(flagged) for n in result.notices), answer

@@ -185,8 +185,7 @@ def test_code_terms_absent_from_the_passages_are_reported():
 
 def test_an_answer_using_terms_the_documents_never_mention_gets_a_notice(make_assistant, fake_model):
     assistant, _ = make_assistant(PASSAGES)
-    # Partly supported (the first clause is in passage 2): the answer stays, with a notice on the rest. An answer
-    # no passage supports at all is the "not in your documents" reply instead (test_answer_checks.py).
+    # Partly supported (the first clause is in passage 2): a notice names what no passage mentions.
     fake_model.queue("Use median() for the middle value [2]; for a survival curve use `survfit` from the survival "
                      "package [1].", usage=Usage(300, 9, "stop"))
 
