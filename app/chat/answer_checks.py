@@ -9,6 +9,7 @@ from typing import Any
 
 from app.chat.answerability import (
     EXTRACT_COVERAGE,
+    EXTRACT_SENTENCE_SHARE,
     EXTRACT_SIMILARITY,
     RETRY_INSTRUCTION,
     Answerability,
@@ -73,7 +74,8 @@ def from_marker(turn: TurnState, text: str) -> str:
 def instead_of_refusal(turn: TurnState, text: str, verdict: Answerability | None, retry: Callable[[], str]) -> str:
     """A held-back answer's replacement: a bare marker becomes the marked passage's best sentence; a refusal of a
     question the passages answer is retried once from the best passage, and when the model refuses again although
-    one passage clearly matches the question, that passage's closest sentence is the answer (said in a notice);
+    one passage clearly matches the question, that passage's closest sentence is the answer (said in a notice) if
+    the sentence itself matches the question;
     otherwise the text stays (and is recorded as "not in your documents")."""
     if marker_only(text):
         return from_marker(turn, text) or text
@@ -87,8 +89,10 @@ def instead_of_refusal(turn: TurnState, text: str, verdict: Answerability | None
     if retried.strip() and not is_refusal(retried):
         return retried.strip()
     if verdict.coverage >= EXTRACT_COVERAGE and verdict.similarity >= EXTRACT_SIMILARITY and turn.kept_passages:
-        turn.result.notices.append(EXTRACTED)
-        return extract_answer(turn.model_question or turn.question, turn.kept_passages[0], 1)
+        question = turn.model_question or turn.question
+        if extracted := extract_answer(question, turn.kept_passages[0], 1, EXTRACT_SENTENCE_SHARE):
+            turn.result.notices.append(EXTRACTED)
+            return extracted
     return retried or text
 
 

@@ -173,3 +173,27 @@ def test_supported_partly_supported_and_contentless_answers_get_no_such_flag(pol
         result = assistant.ask("How is revenue defined?", use_documents=True).run()
         assert result.answer.startswith(answer[:12]) and not result.not_in_documents
         assert not any(n.startswith(flagged) for n in result.notices), answer
+
+
+FLEET_PAGES = [
+    ["Fleet policy 2026.", "Every van is serviced every 12,000 kilometres in depot 4.",
+     "Drivers report damage within 24 hours using form F-17.", "Vans are painted in the colour white."],
+    ["Fuel cards are issued by the finance team.", "The monthly fuel budget per van is 480 euros.",
+     "The number of spare keys per van is two, kept at the depot office."],
+]
+
+
+def test_a_second_refusal_stands_when_the_closest_sentence_shares_only_topic_words(make_env, fake_model, tmp_path):
+    """Seen in the browser: the page matched on "fleet", "policy", "drivers", and its closest sentence ("Every van is
+    serviced every 12,000 kilometres") was shown as the answer to how the interior is cleaned."""
+    assistant, _, library = make_env(documents=True)
+    pdf = tmp_path / "fleet-policy.pdf"
+    pdf.write_bytes(pf.text_pdf(FLEET_PAGES))
+    library.ingest_file(pdf)
+    fake_model.queue("The documents do not say.").queue("The documents do not say.")
+
+    result = assistant.ask("According to the fleet policy, how should drivers clean the van's interior?",
+                           use_documents=True).run()
+
+    assert result.answer == NOT_IN_DOCUMENTS and result.not_in_documents and len(fake_model.sent) == 2
+    assert not any("twice answered" in n for n in result.notices)
