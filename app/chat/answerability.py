@@ -147,18 +147,13 @@ def reordered(passages: Sequence[_P], best: int) -> list[_P]:
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(`])")
 
 
-def passage_sentences(text: str) -> list[str]:
-    """The passage's sentences of four words or more, whitespace collapsed."""
-    return [" ".join(s.split()) for s in _SENTENCE.split(text) if len(s.split()) >= 4]
-
-
 def extract_answer(question: str, passage: PassageLike, n: int, min_share: float = 0.0) -> str:
     """The passage's sentence that shares most with the question, cited as [n]; '' when that sentence holds less
     than `min_share` of the question's content words. A bare marker ("[2]": the model pointed at the passage but
     wrote nothing) takes the sentence whatever its share; after two refusals the sentence must itself match
     (EXTRACT_SENTENCE_SHARE)."""
     terms = set(question_terms(question))
-    sentences = passage_sentences(passage.text)
+    sentences = [" ".join(s.split()) for s in _SENTENCE.split(passage.text) if len(s.split()) >= 4]
     if not sentences:
         return "" if min_share else f"{' '.join(passage.text.split())[:300]} [{n}]"
     best = max(sentences, key=lambda s: len(terms & passage_terms(s)))

@@ -1,10 +1,7 @@
-"""Check the held-out document questions against their PDFs (pypdf text, whitespace collapsed).
+"""Check the first held-out set's document questions against their PDFs with the shared checks of bench/docqa_set_check.py
+(what they check is written there); this file holds only the set's files, number items and key terms.
 
-Usage: python bench/data/docqa_heldout/check_questions.py
-For every answerable item: `evidence` occurs on each listed physical page and on no other page, `printed_pages`
-are the PDF page labels of `pages`, and no run of 7 or more consecutive words is shared between the question and
-its page. For every unanswerable item: none of its key terms (below) occurs anywhere in the manual.
-Prints one line per problem and exits 1 if there is any.
+Usage: python bench/data/docqa_heldout/check_questions.py   (prints one line per problem and exits 1 if there is any)
 """
 
 from __future__ import annotations

@@ -1,12 +1,7 @@
-"""Check the second held-out set's document questions against their PDFs (pypdf text, whitespace collapsed).
+"""Check the second held-out set's document questions against their PDFs with the shared checks of bench/docqa_set_check.py
+(what they check is written there); this file holds only the set's files, number items and key terms.
 
-Usage: python bench/data/docqa_heldout2/check_questions.py
-Per questions file: 12 answerable and 10 unanswerable items with the record fields of the first held-out set, and
-the 5 answerable items listed in NUMERIC (whose answer must state a number) have a number in both answer and
-evidence. For every answerable item: `evidence` (<= 200 characters) occurs on each listed physical page and on no
-other page, `printed_pages` are the PDF page labels of `pages`, and no run of 7 or more consecutive words is shared
-between the question and its page. For every unanswerable item: none of its key terms (below) occurs anywhere in the
-manual. Prints one line per problem and exits 1 if there is any.
+Usage: python bench/data/docqa_heldout2/check_questions.py   (prints one line per problem and exits 1 if there is any)
 """
 
 from __future__ import annotations
