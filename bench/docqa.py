@@ -10,11 +10,14 @@ rules of app/chat/answerability.py were set on it); `heldout` = bench/data/docqa
 All PDFs of a set go into one fresh library; every question is one chat turn (`assistant.ask(..., use_documents=
 True)`, temperature 0, seed 7) per configuration:
 
-- `baseline`: the checks off (doc_answerability=False, trace_numbers=False) — the answers as before issue 16, except
-  that a refusal the model writes is recognised (that only changes what is recorded and shown, not the model's text);
-- `answerability`: the answerability rule and the retry of an over-refusal on, numbers not traced;
-- `all`: both on. Numbers tracing is post-processing (it never changes what the model writes), so `all` differs from
-  `answerability` only in the marks; each is still run as its own configuration when asked for.
+- `baseline`: the checks off (doc_answerability=False, trace_numbers=False) and one chunk per page retrieved
+  (SearchConfig.join_page_chunks=False) — the answers as before issue 16, except that a refusal the model writes is
+  recognised (that only changes what is recorded and shown, not the model's text);
+- `joined`: the checks off, the five best chunks retrieved with close chunks of a page joined (the retrieval alone);
+- `answerability`: joined chunks, the answerability rule and the retry of an over-refusal on, numbers not traced;
+- `all`: joined chunks and both checks on. Numbers tracing is post-processing (it never changes what the model
+  writes), so `all` differs from `answerability` only in the marks; each is still run on its own when asked for;
+- `all-one-chunk-per-page`: the checks on, one chunk per page (what was shipped before the chunks were joined).
 
 Per configuration: hit@1 / hit@5 (a gold page among the first / five retrieved pages), gold page cited (answerable
 questions), answerable refused, unanswerable refused, numbers in answers (total, not found in the sources, of those
@@ -31,6 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,10 +55,12 @@ SETS = {
     "heldout": DATA / "docqa_heldout",
     "heldout2": DATA / "docqa_heldout2",
 }
-CONFIGS = {
-    "baseline": {"doc_answerability": False, "trace_numbers": False},
-    "answerability": {"doc_answerability": True, "trace_numbers": False},
-    "all": {"doc_answerability": True, "trace_numbers": True},
+CONFIGS: dict[str, dict[str, bool]] = {  # Settings overrides, and `join_page_chunks` for the library's SearchConfig
+    "baseline": {"doc_answerability": False, "trace_numbers": False, "join_page_chunks": False},
+    "joined": {"doc_answerability": False, "trace_numbers": False, "join_page_chunks": True},
+    "answerability": {"doc_answerability": True, "trace_numbers": False, "join_page_chunks": True},
+    "all": {"doc_answerability": True, "trace_numbers": True, "join_page_chunks": True},
+    "all-one-chunk-per-page": {"doc_answerability": True, "trace_numbers": True, "join_page_chunks": False},
 }
 
 
@@ -120,10 +126,14 @@ def run_config(args: argparse.Namespace, config: str, pdfs: list[Path], items: l
     with tempfile.TemporaryDirectory(prefix="bench-docqa-") as tmp:
         overrides: dict[str, Any] = {"data_dir": Path(tmp) / "data", "backend": "embedded",
                                      "embedded_model": args.model, "temperature": 0.0, "top_p": 1.0, "seed": 7,
-                                     "max_tokens": args.max_tokens, **CONFIGS[config]}
+                                     "max_tokens": args.max_tokens}
+        switches = dict(CONFIGS[config])
+        join = switches.pop("join_page_chunks")
+        overrides.update(switches)
         if args.threads:
             overrides["embedded_threads"] = args.threads
         services = build_services(Settings(**overrides))
+        services.documents.config = replace(services.documents.config, join_page_chunks=join)
         try:
             for pdf in pdfs:
                 services.documents.ingest_file(pdf)

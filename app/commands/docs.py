@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     search = command(sub, "search", help="Ranked passages from your documents (no language model).", handler=run_search)
     search.add_argument("query")
-    search.add_argument("--k", type=int, default=5, help="How many passages (default 5).")
+    search.add_argument("--k", type=int, default=5,
+                        help="How many chunks to retrieve (default 5); close chunks of one page are one passage.")
 
     docs = sub.add_parser("docs", help="List or delete documents.")
     dsub = docs.add_subparsers(dest="docs_command", metavar="ACTION", required=True)

@@ -35,7 +35,14 @@ from app.documents.media import (
     unsupported,
 )
 from app.documents.results import IngestProgress, IngestResult, ProgressCallback, emitter, failed_result, result_for
-from app.documents.search import Context, Passage, SearchConfig, build_context, hybrid_search
+from app.documents.search import (
+    Context,
+    Passage,
+    SearchConfig,
+    build_context,
+    hybrid_search,
+    join_page_chunks,
+)
 from app.documents.sections import SectionIngestion, read_sectioned
 from app.errors import AssistantError, BadInputError, NotFoundError, VectorStoreUnavailableError
 from multimodal.chunking import TextChunk, chunk_page
@@ -365,12 +372,13 @@ class DocumentLibrary(MediaIngestion, SectionIngestion):
     # ---- retrieval ----------------------------------------------------------------------------
 
     def search(self, query: str, k: int | None = None, only: Sequence[str] = ()) -> list[Passage]:
-        """Ranked passages from fully indexed documents (only those with ids in `only`, when given);
-        [] means 'not in your documents'."""
+        """Ranked passages from fully indexed documents (only those with ids in `only`, when given), from the k best
+        chunks, close chunks of one page joined into one passage; [] means 'not in your documents'."""
         hidden = self.registry.not_queryable_ids()
         if only:
             hidden = [*hidden, *(d.id for d in self.registry.list() if d.id not in set(only))]
-        return hybrid_search(query, self.vectors, self.keywords, k=k, exclude_docs=hidden, config=self.config)
+        passages = hybrid_search(query, self.vectors, self.keywords, k=k, exclude_docs=hidden, config=self.config)
+        return join_page_chunks(passages, self.registry.page_text) if self.config.join_page_chunks else passages
 
     @staticmethod
     def build_context(passages: Sequence[Passage], token_budget: int, count_tokens: Callable[[str], int]) -> Context:

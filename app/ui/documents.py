@@ -179,7 +179,8 @@ def finish_interrupted(services: Services) -> None:
 def search_panel(lib: DocumentLibrary) -> None:
     """Search the library without a model: the passages found, a recording playing from the passage's moment."""
     query = st.text_input("Search your documents (no language model)", key=KEY_QUERY)
-    k = st.slider("Passages", 1, 20, 5, key="documents.k")
+    k = st.slider("Chunks to retrieve", 1, 20, 5, key="documents.k",
+                  help="Close chunks of one page are shown together, as one passage.")
     if not query.strip():
         return
     passages = lib.search(query, k=k)

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from app.documents.library import DocumentLibrary
-from app.documents.search import Passage, SearchConfig, build_context, format_passages, fuse, hybrid_search
+from app.documents.search import (
+    Passage,
+    SearchConfig,
+    build_context,
+    format_passages,
+    fuse,
+    hybrid_search,
+    join_page_chunks,
+)
 from tests.fixtures import pdf_factory as pf
 
 DOCQA = Path(__file__).resolve().parents[3] / "bench" / "data" / "docqa"
@@ -56,13 +64,39 @@ def test_relevance_floor_answers_not_in_your_documents(tmp_path: Path) -> None:
     assert strict.search("When are apples harvested?", k=3) == []
 
 
-def test_k_and_one_passage_per_page(tmp_path: Path) -> None:
+def test_k_counts_chunks_and_close_chunks_of_a_page_become_one_passage(tmp_path: Path) -> None:
     lib = DocumentLibrary(tmp_path / "data")
     long_page = [f"Revenue in region {i} grew because of new customers in region {i}." for i in range(40)]
     lib.ingest_file(pf.write(tmp_path / "r.pdf", pf.text_pdf([long_page[:20], long_page[20:]])))
+    doc_id = lib.registry.list()[0].id
     hits = lib.search("revenue growth by region", k=5)
-    assert len(hits) == 2 and len({h.page for h in hits}) == 2
-    assert hits[0].score >= hits[1].score
+    assert {h.page for h in hits} == {1, 2} and hits[0].score >= hits[-1].score
+    for hit in hits:  # a joined passage is still a verbatim stretch of its page, so the UI can highlight it
+        assert hit.text == lib.registry.page_text(doc_id, hit.page)[hit.char_start:hit.char_end]
+    assert max(len(h.text) for h in hits) > 700  # longer than one chunk: neighbouring chunks were joined
+    one_chunk_per_page = DocumentLibrary(tmp_path / "data", config=SearchConfig(join_page_chunks=False))
+    old = one_chunk_per_page.search("revenue growth by region", k=5)
+    assert len(old) == 2 and len({h.page for h in old}) == 2 and all(len(h.text) <= 700 for h in old)
+
+
+def _chunk(page: int, start: int, end: int, **extra: object) -> Passage:
+    return Passage("d", "f.pdf", page, 1.0, PAGE[start:end], f"d:{page}:{start}", start, end, 0.5, **extra)  # type: ignore[arg-type]
+
+
+PAGE = "".join(f"Sentence number {i:03d} of the page. " for i in range(80))
+
+
+def test_join_page_chunks_joins_close_chunks_of_a_page_in_the_place_of_the_best() -> None:
+    other_page = _chunk(2, 0, 300)
+    passages = [_chunk(1, 600, 1300), other_page, _chunk(1, 1150, 1850), _chunk(1, 0, 450), _chunk(1, 2600, 3000)]
+    joined = join_page_chunks(passages, lambda doc_id, page: PAGE)
+    assert [(p.page, p.char_start, p.char_end) for p in joined] == [(1, 0, 1850), (2, 0, 300), (1, 2600, 3000)]
+    assert joined[0].text == PAGE[0:1850] and joined[0].chunk_id == "d:1:600"  # the best chunk's id and rank
+    timed = [_chunk(1, 0, 400, start_s=0.0, end_s=20.0), _chunk(1, 350, 700, start_s=18.0, end_s=40.0)]
+    located = [_chunk(1, 0, 400, locator="2 Setup ¶1"), _chunk(1, 350, 700, locator="2 Setup ¶3")]
+    assert join_page_chunks(timed, lambda d, p: PAGE) == timed  # a recording's stretches keep their own times
+    assert join_page_chunks(located, lambda d, p: PAGE) == located  # a section's chunks keep their own locators
+    assert join_page_chunks(passages[:3], lambda d, p: None) == passages[:3]  # no page text: left as they are
 
 
 @pytest.fixture(scope="module")
