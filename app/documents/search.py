@@ -110,8 +110,7 @@ def _select(fused: dict[str, float], by_id: dict[str, VectorHit], similarity: di
         if similarity[chunk_id] < config.min_similarity or chunk_id not in by_id:
             continue
         passage = _passage(by_id[chunk_id], score)
-        if config.one_per_page and any(_overlaps(passage, kept) and not (config.join_page_chunks
-                                       and _same_page_text(passage, kept)) for kept in passages):
+        if config.one_per_page and any(_redundant(passage, kept, config) for kept in passages):
             continue
         passages.append(passage)
         if len(passages) >= k:
@@ -148,6 +147,12 @@ class _Stages:
             self.profile["total"] = (time.perf_counter() - self.start) * 1000
 
 
+def _redundant(passage: Passage, kept: Passage, config: SearchConfig) -> bool:
+    """Adds nothing beside `kept`: same page (or overlapping stretch of a recording), unless the library will join
+    the two chunks of page text into one passage."""
+    return _overlaps(passage, kept) and not (config.join_page_chunks and _same_page_text(passage, kept))
+
+
 def _overlaps(a: Passage, b: Passage) -> bool:
     """Same page; for a recording (one long page) only when their times overlap."""
     if a.doc_id != b.doc_id or a.page != b.page:
@@ -166,10 +171,14 @@ def join_page_chunks(passages: Sequence[Passage], page_text: Callable[[str, int]
     ranked best (a question's words in one sentence, the fact in the next), and one citation per page reads better.
     Chunks of recordings (timed) and of sectioned documents (each with its own locator) are left as they are."""
     joined: list[Passage] = []
+    pages: dict[tuple[str, int], str | None] = {}  # each page read once, however many of its chunks are joined
     for passage in passages:
         mate = next((i for i, kept in enumerate(joined) if _same_page_text(kept, passage)
                      and _gap(kept, passage) <= JOIN_GAP_CHARS), None)
-        text = page_text(passage.doc_id, passage.page) if mate is not None else None
+        key = (passage.doc_id, passage.page)
+        if mate is not None and key not in pages:
+            pages[key] = page_text(*key)
+        text = pages.get(key) if mate is not None else None
         if mate is None or text is None:
             joined.append(passage)
             continue
